@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Debian packages the tests and benchmarks start on loopback. Idempotent: installs only what is missing.
+set -euo pipefail
+need=()
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+[ -x /usr/bin/docker-registry ] || need+=(docker-registry)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+for extra in "$@"; do need+=("$extra"); done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "system-deps: missing ${need[*]}; run as root or install them with apt-get" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

@@ -1,0 +1,35 @@
+# Every target builds .venv itself, so each works on a fresh machine.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STACK ?=
+
+.PHONY: venv preview test lint bench-preview clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[all]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## The main job: offline preview of every stack (or STACK=dev), no cluster, no CLI, no credentials.
+preview: $(STAMP)
+	$(BIN)/python -m infra.preview $(if $(STACK),--stack $(STACK),--all)
+
+## The tests (unit, component, service, e2e). Starts what it needs on loopback.
+test: $(STAMP)
+	bash .ci/system-deps.sh
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench-preview: $(STAMP)
+	$(BIN)/python -m infra.preview.bench
+
+clean:
+	rm -rf build

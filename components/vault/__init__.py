@@ -1,0 +1,1 @@
+"""Vault pieces: the one path table, secret seeds and least-privilege access."""

@@ -1,0 +1,125 @@
+"""The one Vault path table.
+
+Seeds, policies, ExternalSecrets, the services' defaults and the end-to-end smoke all read their paths from
+here, so a path changes in one place.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+SECRET_MOUNT = "secret"
+CONNECTOR_MOUNT = "kv"
+# Tenant connector credentials live at kv/data/connectors/{org}/{project}/{binding}.
+CONNECTOR_CREDENTIALS_PREFIX = "connectors"
+
+_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class KeySource(StrEnum):
+    GENERATED = "generated"  # made inside the seed provider; never in state
+    FIXED = "fixed"  # a plain, non-secret value from this table
+    OPERATOR = "operator"  # a stack secret that an operator sets with `pulumi config set --secret`
+
+
+class SeedKey(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    source: KeySource
+    value: str | None = None  # FIXED only
+    config_key: str | None = None  # OPERATOR only: the cmp-platform:<config_key> stack secret
+
+    @property
+    def env_name(self) -> str:
+        """The variable an ExternalSecret exposes this key as."""
+        return self.name.upper()
+
+
+class SeedPath(BaseModel):
+    """One KV v2 secret: where it lives, its keys, and which consumers may read it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mount: str
+    path: str
+    keys: tuple[SeedKey, ...]
+    readers: tuple[str, ...] = ()
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_clean(cls, path: str) -> str:
+        segments = path.split("/")
+        if not all(_SEGMENT.match(s) for s in segments):
+            raise ValueError(
+                f"vault path {path!r} must be '/'-separated segments of [a-z0-9_-] (no '..', no empty segment)"
+            )
+        return path
+
+    @property
+    def data_path(self) -> str:
+        """The KV v2 API path a policy grants (``secret/data/cmp/connector``)."""
+        return f"{self.mount}/data/{self.path}"
+
+    def key(self, name: str) -> SeedKey:
+        for key in self.keys:
+            if key.name == name:
+                return key
+        raise KeyError(f"{self.mount}/{self.path} has no key {name!r}")
+
+
+def _gen(name: str) -> SeedKey:
+    return SeedKey(name=name, source=KeySource.GENERATED)
+
+
+def _op(name: str, config_key: str) -> SeedKey:
+    return SeedKey(name=name, source=KeySource.OPERATOR, config_key=config_key)
+
+
+CONNECTOR = SeedPath(
+    mount=SECRET_MOUNT,
+    path="cmp/connector",
+    keys=(_gen("service_jwt_secret"),),
+    readers=("cmp-connector",),
+)
+PROVISIONER = SeedPath(
+    mount=SECRET_MOUNT,
+    path="cmp/provisioner",
+    keys=(
+        _gen("saleor_webhook_secret"),
+        _gen("service_jwt_secret"),
+        _op("database_url", "provisionerDatabaseUrl"),
+    ),
+    readers=("cmp-provisioner",),
+)
+RUNNER = SeedPath(
+    mount=SECRET_MOUNT,
+    path="cmp/runner",
+    keys=(_op("langflow_api_key", "langflowApiKey"), _op("openai_api_key", "openaiApiKey")),
+    readers=("cmp-runner",),
+)
+MINIO = SeedPath(
+    mount=SECRET_MOUNT,
+    path="cmp/minio",
+    keys=(SeedKey(name="access_key", source=KeySource.FIXED, value="cmp-artifacts"), _gen("secret_key")),
+    readers=("cmp-minio",),
+)
+
+SEED_PATHS: tuple[SeedPath, ...] = (CONNECTOR, PROVISIONER, RUNNER, MINIO)
+
+
+def seed_path(path: str) -> SeedPath:
+    """Look a seed path up by its path under the mount (``cmp/connector``)."""
+    for entry in SEED_PATHS:
+        if entry.path == path:
+            return entry
+    known = ", ".join(p.path for p in SEED_PATHS)
+    raise KeyError(f"no Vault seed path {path!r} in components/vault/paths.py (known: {known})")
+
+
+def connector_credentials_path(org: str, project: str, binding: str) -> str:
+    """KV v2 API path of one tenant binding's credentials."""
+    return f"{CONNECTOR_MOUNT}/data/{CONNECTOR_CREDENTIALS_PREFIX}/{org}/{project}/{binding}"
