@@ -1,0 +1,267 @@
+"""The platform's policies as plain functions, shared by the CrossGuard pack and the offline preview.
+
+Each resource policy takes a Pulumi resource type and its props (the Kubernetes object's fields as
+the program passed them, camelCase) and returns violation messages; an empty list means compliant.
+The stack policy sees every resource at once. Nothing here imports pulumi_policy: constructing a
+``PolicyPack`` starts a gRPC server and blocks, so only policy/__main__.py builds one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Props = Mapping[str, Any]
+
+WAIVER_ANNOTATION = "cmp.platform/security-exception"
+# Workloads allowed to run as root, and why. Each also has to carry WAIVER_ANNOTATION on the object,
+# so the exception is visible in the cluster, not only here.
+ROOT_WAIVERS: dict[str, str] = {
+    "ragflow": "the upstream infiniflow/ragflow image runs as root (runAsUser 0)",
+}
+ARCH_LABEL = "kubernetes.io/arch"
+ARCH_PINNED_WORKLOADS = frozenset({"ragflow"})
+
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
+
+
+@dataclass(frozen=True)
+class PolicyDef:
+    """One policy: its name (as the pack registers it), what it checks, and the check."""
+
+    name: str
+    description: str
+    check: Callable[[str, Props], list[str]]
+
+
+def kind_of(resource_type: str) -> str | None:
+    """``kubernetes:apps/v1:Deployment`` -> ``Deployment``; None for non-Kubernetes types."""
+    parts = resource_type.split(":")
+    if len(parts) != 3 or parts[0] != "kubernetes" or "/" not in parts[1]:
+        return None
+    return parts[2]
+
+
+def is_workload(resource_type: str) -> bool:
+    return kind_of(resource_type) in WORKLOAD_KINDS
+
+
+# The pack hands policies read-only proxies (Mapping / Sequence), the offline preview plain dicts.
+def _dict(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> Sequence[Any]:
+    return value if isinstance(value, Sequence) and not isinstance(value, str) else []
+
+
+def workload_name(props: Props) -> str:
+    return str(_dict(props.get("metadata")).get("name", ""))
+
+
+def pod_template(resource_type: str, props: Props) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """(pod metadata, pod spec) of a workload; empty dicts when it has none."""
+    kind = kind_of(resource_type)
+    spec = _dict(props.get("spec"))
+    if kind == "Pod":
+        return _dict(props.get("metadata")), spec
+    if kind == "CronJob":
+        spec = _dict(_dict(spec.get("jobTemplate")).get("spec"))
+    template = _dict(spec.get("template"))
+    return _dict(template.get("metadata")), _dict(template.get("spec"))
+
+
+def _containers(pod_spec: Mapping[str, Any], *, init: bool = True) -> list[Mapping[str, Any]]:
+    keys = ("containers", "initContainers") if init else ("containers",)
+    return [c for key in keys for c in _list(pod_spec.get(key)) if isinstance(c, Mapping)]
+
+
+def _annotations(resource_type: str, props: Props) -> dict[str, Any]:
+    pod_meta, _ = pod_template(resource_type, props)
+    return {**_dict(pod_meta.get("annotations")), **_dict(_dict(props.get("metadata")).get("annotations"))}
+
+
+def _container_runs_as_root(pod_ctx: Mapping[str, Any], container: Mapping[str, Any]) -> str | None:
+    ctx = _dict(container.get("securityContext"))
+    user = ctx.get("runAsUser", pod_ctx.get("runAsUser"))
+    non_root = ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot"))
+    if user == 0:
+        return "runAsUser is 0"
+    if non_root is not True:
+        return "runAsNonRoot is not true"
+    return None
+
+
+def check_non_root(resource_type: str, props: Props) -> list[str]:
+    """Pods run as non-root, unless the workload is on the waiver list AND carries the waiver annotation."""
+    if not is_workload(resource_type):
+        return []
+    name = workload_name(props)
+    _, pod_spec = pod_template(resource_type, props)
+    pod_ctx = _dict(pod_spec.get("securityContext"))
+    problems = [f"container {c.get('name')!r}: {why}" for c in _containers(pod_spec)
+                if (why := _container_runs_as_root(pod_ctx, c))]
+    if not problems:
+        return []
+    if name in ROOT_WAIVERS:
+        if WAIVER_ANNOTATION in _annotations(resource_type, props):
+            return []
+        return [f"{name}: runs as root under a waiver but lacks the annotation {WAIVER_ANNOTATION} "
+                f"({'; '.join(problems)})"]
+    return [f"{name}: must run as non-root ({p}); only {sorted(ROOT_WAIVERS)} are waived" for p in problems]
+
+
+def check_resources(resource_type: str, props: Props) -> list[str]:
+    """Every container sets cpu and memory requests and limits (scheduling and noisy neighbours)."""
+    if not is_workload(resource_type):
+        return []
+    _, pod_spec = pod_template(resource_type, props)
+    out = []
+    for c in _containers(pod_spec):
+        res = _dict(c.get("resources"))
+        for section in ("requests", "limits"):
+            missing = [k for k in ("cpu", "memory") if k not in _dict(res.get(section))]
+            if missing:
+                out.append(f"{workload_name(props)}: container {c.get('name')!r} has no resources.{section} "
+                           f"for {', '.join(missing)}")
+    return out
+
+
+def check_probes(resource_type: str, props: Props) -> list[str]:
+    """Long-running containers declare liveness and readiness probes (init containers and Jobs exit)."""
+    if kind_of(resource_type) not in {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod"}:
+        return []
+    _, pod_spec = pod_template(resource_type, props)
+    return [f"{workload_name(props)}: container {c.get('name')!r} has no {probe}"
+            for c in _containers(pod_spec, init=False)
+            for probe in ("livenessProbe", "readinessProbe") if not c.get(probe)]
+
+
+def image_problem(image: Any) -> str | None:
+    """Why an image reference is not pinned, or None. A digest pins; otherwise a tag other than latest."""
+    if not isinstance(image, str) or not image:
+        return "no image"
+    if "@" in image:
+        return None if image.split("@", 1)[1].startswith("sha256:") else "malformed digest"
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return "untagged (implies latest)"
+    if last.rsplit(":", 1)[1] == "latest":
+        return "tag latest"
+    return None
+
+
+def check_images(resource_type: str, props: Props) -> list[str]:
+    """No ``latest`` or untagged images: a rollout must name what it runs. Patches are checked too."""
+    if not (is_workload(resource_type) or resource_type.endswith("Patch")):
+        return []
+    _, pod_spec = pod_template(resource_type.removesuffix("Patch"), props)
+    return [f"{workload_name(props)}: container {c.get('name')!r} image {c.get('image')!r}: {why}"
+            for c in _containers(pod_spec)
+            if (why := image_problem(c.get("image"))) and not (resource_type.endswith("Patch") and "image" not in c)]
+
+
+def check_no_plaintext_secret(resource_type: str, props: Props) -> list[str]:
+    """No v1 Secret with data or stringData: secret values come from Vault through ExternalSecrets."""
+    if resource_type != "kubernetes:core/v1:Secret":
+        return []
+    fields = [f for f in ("data", "stringData") if props.get(f)]
+    if not fields:
+        return []
+    return [f"Secret {workload_name(props)!r} carries plaintext {' and '.join(fields)}; "
+            "use an ExternalSecret (Vault) instead"]
+
+
+def check_arch_pinned(resource_type: str, props: Props) -> list[str]:
+    """Ragflow's image is single-arch per tag: its pods must pin the node architecture."""
+    if not is_workload(resource_type):
+        return []
+    name = workload_name(props)
+    if name not in ARCH_PINNED_WORKLOADS:
+        return []
+    _, pod_spec = pod_template(resource_type, props)
+    if _dict(pod_spec.get("nodeSelector")).get(ARCH_LABEL):
+        return []
+    return [f"{name}: pod spec must set nodeSelector {ARCH_LABEL} (exec format error otherwise)"]
+
+
+RESOURCE_POLICIES: tuple[PolicyDef, ...] = (
+    PolicyDef("pods-run-as-non-root", "Pods run as non-root except waived workloads.", check_non_root),
+    PolicyDef("resources-requests-and-limits", "Containers set cpu/memory requests and limits.",
+              check_resources),
+    PolicyDef("liveness-and-readiness-probes", "Containers declare liveness and readiness probes.",
+              check_probes),
+    PolicyDef("images-pinned", "No latest or untagged images.", check_images),
+    PolicyDef("no-plaintext-secrets", "No v1 Secret with data/stringData.", check_no_plaintext_secret),
+    PolicyDef("ragflow-arch-pinned", "Ragflow pins kubernetes.io/arch.", check_arch_pinned),
+)
+
+
+# --- stack policy: every workload is selected by some NetworkPolicy in its namespace ---
+
+def _expression_matches(expr: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
+    key, op, values = expr.get("key"), expr.get("operator"), _list(expr.get("values"))
+    if op == "In":
+        return key in labels and labels[key] in values
+    if op == "NotIn":
+        return key not in labels or labels[key] not in values
+    if op == "Exists":
+        return key in labels
+    if op == "DoesNotExist":
+        return key not in labels
+    return False
+
+
+def selector_matches(selector: Any, labels: Mapping[str, Any]) -> bool:
+    """Kubernetes label-selector semantics; an empty selector selects everything."""
+    selector = _dict(selector)
+    match_labels = _dict(selector.get("matchLabels"))
+    if any(labels.get(k) != v for k, v in match_labels.items()):
+        return False
+    return all(_expression_matches(_dict(e), labels) for e in _list(selector.get("matchExpressions")))
+
+
+def _namespace(props: Props) -> str:
+    return str(_dict(props.get("metadata")).get("namespace") or "default")
+
+
+def check_network_policy_coverage(resources: Iterable[tuple[str, Props]]) -> list[str]:
+    """Each workload's pods are selected by at least one NetworkPolicy in the same namespace."""
+    resources = list(resources)
+    policies = [(_namespace(p), _dict(p.get("spec")).get("podSelector")) for t, p in resources
+                if kind_of(t) == "NetworkPolicy"]
+    out = []
+    for resource_type, props in resources:
+        if not is_workload(resource_type):
+            continue
+        pod_meta, _ = pod_template(resource_type, props)
+        labels = _dict(pod_meta.get("labels"))
+        ns = _namespace(props)
+        if not any(pns == ns and selector_matches(sel, labels) for pns, sel in policies):
+            out.append(f"{kind_of(resource_type)} {ns}/{workload_name(props)}: no NetworkPolicy selects "
+                       f"its pods (labels {labels})")
+    return out
+
+
+STACK_POLICIES: tuple[tuple[str, str, Callable[[Iterable[tuple[str, Props]]], list[str]]], ...] = (
+    ("workloads-selected-by-network-policy", "Every workload is selected by a NetworkPolicy.",
+     check_network_policy_coverage),
+)
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str
+    resource: str
+    message: str
+
+
+def evaluate(resources: Iterable[tuple[str, str, Props]]) -> list[Violation]:
+    """All mandatory violations over (urn or name, type, props) triples, as the offline preview needs."""
+    resources = list(resources)
+    found = [Violation(p.name, ref, msg) for ref, rtype, props in resources for p in RESOURCE_POLICIES
+             for msg in p.check(rtype, props)]
+    for name, _, check in STACK_POLICIES:
+        found += [Violation(name, "stack", msg) for msg in check((t, p) for _, t, p in resources)]
+    return found
