@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 SECRET_MOUNT = "secret"
 CONNECTOR_MOUNT = "kv"
@@ -17,6 +17,17 @@ CONNECTOR_MOUNT = "kv"
 CONNECTOR_CREDENTIALS_PREFIX = "connectors"
 
 _SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_KEY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_CONFIG_KEY = re.compile(r"^[a-z][A-Za-z0-9]*$")
+
+# The consumers that get a Vault policy (and a Kubernetes auth role) generated from this table.
+CONNECTOR_CONSUMER = "cmp-connector"
+PROVISIONER_CONSUMER = "cmp-provisioner"
+EXTERNAL_SECRETS_CONSUMER = "cmp-external-secrets"
+# Workloads whose secrets reach them through an ExternalSecret: the ESO store may read exactly their paths.
+EXTERNAL_SECRET_WORKLOADS: tuple[str, ...] = (CONNECTOR_CONSUMER, PROVISIONER_CONSUMER)
+# Where the seed provider keeps the HMAC key of its fingerprints (in each seed's own mount, never in state).
+FINGERPRINT_KEY_PATH = "cmp/seed-fingerprint-key"
 
 
 class KeySource(StrEnum):
@@ -33,6 +44,29 @@ class SeedKey(BaseModel):
     value: str | None = None  # FIXED only
     config_key: str | None = None  # OPERATOR only: the cmp-platform:<config_key> stack secret
 
+    @field_validator("name")
+    @classmethod
+    def _name_is_env_safe(cls, name: str) -> str:
+        if not _KEY_NAME.match(name):
+            raise ValueError(f"vault key name {name!r} must match [a-z][a-z0-9_]* (it becomes an env var name)")
+        return name
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> SeedKey:
+        if self.source is KeySource.FIXED and not self.value:
+            raise ValueError(f"vault key {self.name!r} is fixed: it needs a non-empty value")
+        if self.source is not KeySource.FIXED and self.value is not None:
+            raise ValueError(f"vault key {self.name!r} is {self.source.value}: only fixed keys carry a value")
+        if self.source is KeySource.OPERATOR:
+            if not self.config_key or not _CONFIG_KEY.match(self.config_key):
+                raise ValueError(
+                    f"vault key {self.name!r} is operator-supplied: config_key must be a camelCase stack "
+                    f"config key, got {self.config_key!r}"
+                )
+        elif self.config_key is not None:
+            raise ValueError(f"vault key {self.name!r} is {self.source.value}: only operator keys name a config_key")
+        return self
+
     @property
     def env_name(self) -> str:
         """The variable an ExternalSecret exposes this key as."""
@@ -48,6 +82,23 @@ class SeedPath(BaseModel):
     path: str
     keys: tuple[SeedKey, ...]
     readers: tuple[str, ...] = ()
+
+    @field_validator("mount")
+    @classmethod
+    def _mount_is_clean(cls, mount: str) -> str:
+        if not _SEGMENT.match(mount):
+            raise ValueError(f"vault mount {mount!r} must be one segment of [a-z0-9_-]")
+        return mount
+
+    @model_validator(mode="after")
+    def _keys_unique(self) -> SeedPath:
+        names = [k.name for k in self.keys]
+        if not names:
+            raise ValueError(f"vault path {self.mount}/{self.path} has no keys")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"vault path {self.mount}/{self.path} repeats key(s) {', '.join(dupes)}")
+        return self
 
     @field_validator("path")
     @classmethod
@@ -118,6 +169,18 @@ def seed_path(path: str) -> SeedPath:
             return entry
     known = ", ".join(p.path for p in SEED_PATHS)
     raise KeyError(f"no Vault seed path {path!r} in components/vault/paths.py (known: {known})")
+
+
+def paths_read_by(consumer: str) -> tuple[SeedPath, ...]:
+    """The seed paths a consumer reads (its policy grants read on exactly these)."""
+    if consumer == EXTERNAL_SECRETS_CONSUMER:
+        return tuple(p for p in SEED_PATHS if set(p.readers) & set(EXTERNAL_SECRET_WORKLOADS))
+    return tuple(p for p in SEED_PATHS if consumer in p.readers)
+
+
+def operator_keys() -> tuple[tuple[SeedPath, SeedKey], ...]:
+    """Every operator-supplied key with its path: what `pulumi config set --secret` must provide."""
+    return tuple((p, k) for p in SEED_PATHS for k in p.keys if k.source is KeySource.OPERATOR)
 
 
 def connector_credentials_path(org: str, project: str, binding: str) -> str:
