@@ -5,6 +5,9 @@ need=()
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)        # actionlint checks run: scripts with it
+command -v buildah >/dev/null 2>&1 || need+=(buildah)              # make images
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)      # make images: the Debian base image
 for extra in "$@"; do need+=("$extra"); done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
