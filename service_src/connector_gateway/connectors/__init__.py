@@ -1,0 +1,11 @@
+"""The tool registry: every tool the gateway can run, by its policy name ``<connector>.<action>``."""
+
+from __future__ import annotations
+
+from service_src.connector_gateway.connectors import hubspot, slack, zendesk
+from service_src.connector_gateway.connectors.base import CallContext, ToolSpec
+
+TOOLS: dict[str, ToolSpec] = {spec.name: spec for module in (zendesk, slack, hubspot) for spec in module.TOOLS}
+CONNECTORS: tuple[str, ...] = ("zendesk", "slack", "hubspot")
+
+__all__ = ["CONNECTORS", "TOOLS", "CallContext", "ToolSpec"]

@@ -1,0 +1,157 @@
+"""What every connector tool shares: its argument schema, its credentials schema, and one HTTP call helper.
+
+The helper maps upstream answers the same way for every SaaS: 4xx -> the same 4xx with a sanitized message,
+5xx -> 502, timeout -> 504. Only idempotent calls are retried, at most CONNECTOR_MAX_RETRIES times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+
+from service_src.connector_gateway.errors import GatewayError
+
+_SAFE_CODE = re.compile(r"[A-Za-z0-9_.\- ]{1,64}")
+RETRY_BACKOFF_S = 0.05
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}$")]
+
+
+class ToolArguments(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Credentials(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Everything one call needs; built per call, the HTTP client is the app's shared one."""
+
+    client: httpx.AsyncClient
+    base_url: str
+    timeout: float
+    max_retries: int
+
+
+def validation_message(exc: ValidationError, prefix: str) -> str:
+    """Field names and rules only: pydantic's input values are the caller's data."""
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def sanitized(value: object) -> str | None:
+    """An upstream error code worth repeating (short, plain), or None."""
+    if isinstance(value, str) and _SAFE_CODE.fullmatch(value):
+        return value
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    name: str  # "<connector>.<action>", as the control plane's policy lists it
+    connector: str
+    description: str
+    arguments: type[ToolArguments]
+    credentials: type[Credentials]
+    idempotent: bool
+    run: Callable[[CallContext, Any, Any], Awaitable[dict[str, Any]]]
+
+    def parse_arguments(self, raw: object) -> ToolArguments:
+        if not isinstance(raw, dict):
+            raise GatewayError(400, "invalid_arguments", "arguments must be a JSON object")
+        try:
+            return self.arguments.model_validate(raw)
+        except ValidationError as exc:
+            raise GatewayError(400, "invalid_arguments", validation_message(exc, "arguments")) from None
+
+    def parse_credentials(self, binding: str, data: dict[str, str]) -> Credentials:
+        try:
+            return self.credentials.model_validate(data)
+        except ValidationError as exc:
+            keys = ", ".join(sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]}))
+            raise GatewayError(
+                424, "credentials_invalid", f"credentials for binding {binding!r} lack or break keys: {keys}"
+            ) from None
+
+    def input_schema(self) -> dict[str, Any]:
+        """The MCP inputSchema: the same {binding, arguments} shape as the REST body."""
+        return {
+            "type": "object",
+            "properties": {
+                "binding": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"},
+                "arguments": self.arguments.model_json_schema(),
+            },
+            "required": ["binding", "arguments"],
+            "additionalProperties": False,
+        }
+
+
+def upstream_error(connector: str, response: httpx.Response, code: object = None) -> GatewayError:
+    status = response.status_code
+    detail = sanitized(code)
+    suffix = f": {detail}" if detail else ""
+    if status >= 500:
+        return GatewayError(502, "upstream_error", f"{connector} answered HTTP {status}{suffix}")
+    headers = {}
+    if status == 429 and (retry := response.headers.get("retry-after", "")).isdigit():
+        headers["retry-after"] = retry
+    return GatewayError(status, "upstream_rejected", f"{connector} refused the call (HTTP {status}){suffix}",
+                        headers=headers)
+
+
+def upstream_error_from_json(connector: str, response: httpx.Response, code_key: str) -> GatewayError:
+    """upstream_error with the error code the SaaS puts under ``code_key`` in its JSON body."""
+    try:
+        code = response.json().get(code_key)
+    except (ValueError, AttributeError):
+        code = None
+    return upstream_error(connector, response, code)
+
+
+async def send(
+    ctx: CallContext,
+    connector: str,
+    method: str,
+    url: str,
+    *,
+    idempotent: bool,
+    **kwargs: Any,
+) -> httpx.Response:
+    """One upstream call with a timeout; retried on timeouts, connection errors and 5xx only if idempotent."""
+    attempts = 1 + (ctx.max_retries if idempotent else 0)
+    for attempt in range(attempts):
+        last = attempt == attempts - 1
+        try:
+            response = await ctx.client.request(method, url, timeout=ctx.timeout, **kwargs)
+        except httpx.TimeoutException:
+            if last:
+                raise GatewayError(504, "upstream_timeout", f"{connector} did not answer in {ctx.timeout:g}s") from None
+        except httpx.HTTPError as exc:
+            if last:
+                raise GatewayError(502, "upstream_unreachable", f"{connector} unreachable ({type(exc).__name__})") \
+                    from None
+        else:
+            if response.status_code < 500 or last:
+                return response
+        await asyncio.sleep(RETRY_BACKOFF_S * (2**attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def json_body(connector: str, response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise GatewayError(502, "upstream_error", f"{connector} answered with a body that is not JSON") from None
+    if not isinstance(body, dict):
+        raise GatewayError(502, "upstream_error", f"{connector} answered with JSON that is not an object")
+    return body

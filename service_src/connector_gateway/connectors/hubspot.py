@@ -1,0 +1,86 @@
+"""HubSpot CRM v3 contacts, with a private app access token (Bearer)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints, model_validator
+
+from service_src.connector_gateway.connectors.base import (
+    CallContext,
+    Credentials,
+    Email,
+    ToolArguments,
+    ToolSpec,
+    json_body,
+    send,
+    upstream_error_from_json,
+)
+
+CONNECTOR = "hubspot"
+Text = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+CONTACT_PROPERTIES = ("email", "firstname", "lastname", "phone", "company")
+
+
+class HubSpotCredentials(Credentials):
+    access_token: Annotated[str, StringConstraints(min_length=1)]
+
+
+class CreateContactArgs(ToolArguments):
+    email: Email
+    firstname: Text | None = None
+    lastname: Text | None = None
+    phone: Annotated[str, StringConstraints(pattern=r"^[0-9+() .-]{3,32}$")] | None = None
+    company: Text | None = None
+
+
+class SearchContactsArgs(ToolArguments):
+    query: Text | None = None
+    email: Email | None = None
+    limit: int = Field(10, ge=1, le=100)
+    after: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,12}$")] | None = None
+
+    @model_validator(mode="after")
+    def _one_criterion(self) -> SearchContactsArgs:
+        if self.query is None and self.email is None:
+            raise ValueError("give 'query' or 'email'")
+        return self
+
+
+def _headers(creds: HubSpotCredentials) -> dict[str, str]:
+    return {"authorization": f"Bearer {creds.access_token}"}
+
+
+
+
+async def create_contact(ctx: CallContext, creds: HubSpotCredentials, args: CreateContactArgs) -> dict[str, Any]:
+    properties = args.model_dump(exclude_none=True)
+    response = await send(ctx, CONNECTOR, "POST", f"{ctx.base_url}/crm/v3/objects/contacts", idempotent=False,
+                          json={"properties": properties}, headers=_headers(creds))
+    if response.status_code >= 400:
+        raise upstream_error_from_json(CONNECTOR, response, "category")
+    return json_body(CONNECTOR, response)
+
+
+async def search_contacts(ctx: CallContext, creds: HubSpotCredentials, args: SearchContactsArgs) -> dict[str, Any]:
+    payload: dict[str, Any] = {"properties": list(CONTACT_PROPERTIES), "limit": args.limit}
+    if args.query is not None:
+        payload["query"] = args.query
+    if args.email is not None:
+        payload["filterGroups"] = [{"filters": [{"propertyName": "email", "operator": "EQ", "value": args.email}]}]
+    if args.after is not None:
+        payload["after"] = args.after
+    # A search is a POST but reads only, so it is safe to retry.
+    response = await send(ctx, CONNECTOR, "POST", f"{ctx.base_url}/crm/v3/objects/contacts/search",
+                          idempotent=True, json=payload, headers=_headers(creds))
+    if response.status_code >= 400:
+        raise upstream_error_from_json(CONNECTOR, response, "category")
+    return json_body(CONNECTOR, response)
+
+
+TOOLS = (
+    ToolSpec("hubspot.create_contact", CONNECTOR, "Create a HubSpot CRM contact.", CreateContactArgs,
+             HubSpotCredentials, idempotent=False, run=create_contact),
+    ToolSpec("hubspot.search_contacts", CONNECTOR, "Search HubSpot CRM contacts by text or email.",
+             SearchContactsArgs, HubSpotCredentials, idempotent=True, run=search_contacts),
+)

@@ -1,0 +1,119 @@
+"""The one code path every tool call takes, from REST or MCP: auth, rate limit, schema, policy, credentials,
+the upstream call, then one audit line and the metrics, whatever happened."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from service_src.connector_gateway.audit import AuditLog, AuditRecord, arguments_hash
+from service_src.connector_gateway.auth import Caller, CallerVerifier, bearer_token, check_segment
+from service_src.connector_gateway.connectors import TOOLS, CallContext, ToolSpec
+from service_src.connector_gateway.errors import GatewayError
+from service_src.connector_gateway.metrics import GatewayMetrics
+from service_src.connector_gateway.policy import Policy, PolicyCache
+from service_src.connector_gateway.ratelimit import RateLimiter
+from service_src.connector_gateway.settings import GatewaySettings
+from service_src.connector_gateway.vault import CredentialStore
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """One request as it arrived; ``refusal`` carries a problem found while reading the body."""
+
+    request_id: str
+    transport: str  # "rest" | "mcp"
+    tool: str
+    authorization: str | None = None
+    caller: Caller | None = None
+    binding: Any = None
+    arguments: Any = None
+    raw_body: bytes | None = None
+    refusal: GatewayError | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ToolGateway:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        client: httpx.AsyncClient,
+        policies: PolicyCache,
+        credentials: CredentialStore,
+        audit: AuditLog,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.policies = policies
+        self.credentials = credentials
+        self.audit = audit
+        self.metrics = metrics
+        self.verifier = CallerVerifier(settings.service_jwt_secret.get_secret_value())
+        self.limiter = RateLimiter(settings.rate_limit_requests_per_minute)
+        self._base_urls = {
+            "zendesk": settings.zendesk_base_url,
+            "slack": settings.slack_base_url,
+            "hubspot": settings.hubspot_base_url,
+        }
+
+    def authenticate(self, authorization: str | None) -> Caller:
+        return self.verifier.verify(bearer_token(authorization))
+
+    async def allowed_tools(self, caller: Caller) -> frozenset[str]:
+        """The tools this caller may list (every tool when enforcement is off)."""
+        if not self.settings.policy_enforcement:
+            return frozenset(TOOLS)
+        policy: Policy = await self.policies.get(caller)
+        return policy.allowed_tools() & TOOLS.keys()
+
+    async def invoke(self, call: ToolCall) -> dict[str, Any]:
+        started = time.perf_counter()
+        spec = TOOLS.get(call.tool)
+        record = AuditRecord(
+            request_id=call.request_id,
+            transport=call.transport,
+            tool=call.tool[:128] if isinstance(call.tool, str) and call.tool else None,
+            binding=call.binding if isinstance(call.binding, str) else None,
+            args_sha256=arguments_hash(call.arguments if call.raw_body is None else call.raw_body),
+        )
+        decision, status, error = "deny", 200, None
+        try:
+            caller = call.caller or self.authenticate(call.authorization)
+            record.caller = caller
+            self.limiter.check(caller.org)
+            if call.refusal is not None:
+                raise call.refusal
+            if spec is None:
+                raise GatewayError(404, "unknown_tool", f"unknown tool {record.tool!r}; known tools: "
+                                   + ", ".join(sorted(TOOLS)))
+            binding = check_segment("binding", call.binding)
+            arguments = spec.parse_arguments(call.arguments)
+            if self.settings.policy_enforcement:
+                (await self.policies.get(caller)).check(spec.name, spec.connector, binding)
+            decision = "allow"
+            result = await self._run(spec, caller, binding, arguments)
+            return result
+        except GatewayError as exc:
+            status, error = exc.status, exc.code
+            if decision == "deny" and exc.status >= 500:
+                decision = "error"
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            self.audit.record(record, decision=decision, status=status, latency_ms=elapsed * 1000, error=error)
+            self.metrics.observe(spec.name if spec else None, decision, status, elapsed, error)
+
+    async def _run(self, spec: ToolSpec, caller: Caller, binding: str, arguments: Any) -> dict[str, Any]:
+        secret = await self.credentials.get(caller.org, caller.project, binding)
+        creds = spec.parse_credentials(binding, secret)
+        ctx = CallContext(
+            client=self.client,
+            base_url=self._base_urls[spec.connector],
+            timeout=self.settings.connector_timeout_seconds,
+            max_retries=self.settings.connector_max_retries,
+        )
+        return await spec.run(ctx, creds, arguments)

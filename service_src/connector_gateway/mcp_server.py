@@ -1,0 +1,147 @@
+"""MCP over streamable HTTP at /mcp (mcp SDK 2.x, stateless, JSON responses, so any worker serves any call).
+
+Each tool's inputSchema is the REST body shape ``{binding, arguments}``; the tool function hands the call to
+the same ToolGateway.invoke as REST. A server middleware filters ``tools/list`` to the caller's allowlist and
+refuses ``tools/call`` of a tool the caller may not use (through the gateway, so the refusal is audited).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types import CallToolResult, ListToolsResult, TextContent
+
+from service_src.connector_gateway.auth import Caller
+from service_src.connector_gateway.connectors import TOOLS, ToolSpec
+from service_src.connector_gateway.errors import GatewayError, unauthorized
+from service_src.connector_gateway.gateway import ToolCall, ToolGateway
+
+SERVER_NAME = "cmp-connector-gateway"
+
+
+class GatewayTokenVerifier:
+    """The SDK's TokenVerifier over the gateway's own HS256 caller check."""
+
+    def __init__(self, gateway: ToolGateway) -> None:
+        self._gateway = gateway
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        try:
+            caller = self._gateway.verifier.verify(token)
+        except GatewayError:
+            return None
+        claims = {"org": caller.org, "project": caller.project, "sub": caller.sub}
+        return AccessToken(token=token, client_id=caller.sub, scopes=[], subject=caller.sub, claims=claims)
+
+
+def current_caller() -> Caller:
+    token = get_access_token()
+    claims = token.claims if token is not None else None
+    if not claims:
+        raise unauthorized("no verified caller on this MCP request")
+    return Caller(org=claims["org"], project=claims["project"], sub=claims["sub"])
+
+
+def _error_result(exc: GatewayError) -> CallToolResult:
+    text = f"{exc.status} {exc.code}: {exc.message}"
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structured_content={"status": exc.status, "error": exc.code, "message": exc.message},
+        is_error=True,
+    )
+
+
+async def run_tool(gateway: ToolGateway, tool: str, binding: Any, arguments: Any,
+                   request_id: str | None) -> CallToolResult:
+    call = ToolCall(
+        request_id=request_id or uuid.uuid4().hex,
+        transport="mcp",
+        tool=tool,
+        binding=binding,
+        arguments=arguments,
+    )
+    try:
+        call.caller = current_caller()
+        result = await gateway.invoke(call)
+    except GatewayError as exc:
+        return _error_result(exc)
+    return CallToolResult(
+        content=[TextContent(type="text", text=_dumps(result))], structured_content=result, is_error=False
+    )
+
+
+def _dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class PolicyMiddleware:
+    """Filters tools/list per caller; refuses tools/call of tools outside the caller's allowlist."""
+
+    def __init__(self, gateway: ToolGateway) -> None:
+        self._gateway = gateway
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.method == "tools/list":
+            result = await call_next(ctx)
+            try:
+                allowed = await self._gateway.allowed_tools(current_caller())
+            except GatewayError:
+                allowed = frozenset()  # fail closed: list nothing
+            if isinstance(result, ListToolsResult):
+                return result.model_copy(update={"tools": [t for t in result.tools if t.name in allowed]})
+            return result
+        if ctx.method == "tools/call":
+            params = ctx.params or {}
+            name = params.get("name")
+            try:
+                allowed = await self._gateway.allowed_tools(current_caller())
+            except GatewayError:
+                allowed = frozenset()
+            if name not in allowed:
+                args = params.get("arguments") or {}
+                rid = str(ctx.request_id) if ctx.request_id is not None else None
+                return await run_tool(self._gateway, str(name), args.get("binding"), args.get("arguments"), rid)
+        return await call_next(ctx)
+
+
+def _register(server: MCPServer, gateway: ToolGateway, spec: ToolSpec) -> None:
+    async def call(ctx: Context, binding: Any = None, arguments: Any = None) -> CallToolResult:
+        return await run_tool(gateway, spec.name, binding, arguments, ctx.request_id)
+
+    server.add_tool(call, name=spec.name, description=spec.description)
+    # The SDK derives a loose schema from the signature (so the gateway, not the SDK, validates and audits);
+    # advertise the real one.
+    server._tool_manager.get_tool(spec.name).parameters = spec.input_schema()
+
+
+def build_mcp_server(gateway: ToolGateway, public_url: str) -> MCPServer:
+    server = MCPServer(
+        SERVER_NAME,
+        token_verifier=GatewayTokenVerifier(gateway),
+        auth=AuthSettings(issuer_url=public_url, resource_server_url=public_url, validate_token_resource=False),
+        middleware=[PolicyMiddleware(gateway)],
+        log_level="WARNING",
+    )
+    for spec in TOOLS.values():
+        _register(server, gateway, spec)
+    return server
+
+
+def mcp_asgi_app(server: MCPServer, max_body_bytes: int):
+    """The SDK's Starlette app serving /mcp; the service sits behind a ClusterIP, so no DNS-rebinding guard."""
+    return server.streamable_http_app(
+        streamable_http_path="/mcp",
+        json_response=True,
+        stateless_http=True,
+        max_request_body_size=max_body_bytes,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )

@@ -1,0 +1,129 @@
+"""The tool allowlist from the control plane, cached per (org, project).
+
+A fresh entry serves for the TTL the control plane returned. After that the gateway asks again; if the
+control plane fails (connection error, timeout, 429 or 5xx) the old entry keeps serving until TTL plus
+POLICY_CACHE_GRACE_SECONDS, and then calls fail closed with 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from service_src.connector_gateway.auth import Caller, ServiceTokenMinter
+from service_src.connector_gateway.errors import GatewayError, forbidden, unavailable
+
+
+class PolicyBinding(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    binding: str
+    connector: str
+    tools: tuple[str, ...] = ()
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    bindings: tuple[PolicyBinding, ...] = ()
+    ttl_seconds: float = Field(60, ge=0, le=86400)
+
+    def allowed_tools(self) -> frozenset[str]:
+        return frozenset(tool for b in self.bindings for tool in b.tools if tool.split(".", 1)[0] == b.connector)
+
+    def check(self, tool: str, connector: str, binding: str) -> None:
+        """403 unless this binding exists for the caller, is of the tool's connector, and lists the tool."""
+        for entry in self.bindings:
+            if entry.binding != binding:
+                continue
+            if entry.connector != connector:
+                raise forbidden(f"binding {binding!r} is a {entry.connector} binding, not {connector}")
+            if tool not in entry.tools:
+                raise forbidden(f"tool {tool!r} is not allowed on binding {binding!r}")
+            return
+        raise forbidden(f"binding {binding!r} is not allowed for this project")
+
+
+@dataclass(slots=True)
+class _Entry:
+    policy: Policy
+    fresh_until: float
+    usable_until: float
+
+
+class ControlPlaneUnavailable(Exception):
+    """The control plane did not give an answer we can use (transient by the contract)."""
+
+
+class PolicyCache:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        control_plane_url: str,
+        minter: ServiceTokenMinter,
+        *,
+        timeout: float,
+        grace_seconds: float,
+        clock=time.monotonic,
+    ) -> None:
+        self._client = client
+        self._url = control_plane_url.rstrip("/") + "/connectors/policy"
+        self._minter = minter
+        self._timeout = timeout
+        self._grace = grace_seconds
+        self._clock = clock
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    async def get(self, caller: Caller) -> Policy:
+        key = (caller.org, caller.project)
+        entry = self._entries.get(key)
+        if entry is not None and self._clock() < entry.fresh_until:
+            return entry.policy
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:  # one refresh per tenant at a time; the others reuse its answer
+            entry = self._entries.get(key)
+            now = self._clock()
+            if entry is not None and now < entry.fresh_until:
+                return entry.policy
+            try:
+                policy = await self._fetch(caller)
+            except ControlPlaneUnavailable as exc:
+                if entry is not None and now < entry.usable_until:
+                    return entry.policy
+                raise unavailable(
+                    "policy_unavailable", f"control plane unavailable and no usable cached policy ({exc})"
+                ) from None
+            now = self._clock()
+            self._entries[key] = _Entry(policy, now + policy.ttl_seconds, now + policy.ttl_seconds + self._grace)
+            return policy
+
+    async def _fetch(self, caller: Caller) -> Policy:
+        headers = {"authorization": f"Bearer {self._minter.token()}"}
+        params = {"org": caller.org, "project": caller.project}
+        try:
+            response = await self._client.get(self._url, params=params, headers=headers, timeout=self._timeout)
+        except httpx.TimeoutException:
+            raise ControlPlaneUnavailable("timeout") from None
+        except httpx.HTTPError as exc:
+            raise ControlPlaneUnavailable(type(exc).__name__) from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise ControlPlaneUnavailable(f"HTTP {response.status_code}")
+        if response.status_code != 200:
+            # 4xx is permanent by the contract: the gateway itself is misconfigured (e.g. a wrong secret).
+            raise GatewayError(
+                502, "policy_rejected", f"control plane refused the policy request with HTTP {response.status_code}"
+            )
+        try:
+            return Policy.model_validate_json(response.content)
+        except ValidationError as exc:
+            fields = ", ".join(".".join(map(str, e["loc"])) or "body" for e in exc.errors()[:3])
+            raise ControlPlaneUnavailable(f"malformed policy document at {fields}") from None
+
+    def cached(self, caller: Caller) -> Policy | None:
+        entry = self._entries.get((caller.org, caller.project))
+        return entry.policy if entry and self._clock() < entry.usable_until else None

@@ -1,0 +1,156 @@
+"""Fixtures for the connector gateway: the real OpenBao, the control-plane fake, the SaaS fakes, and the
+gateway itself served by uvicorn on loopback with its audit log in a file."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+import pytest
+
+from components.vault.paths import CONNECTOR_CREDENTIALS_PREFIX, CONNECTOR_MOUNT
+from service_src.connector_gateway.app import create_app
+from service_src.connector_gateway.settings import GatewaySettings
+from tests.services.connector_gateway.fakes import SaaSFake
+from tests.support.net import run_uvicorn_in_thread
+
+JWT_SECRET = "test-connector-jwt-secret-0123456789"
+
+# Secrets no log line may ever contain.
+ZENDESK_TOKEN_ACME = "zd-secret-acme-7f3a9c"
+ZENDESK_TOKEN_GLOBEX = "zd-secret-globex-2b8e1d"
+SLACK_TOKEN_ACME = "xoxb-secret-acme-5c1e4f"
+HUBSPOT_TOKEN_ACME = "pat-na1-secret-acme-9d2c7b"
+HUBSPOT_TOKEN_ACME_SALES = "pat-na1-secret-sales-3e6a0f"
+ALL_SECRETS = (ZENDESK_TOKEN_ACME, ZENDESK_TOKEN_GLOBEX, SLACK_TOKEN_ACME, HUBSPOT_TOKEN_ACME,
+               HUBSPOT_TOKEN_ACME_SALES, JWT_SECRET)
+
+CREDENTIALS = {
+    ("acme", "support", "zd"): {"subdomain": "acme", "email": "bot@acme.test", "api_token": ZENDESK_TOKEN_ACME},
+    ("acme", "support", "chat"): {"bot_token": SLACK_TOKEN_ACME},
+    ("acme", "support", "crm"): {"access_token": HUBSPOT_TOKEN_ACME},
+    ("acme", "sales", "crm2"): {"access_token": HUBSPOT_TOKEN_ACME_SALES},
+    ("globex", "support", "zd"): {"subdomain": "globex", "email": "bot@globex.test",
+                                  "api_token": ZENDESK_TOKEN_GLOBEX},
+}
+
+POLICIES = {
+    ("acme", "support"): [
+        {"binding": "zd", "connector": "zendesk", "tools": ["zendesk.create_ticket", "zendesk.get_ticket"]},
+        {"binding": "chat", "connector": "slack", "tools": ["slack.post_message"]},
+        {"binding": "crm", "connector": "hubspot", "tools": ["hubspot.search_contacts"]},
+    ],
+    ("acme", "sales"): [
+        {"binding": "crm2", "connector": "hubspot", "tools": ["hubspot.create_contact", "hubspot.search_contacts"]},
+    ],
+    ("globex", "support"): [
+        {"binding": "zd", "connector": "zendesk", "tools": ["zendesk.get_ticket"]},
+    ],
+}
+
+
+def caller_token(org: str = "acme", project: str = "support", sub: str = "agent-1", *,
+                 secret: str = JWT_SECRET, lifetime: int = 300, **extra) -> str:
+    now = int(time.time())
+    claims = {"org": org, "project": project, "sub": sub, "iat": now, "exp": now + lifetime, **extra}
+    return jwt.encode({k: v for k, v in claims.items() if v is not None}, secret, algorithm="HS256")
+
+
+def auth(**kwargs) -> dict[str, str]:
+    return {"authorization": f"Bearer {caller_token(**kwargs)}"}
+
+
+@pytest.fixture(scope="session")
+def seeded_openbao(openbao):
+    """OpenBao with every test tenant's connector credentials at kv/data/connectors/{org}/{project}/{binding}."""
+    client = openbao.client()
+    for (org, project, binding), data in CREDENTIALS.items():
+        client.secrets.kv.v2.create_or_update_secret(
+            path=f"{CONNECTOR_CREDENTIALS_PREFIX}/{org}/{project}/{binding}", secret=data, mount_point=CONNECTOR_MOUNT
+        )
+    # A secret outside any tenant prefix: traversal attempts must never read it.
+    client.secrets.kv.v2.create_or_update_secret(path="connectors-admin", secret={"x": "y"},
+                                                 mount_point=CONNECTOR_MOUNT)
+    return openbao
+
+
+@pytest.fixture
+def saas() -> Iterator[SaaSFake]:
+    fake = SaaSFake(
+        zendesk_logins={"bot@acme.test/token": ZENDESK_TOKEN_ACME, "bot@globex.test/token": ZENDESK_TOKEN_GLOBEX},
+        slack_tokens={SLACK_TOKEN_ACME},
+        hubspot_tokens={HUBSPOT_TOKEN_ACME, HUBSPOT_TOKEN_ACME_SALES},
+    )
+    with run_uvicorn_in_thread(fake) as url:
+        fake.url = url
+        yield fake
+
+
+@pytest.fixture
+def policies(control_plane):
+    control_plane.add_issuer("cmp-connector", JWT_SECRET)
+    for (org, project), bindings in POLICIES.items():
+        control_plane.set_policy(org, project, bindings, ttl_seconds=60)
+    return control_plane
+
+
+def gateway_settings(vault_addr: str, vault_token: str, cp_url: str, saas_url: str, audit_path: Path,
+                     **overrides) -> GatewaySettings:
+    values = dict(
+        control_plane_url=cp_url,
+        service_jwt_secret=JWT_SECRET,
+        vault_addr=vault_addr,
+        vault_auth_method="token",
+        vault_token=vault_token,
+        vault_connector_mount=CONNECTOR_MOUNT,
+        vault_connector_prefix=CONNECTOR_CREDENTIALS_PREFIX,
+        zendesk_base_url=saas_url,
+        slack_base_url=saas_url + "/api",
+        hubspot_base_url=saas_url,
+        audit_log=str(audit_path),
+        connector_timeout_seconds=2,
+        cp_timeout_seconds=1,
+        vault_timeout_seconds=1,
+    )
+    values.update(overrides)
+    return GatewaySettings(**values)
+
+
+@dataclass
+class RunningGateway:
+    url: str
+    settings: GatewaySettings
+    audit_path: Path
+    app: object
+
+    def audit(self) -> list[dict]:
+        return [json.loads(line) for line in self.audit_path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def start_gateway(seeded_openbao, policies, saas, tmp_path) -> Iterator[Callable[..., RunningGateway]]:
+    """Starts a gateway (settings overridable); all started ones stop at the end of the test."""
+    stack = []
+
+    def start(**overrides) -> RunningGateway:
+        audit_path = tmp_path / f"audit-{len(stack)}.jsonl"
+        settings = gateway_settings(seeded_openbao.addr, seeded_openbao.root_token, policies.url, saas.url,
+                                    audit_path, **overrides)
+        app = create_app(settings)
+        ctx = run_uvicorn_in_thread(app)
+        url = ctx.__enter__()
+        stack.append(ctx)
+        return RunningGateway(url=url, settings=settings, audit_path=audit_path, app=app)
+
+    yield start
+    for ctx in reversed(stack):
+        ctx.__exit__(None, None, None)
+
+
+@pytest.fixture
+def gateway(start_gateway) -> RunningGateway:
+    return start_gateway()
