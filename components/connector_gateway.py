@@ -1,0 +1,89 @@
+"""ConnectorGateway (reference section 1): the connector/MCP gateway agents call for external tools."""
+
+from __future__ import annotations
+
+import pulumi
+from pydantic import BaseModel, ConfigDict
+
+from components.vault.paths import CONNECTOR, CONNECTOR_CREDENTIALS_PREFIX
+from components.workload import (
+    ServiceWorkload,
+    ServiceWorkloadArgs,
+    env_flag,
+    env_number,
+    external_https_egress,
+    peer_egress,
+)
+from infra.config import ConnectorGatewayConfig, VaultConfig
+from infra.naming import SERVICE_PORT, type_token
+
+NAME = "cmp-connector"
+
+
+class ConnectorGatewayArgs(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    namespace: str
+    settings: ConnectorGatewayConfig
+    vault: VaultConfig
+    control_plane_url: str
+    cluster_secret_store: str
+    debug: bool = False
+    protect: bool = False
+
+
+def connector_env(args: ConnectorGatewayArgs) -> dict[str, str]:
+    """The gateway's plain environment (the ConfigMap); SERVICE_JWT_SECRET comes from the ExternalSecret."""
+    s = args.settings
+    return {
+        "LOG_LEVEL": "DEBUG" if (args.debug or s.debug) else "INFO",
+        "PORT": str(SERVICE_PORT),
+        "CONTROL_PLANE_URL": args.control_plane_url,
+        "CP_TIMEOUT_SECONDS": env_number(s.cp_timeout_seconds),
+        "MAX_BODY_BYTES": str(s.max_body_bytes),
+        "VAULT_ADDR": args.vault.address,
+        "VAULT_AUTH_METHOD": s.vault_auth_method,
+        "VAULT_K8S_AUTH_MOUNT": args.vault.kubernetes_auth_path,
+        "VAULT_K8S_ROLE": s.vault_k8s_role,
+        "VAULT_CONNECTOR_MOUNT": args.vault.kv_mount,
+        "VAULT_CONNECTOR_PREFIX": CONNECTOR_CREDENTIALS_PREFIX,
+        "VAULT_TIMEOUT_SECONDS": env_number(s.vault_timeout_seconds),
+        "CREDENTIAL_CACHE_TTL_SECONDS": str(s.credential_cache_ttl_seconds),
+        "POLICY_ENFORCEMENT": env_flag(s.policy_enforcement),
+        "POLICY_CACHE_GRACE_SECONDS": str(s.policy_cache_grace_seconds),
+        "CONNECTOR_TIMEOUT_SECONDS": env_number(s.connector_timeout_seconds),
+        "CONNECTOR_MAX_RETRIES": str(s.connector_max_retries),
+        "RATE_LIMIT_REQUESTS_PER_MINUTE": str(s.rate_limit_requests_per_minute),
+        "ZENDESK_BASE_URL": s.zendesk_base_url,
+        "SLACK_BASE_URL": s.slack_base_url,
+        "HUBSPOT_BASE_URL": s.hubspot_base_url,
+        "AUDIT_LOG": s.audit_log,
+    }
+
+
+class ConnectorGateway(pulumi.ComponentResource):
+    """Gateway pods that read tenant credentials from Vault (Kubernetes auth: the SA token is mounted)."""
+
+    def __init__(self, name: str, args: ConnectorGatewayArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(type_token("ConnectorGateway"), name, None, opts)
+        s = args.settings
+        egress = [peer_egress(s.vault_egress, args.namespace), peer_egress(s.control_plane_egress, args.namespace)]
+        if s.external_https:
+            egress.append(external_https_egress())
+        self.workload = ServiceWorkload(NAME, ServiceWorkloadArgs(
+            name=NAME,
+            namespace=args.namespace,
+            image=s.image,
+            replicas=s.replicas,
+            resources=s.resources,
+            env=connector_env(args),
+            secret_path=CONNECTOR,
+            cluster_secret_store=args.cluster_secret_store,
+            # Vault's Kubernetes auth logs in with the pod's service-account token.
+            automount_service_account_token=s.vault_auth_method == "kubernetes",
+            ingress_from=tuple(s.ingress_from),
+            egress=tuple(egress),
+            protect_secrets=args.protect,
+        ), opts=pulumi.ResourceOptions(parent=self))
+        self.url = self.workload.url
+        self.register_outputs({"url": self.url})

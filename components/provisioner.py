@@ -1,0 +1,94 @@
+"""Provisioner (reference section 3): receives Saleor order webhooks and provisions instances."""
+
+from __future__ import annotations
+
+import pulumi
+from pydantic import BaseModel, ConfigDict
+
+from components.vault.paths import PROVISIONER
+from components.workload import (
+    ServiceWorkload,
+    ServiceWorkloadArgs,
+    env_flag,
+    env_number,
+    external_https_egress,
+    peer_egress,
+)
+from infra.config import ProvisionerConfig
+from infra.naming import SERVICE_PORT, service_url, type_token
+
+NAME = "cmp-provisioner"
+# Saleor event (lower-case, as in the Saleor-Event header) -> the provisioner's route.
+WEBHOOK_ROUTES = {
+    "order_fully_paid": "/webhooks/order-fully-paid",
+    "order_created": "/webhooks/order-created",
+    "order_cancelled": "/webhooks/order-cancelled",
+}
+
+
+class ProvisionerArgs(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    namespace: str
+    settings: ProvisionerConfig
+    control_plane_url: str
+    saleor_origin: str  # the default allowed origin of webhook deliveries
+    cluster_secret_store: str
+    debug: bool = False
+    protect: bool = False
+
+
+def webhook_urls(namespace: str) -> dict[str, str]:
+    """The three target URLs Saleor's webhooks post to."""
+    base = service_url(NAME, namespace, SERVICE_PORT)
+    return {event: base + route for event, route in WEBHOOK_ROUTES.items()}
+
+
+def provisioner_env(args: ProvisionerArgs) -> dict[str, str]:
+    """The provisioner's plain environment; SALEOR_WEBHOOK_SECRET, SERVICE_JWT_SECRET and DATABASE_URL
+    come from the ExternalSecret."""
+    s = args.settings
+    return {
+        "LOG_LEVEL": "DEBUG" if (args.debug or s.debug) else "INFO",
+        "PORT": str(SERVICE_PORT),
+        "CONTROL_PLANE_URL": args.control_plane_url,
+        "CP_TIMEOUT_SECONDS": env_number(s.cp_timeout_seconds),
+        "MAX_BODY_BYTES": str(s.max_body_bytes),
+        "SALEOR_ALLOWED_ORIGINS": ",".join(s.saleor_allowed_origins or [args.saleor_origin]),
+        "SALEOR_LEGACY_HMAC": env_flag(s.saleor_legacy_hmac),
+        "JWKS_CACHE_TTL_SECONDS": str(s.jwks_cache_ttl_seconds),
+        "JWKS_MIN_REFETCH_SECONDS": str(s.jwks_min_refetch_seconds),
+        "RETRY_MAX_ATTEMPTS": str(s.retry_max_attempts),
+        "RETRY_BACKOFF_SECONDS": env_number(s.retry_backoff_seconds),
+        "RETRY_BACKOFF_MAX_SECONDS": env_number(s.retry_backoff_max_seconds),
+        "WORKER_POLL_SECONDS": env_number(s.worker_poll_seconds),
+        "WORKER_BATCH_SIZE": str(s.worker_batch_size),
+    }
+
+
+class Provisioner(pulumi.ComponentResource):
+    """Provisioner pods (inbox in PostgreSQL, DSN from Vault); outputs the webhook URLs for Saleor."""
+
+    def __init__(self, name: str, args: ProvisionerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(type_token("Provisioner"), name, None, opts)
+        s = args.settings
+        egress = [peer_egress(p, args.namespace)
+                  for p in (s.control_plane_egress, s.database_egress, s.saleor_egress)]
+        if s.external_https:
+            egress.append(external_https_egress())
+        self.workload = ServiceWorkload(NAME, ServiceWorkloadArgs(
+            name=NAME,
+            namespace=args.namespace,
+            image=s.image,
+            replicas=s.replicas,
+            resources=s.resources,
+            env=provisioner_env(args),
+            secret_path=PROVISIONER,
+            cluster_secret_store=args.cluster_secret_store,
+            ingress_from=tuple(s.ingress_from),
+            egress=tuple(egress),
+            protect_secrets=args.protect,
+        ), opts=pulumi.ResourceOptions(parent=self))
+        self.url = self.workload.url
+        self.webhook_urls = webhook_urls(args.namespace)
+        self.register_outputs({"url": self.url, "webhook_urls": self.webhook_urls})

@@ -1,0 +1,102 @@
+"""Ragflow (reference section 2): a Deployment pinned to one node architecture, with an image preflight.
+
+The reference's outage was an arm64-only tag on amd64 nodes (exec format error). Here the image's
+platforms (from config, or from the registry) must include the pinned ``kubernetes.io/arch`` before
+anything is registered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pydantic import BaseModel, ConfigDict
+
+from components.oci_platforms import PreflightError, fetch_platforms, locate, supports
+from components.workload import network_policy_spec
+from infra.config import RagflowConfig
+from infra.naming import SECURITY_EXCEPTION_ANNOTATION, labels, selector_labels, type_token
+
+ARCH_LABEL = "kubernetes.io/arch"
+SECURITY_EXCEPTION = "ragflow-runs-as-root"  # the policy pack's waiver list names this value
+
+
+class RagflowArgs(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    settings: RagflowConfig
+
+
+def image_platforms(settings: RagflowConfig) -> list[str]:
+    """Platforms from config, or from the registry when ``registryPreflight`` is on."""
+    if settings.platforms is not None and not settings.registry_preflight:
+        return list(settings.platforms)
+    location = locate(settings.image, settings.digest or settings.tag, settings.registry_url)
+    return fetch_platforms(location)
+
+
+def preflight(settings: RagflowConfig) -> list[str]:
+    """Raise one line naming the image, its platforms and the node arch when they do not match."""
+    platforms = image_platforms(settings)
+    if not supports(platforms, settings.node_arch):
+        raise PreflightError(
+            "ragflow.tag", settings.tag,
+            f"image {settings.image_ref} supports {', '.join(platforms) or 'no platform'}, "
+            f"not the node arch linux/{settings.node_arch} (ragflow.nodeArch): pick a tag built for it")
+    return platforms
+
+
+class Ragflow(pulumi.ComponentResource):
+    def __init__(self, name: str, args: RagflowArgs, opts: pulumi.ResourceOptions | None = None):
+        s = args.settings
+        self.platforms = preflight(s)  # before any registration: a mismatch writes nothing
+        super().__init__(type_token("Ragflow"), name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        meta = {"name": s.name, "namespace": s.namespace, "labels": labels(s.name)}
+        ports = {"http": s.http_port, "api": s.api_port}
+        self.deployment = k8s.apps.v1.Deployment(s.name, metadata={
+            **meta, "annotations": {SECURITY_EXCEPTION_ANNOTATION: SECURITY_EXCEPTION}},
+            spec=self._spec(s, ports), opts=child)
+        self.service = k8s.core.v1.Service(s.name, metadata=meta, spec={
+            "type": "ClusterIP",
+            "selector": selector_labels(s.name),
+            "ports": [{"name": n, "port": p, "targetPort": n, "protocol": "TCP"} for n, p in ports.items()],
+        }, opts=child)
+        # Ragflow talks to its own stores (MySQL, Elasticsearch, MinIO, Redis) in its namespace.
+        same_namespace = {"to": [{"podSelector": {}}]}
+        self.network_policy = k8s.networking.v1.NetworkPolicy(s.name, metadata=meta, spec=network_policy_spec(
+            selector_labels(s.name), s.namespace, s.ingress_from, list(ports.values()), [same_namespace]),
+            opts=child)
+        self.register_outputs({"image": s.image_ref, "platforms": self.platforms, "node_arch": s.node_arch})
+
+    @staticmethod
+    def _spec(s: RagflowConfig, ports: dict[str, int]) -> dict[str, Any]:
+        selector = selector_labels(s.name)
+        probe = {"tcpSocket": {"port": "api"}, "periodSeconds": 10, "timeoutSeconds": 3, "failureThreshold": 6}
+        return {
+            "replicas": s.replicas,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": labels(s.name),
+                             "annotations": {SECURITY_EXCEPTION_ANNOTATION: SECURITY_EXCEPTION}},
+                "spec": {
+                    "nodeSelector": {ARCH_LABEL: s.node_arch},
+                    "automountServiceAccountToken": False,
+                    "containers": [{
+                        "name": s.name,
+                        "image": s.image_ref,
+                        "imagePullPolicy": "Always",
+                        "ports": [{"name": n, "containerPort": p, "protocol": "TCP"} for n, p in ports.items()],
+                        "resources": s.resources.manifest(),
+                        # Named exception: Ragflow's image needs root (see the annotation).
+                        "securityContext": {"runAsUser": 0, "runAsNonRoot": False,
+                                            "allowPrivilegeEscalation": False,
+                                            "seccompProfile": {"type": "RuntimeDefault"}},
+                        "startupProbe": {**probe, "failureThreshold": 60},
+                        "livenessProbe": probe,
+                        "readinessProbe": {**probe, "periodSeconds": 5},
+                    }],
+                },
+            },
+        }

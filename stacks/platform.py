@@ -1,0 +1,67 @@
+"""The platform composition: which components a stack gets and how they are wired.
+
+One function per piece, so the Vault (VaultSecretSeeds) and Saleor (SaleorWebhooks) pieces plug in
+as one more function each, called from ``build``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.connector_gateway import ConnectorGateway, ConnectorGatewayArgs
+from components.gateway_billing import GatewayBilling, GatewayBillingArgs
+from components.provisioner import Provisioner, ProvisionerArgs
+from components.ragflow import Ragflow, RagflowArgs
+from components.vault.paths import SEED_PATHS
+from infra.config import StackConfig
+
+
+def connector_gateway(cfg: StackConfig) -> ConnectorGateway:
+    return ConnectorGateway("connector-gateway", ConnectorGatewayArgs(
+        namespace=cfg.namespace, settings=cfg.connector_gateway, vault=cfg.vault,
+        control_plane_url=cfg.control_plane_url, cluster_secret_store=cfg.cluster_secret_store,
+        debug=cfg.debug, protect=cfg.protected))
+
+
+def provisioner(cfg: StackConfig) -> Provisioner:
+    return Provisioner("provisioner", ProvisionerArgs(
+        namespace=cfg.namespace, settings=cfg.provisioner, control_plane_url=cfg.control_plane_url,
+        saleor_origin=cfg.saleor.origin, cluster_secret_store=cfg.cluster_secret_store,
+        debug=cfg.debug, protect=cfg.protected))
+
+
+def gateway_billing(cfg: StackConfig) -> GatewayBilling:
+    return GatewayBilling("gateway-billing", GatewayBillingArgs(namespace=cfg.namespace,
+                                                                settings=cfg.gateway_billing))
+
+
+def ragflow(cfg: StackConfig) -> Ragflow | None:
+    return Ragflow("ragflow", RagflowArgs(settings=cfg.ragflow)) if cfg.ragflow.enabled else None
+
+
+def vault_paths() -> dict[str, str]:
+    """Every seeded Vault secret's KV v2 API path, by its path under the mount (``cmp/connector``)."""
+    return {path.path: path.data_path for path in SEED_PATHS}
+
+
+def build(cfg: StackConfig) -> dict[str, Any]:
+    """Instantiate the platform for one stack; export and return its outputs."""
+    rag = ragflow(cfg)  # first: its preflight fails before anything else is registered
+    gateway = connector_gateway(cfg)
+    prov = provisioner(cfg)
+    gateway_billing(cfg)
+    outputs: dict[str, Any] = {
+        "environment": cfg.environment,
+        "namespace": cfg.namespace,
+        "serviceUrls": {"connectorGateway": gateway.url, "provisioner": prov.url},
+        "webhookUrls": dict(prov.webhook_urls),
+        "vaultPaths": vault_paths(),
+    }
+    if rag is not None:
+        outputs["ragflow"] = {"image": cfg.ragflow.image_ref, "nodeArch": cfg.ragflow.node_arch,
+                              "platforms": rag.platforms}
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+    return outputs
