@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.vault.paths import CONNECTOR_MOUNT, SECRET_MOUNT, SEED_PATHS, KeySource, check_rotations
@@ -100,6 +100,11 @@ def check_image(value: str) -> str:
     return value
 
 
+DnsLabel = Annotated[str, AfterValidator(dns_label)]
+HttpUrl = Annotated[str, AfterValidator(http_url)]
+ImageRef = Annotated[str, AfterValidator(check_image)]
+
+
 def has_digest(image: str) -> bool:
     match = _IMAGE.match(image)
     return bool(match and match["digest"])
@@ -154,14 +159,9 @@ def resources(cpu_request: str, memory_request: str, cpu_limit: str, memory_limi
 class Peer(Model):
     """Pods a NetworkPolicy rule allows: a namespace (default: the workload's own) and optional pod labels."""
 
-    namespace: str | None = None
+    namespace: DnsLabel | None = None
     pod_labels: dict[str, str] = Field(default_factory=dict)
     ports: list[int] = Field(default_factory=list)  # empty on ingress: the workload's port
-
-    @field_validator("namespace")
-    @classmethod
-    def _namespace(cls, value: str | None) -> str | None:
-        return None if value is None else dns_label(value)
 
     @field_validator("pod_labels")
     @classmethod
@@ -190,21 +190,16 @@ def _peer(namespace: str | None, name: str | None, *ports: int) -> Peer:
 class WorkloadSettings(Model):
     """What every ServiceWorkload has: image, size, debug mode."""
 
-    image: str
+    image: ImageRef
     replicas: int = Field(default=2, ge=1, le=50)
     debug: bool = False
     resources: Resources = Field(default_factory=lambda: resources("100m", "128Mi", "500m", "256Mi"))
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str) -> str:
-        return check_image(value)
 
 
 class ConnectorGatewayConfig(WorkloadSettings):
     """Reference section 1 plus the gateway's environment contract (DESIGN: environment variables)."""
 
-    image: str = "ghcr.io/gsvdev/cmp-connector-gateway:0.1.0"
+    image: ImageRef = "ghcr.io/gsvdev/cmp-connector-gateway:0.1.0"
     ingress_from: list[Peer] = Field(default_factory=lambda: [
         _peer(None, "cmp-runtime"), _peer(None, "cmp-runner")])
     vault_egress: Peer = Field(default_factory=lambda: _peer("vault", "vault", 8200))
@@ -222,14 +217,9 @@ class ConnectorGatewayConfig(WorkloadSettings):
     cp_timeout_seconds: float = Field(default=5, gt=0)
     max_body_bytes: int = Field(default=65536, gt=0)
     zendesk_base_url: str = "https://{subdomain}.zendesk.com"
-    slack_base_url: str = "https://slack.com/api"
-    hubspot_base_url: str = "https://api.hubapi.com"
+    slack_base_url: HttpUrl = "https://slack.com/api"
+    hubspot_base_url: HttpUrl = "https://api.hubapi.com"
     audit_log: str = "stdout"
-
-    @field_validator("slack_base_url", "hubspot_base_url")
-    @classmethod
-    def _urls(cls, value: str) -> str:
-        return http_url(value)
 
     @field_validator("zendesk_base_url")
     @classmethod
@@ -243,7 +233,7 @@ class ConnectorGatewayConfig(WorkloadSettings):
 class ProvisionerConfig(WorkloadSettings):
     """Reference section 3 plus the provisioner's environment contract."""
 
-    image: str = "ghcr.io/gsvdev/cmp-provisioner:0.1.0"
+    image: ImageRef = "ghcr.io/gsvdev/cmp-provisioner:0.1.0"
     ingress_from: list[Peer] = Field(default_factory=lambda: [_peer("saleor", None)])
     control_plane_egress: Peer = Field(default_factory=lambda: _peer(None, "cmp-control-plane", 8000))
     database_egress: Peer = Field(default_factory=lambda: _peer(None, "postgresql", 5432))
@@ -279,9 +269,9 @@ class ProvisionerConfig(WorkloadSettings):
 class GatewayBillingConfig(Model):
     """Reference section 4: the cmp-gateway ConfigMap's billing, entitlements and rate-limit keys."""
 
-    deployment_name: str = "cmp-gateway"
-    config_map_name: str = "cmp-gateway"
-    container_name: str = "cmp-gateway"
+    deployment_name: DnsLabel = "cmp-gateway"
+    config_map_name: DnsLabel = "cmp-gateway"
+    container_name: DnsLabel = "cmp-gateway"
     billing_enabled: bool = True
     authorize_path: str = "/billing/authorize"
     settle_path: str = "/billing/settle"
@@ -292,11 +282,6 @@ class GatewayBillingConfig(Model):
     entitlements_path: str = "/instances/{id}/entitlements"
     rate_limit_enabled: bool = True
     rate_limit_requests_per_minute: int = Field(default=60, gt=0)
-
-    @field_validator("deployment_name", "config_map_name", "container_name")
-    @classmethod
-    def _names(cls, value: str) -> str:
-        return dns_label(value)
 
     @field_validator("authorize_path", "settle_path", "entitlements_path")
     @classmethod
@@ -320,8 +305,8 @@ class RagflowConfig(Model):
     """Reference section 2: a multi-arch tag pinned to a node architecture, preflighted before deploy."""
 
     enabled: bool = True
-    namespace: str = "rag"
-    name: str = "rag"
+    namespace: DnsLabel = "rag"
+    name: DnsLabel = "ragflow"  # the policy pack waives root and pins the arch by this name
     image: str = "infiniflow/ragflow"
     tag: str = "v0.15.1"
     digest: str | None = None
@@ -329,17 +314,12 @@ class RagflowConfig(Model):
     # The image's platforms (os/arch[/variant]) as the operator checked them; or ask the registry.
     platforms: list[str] | None = None
     registry_preflight: bool = False
-    registry_url: str | None = None  # default: derived from the image (Docker Hub for bare names)
+    registry_url: HttpUrl | None = None  # default: derived from the image (Docker Hub for bare names)
     replicas: int = Field(default=1, ge=1, le=10)
     resources: Resources = Field(default_factory=lambda: resources("1", "4Gi", "4", "8Gi"))
     http_port: int = Field(default=80, ge=1, le=65535)
     api_port: int = Field(default=9380, ge=1, le=65535)
     ingress_from: list[Peer] = Field(default_factory=lambda: [_peer("cmp", None)])
-
-    @field_validator("namespace", "name")
-    @classmethod
-    def _names(cls, value: str) -> str:
-        return dns_label(value)
 
     @field_validator("tag")
     @classmethod
@@ -365,11 +345,6 @@ class RagflowConfig(Model):
                 raise ValueError(f"platform {platform!r} must be os/arch[/variant], e.g. linux/amd64")
         return value
 
-    @field_validator("registry_url")
-    @classmethod
-    def _registry(cls, value: str | None) -> str | None:
-        return None if value is None else http_url(value)
-
     @property
     def image_ref(self) -> str:
         ref = f"{self.image}:{self.tag}"
@@ -377,13 +352,13 @@ class RagflowConfig(Model):
 
 
 class VaultConfig(Model):
-    address: str = "http://vault.vault.svc.cluster.local:8200"
+    address: HttpUrl = "http://vault.vault.svc.cluster.local:8200"
     secret_mount: str = SECRET_MOUNT
     kv_mount: str = CONNECTOR_MOUNT
     adopt_mounts: bool = False
     delete_on_destroy: bool = False
     kubernetes_auth_path: str = "kubernetes"
-    kubernetes_host: str = "https://kubernetes.default.svc"
+    kubernetes_host: HttpUrl = "https://kubernetes.default.svc"
     # Seed provider: Vault client timeout, and per-key rotation triggers ("cmp/connector.service_jwt_secret":
     # "2026-11"); changing a trigger writes a new value for that key only.
     timeout_seconds: float = Field(default=5, gt=0)
@@ -391,11 +366,6 @@ class VaultConfig(Model):
     # The ESO controller's ServiceAccount, bound by the Vault role the ClusterSecretStore uses.
     external_secrets_namespace: str = "external-secrets"
     external_secrets_service_account: str = "external-secrets"
-
-    @field_validator("address", "kubernetes_host")
-    @classmethod
-    def _urls(cls, value: str) -> str:
-        return http_url(value)
 
     @field_validator("secret_mount", "kv_mount", "kubernetes_auth_path")
     @classmethod
@@ -416,13 +386,8 @@ class VaultConfig(Model):
 
 
 class SaleorConfig(Model):
-    api_url: str
+    api_url: HttpUrl
     staff_email: str
-
-    @field_validator("api_url")
-    @classmethod
-    def _api_url(cls, value: str) -> str:
-        return http_url(value)
 
     @field_validator("staff_email")
     @classmethod
@@ -469,10 +434,10 @@ class StackConfig(Model):
                               arbitrary_types_allowed=True)
 
     environment: Environment
-    namespace: str = "cmp"
+    namespace: DnsLabel = "cmp"
     kubernetes_version: str = "1.33"
-    cluster_secret_store: str = "vault-backend"
-    control_plane_url: str
+    cluster_secret_store: DnsLabel = "vault-backend"
+    control_plane_url: HttpUrl
     debug: bool = False
     protect: bool | None = None  # None: protect in prod only
     require_image_digest: bool | None = None  # None: required in prod only
@@ -483,16 +448,6 @@ class StackConfig(Model):
     vault: VaultConfig = Field(default_factory=VaultConfig)
     saleor: SaleorConfig
     secrets: dict[str, Secret] = Field(default_factory=dict, exclude=True)
-
-    @field_validator("namespace", "cluster_secret_store")
-    @classmethod
-    def _names(cls, value: str) -> str:
-        return dns_label(value)
-
-    @field_validator("control_plane_url")
-    @classmethod
-    def _cp(cls, value: str) -> str:
-        return http_url(value)
 
     @field_validator("kubernetes_version")
     @classmethod
