@@ -15,13 +15,15 @@ from typing import Any
 Props = Mapping[str, Any]
 
 WAIVER_ANNOTATION = "cmp.platform/security-exception"
-# Workloads allowed to run as root, and why. Each also has to carry WAIVER_ANNOTATION on the object,
-# so the exception is visible in the cluster, not only here.
+# The waiver list: named exceptions that allow a workload to run as root, and why. A workload uses one
+# by carrying WAIVER_ANNOTATION with the exception's name, so the exception is visible on the object
+# in the cluster and reviewed here (components/ragflow.py sets "ragflow-runs-as-root").
 ROOT_WAIVERS: dict[str, str] = {
-    "ragflow": "the upstream infiniflow/ragflow image runs as root (runAsUser 0)",
+    "ragflow-runs-as-root": "the upstream infiniflow/ragflow image runs as root (runAsUser 0)",
 }
 ARCH_LABEL = "kubernetes.io/arch"
-ARCH_PINNED_WORKLOADS = frozenset({"ragflow"})
+# Images published per architecture under different tags: pods running them must pin the node arch.
+ARCH_PINNED_IMAGES = ("infiniflow/ragflow",)
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 
@@ -104,12 +106,12 @@ def check_non_root(resource_type: str, props: Props) -> list[str]:
                 if (why := _container_runs_as_root(pod_ctx, c))]
     if not problems:
         return []
-    if name in ROOT_WAIVERS:
-        if WAIVER_ANNOTATION in _annotations(resource_type, props):
-            return []
-        return [f"{name}: runs as root under a waiver but lacks the annotation {WAIVER_ANNOTATION} "
-                f"({'; '.join(problems)})"]
-    return [f"{name}: must run as non-root ({p}); only {sorted(ROOT_WAIVERS)} are waived" for p in problems]
+    exception = _annotations(resource_type, props).get(WAIVER_ANNOTATION)
+    if exception in ROOT_WAIVERS:
+        return []
+    why = (f"its {WAIVER_ANNOTATION} {exception!r} is not on the waiver list {sorted(ROOT_WAIVERS)}"
+           if exception else f"no {WAIVER_ANNOTATION} annotation naming a waiver {sorted(ROOT_WAIVERS)}")
+    return [f"{name}: must run as non-root ({p}); {why}" for p in problems]
 
 
 def check_resources(resource_type: str, props: Props) -> list[str]:
@@ -173,17 +175,24 @@ def check_no_plaintext_secret(resource_type: str, props: Props) -> list[str]:
             "use an ExternalSecret (Vault) instead"]
 
 
+def image_repository(image: Any) -> str:
+    """``registry:5000/infiniflow/ragflow:v1@sha256:..`` -> ``registry:5000/infiniflow/ragflow``."""
+    text = str(image or "").split("@", 1)[0]
+    head, _, last = text.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+
+
 def check_arch_pinned(resource_type: str, props: Props) -> list[str]:
-    """Ragflow's image is single-arch per tag: its pods must pin the node architecture."""
+    """Ragflow's images are single-arch per tag: pods running them must pin the node architecture."""
     if not is_workload(resource_type):
         return []
-    name = workload_name(props)
-    if name not in ARCH_PINNED_WORKLOADS:
-        return []
     _, pod_spec = pod_template(resource_type, props)
-    if _dict(pod_spec.get("nodeSelector")).get(ARCH_LABEL):
+    images = [c.get("image") for c in _containers(pod_spec)
+              if any(image_repository(c.get("image")).endswith(repo) for repo in ARCH_PINNED_IMAGES)]
+    if not images or _dict(pod_spec.get("nodeSelector")).get(ARCH_LABEL):
         return []
-    return [f"{name}: pod spec must set nodeSelector {ARCH_LABEL} (exec format error otherwise)"]
+    return [f"{workload_name(props)}: runs {images[0]} and must set nodeSelector {ARCH_LABEL} "
+            "(exec format error otherwise)"]
 
 
 RESOURCE_POLICIES: tuple[PolicyDef, ...] = (

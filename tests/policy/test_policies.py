@@ -43,23 +43,23 @@ def test_non_root_catches_root(ctx):
     assert "cmp-connector" in msg and "non-root" in msg
 
 
-def ragflow(annotated=True, arch="amd64"):
-    props = good_deployment("ragflow", **({"nodeSelector": {"kubernetes.io/arch": arch}} if arch else {}))
+def ragflow(exception="ragflow-runs-as-root", arch="amd64"):
+    props = good_deployment("rag", **({"nodeSelector": {"kubernetes.io/arch": arch}} if arch else {}))
+    container(props)["image"] = "infiniflow/ragflow:v0.15.1"
     container(props)["securityContext"] = {"runAsUser": 0, "runAsNonRoot": False}
     props["spec"]["template"]["spec"]["securityContext"] = {}
-    if annotated:
-        props["metadata"]["annotations"] = {p.WAIVER_ANNOTATION: "runAsUser 0: upstream image runs as root"}
+    if exception:
+        props["metadata"]["annotations"] = {p.WAIVER_ANNOTATION: exception}
     return props
 
 
-def test_non_root_waiver_needs_list_and_annotation():
+def test_non_root_waiver_needs_an_annotation_naming_a_listed_exception():
     assert p.check_non_root(DEPLOYMENT, ragflow()) == []
-    [msg] = p.check_non_root(DEPLOYMENT, ragflow(annotated=False))
-    assert p.WAIVER_ANNOTATION in msg
-    # the annotation alone does not waive a workload that is not on the list
-    props = ragflow()
-    props["metadata"]["name"] = "other"
-    assert p.check_non_root(DEPLOYMENT, props)
+    [msg] = p.check_non_root(DEPLOYMENT, ragflow(exception=None))
+    assert p.WAIVER_ANNOTATION in msg and "runAsUser is 0" in msg
+    # an annotation naming an exception that is not on the list waives nothing
+    [msg] = p.check_non_root(DEPLOYMENT, ragflow(exception="i-said-so"))
+    assert "'i-said-so' is not on the waiver list" in msg
 
 
 @pytest.mark.parametrize("section,key", [("requests", "cpu"), ("limits", "memory")])
@@ -114,7 +114,10 @@ def test_plaintext_secret():
 def test_ragflow_arch_pinned():
     assert p.check_arch_pinned(DEPLOYMENT, ragflow()) == []
     [msg] = p.check_arch_pinned(DEPLOYMENT, ragflow(arch=None))
-    assert "kubernetes.io/arch" in msg
+    assert "kubernetes.io/arch" in msg and "infiniflow/ragflow:v0.15.1" in msg
+    mirrored = ragflow(arch=None)
+    container(mirrored)["image"] = "registry.local:5000/infiniflow/ragflow@sha256:" + "c" * 64
+    assert p.check_arch_pinned(DEPLOYMENT, mirrored)
     assert p.check_arch_pinned(DEPLOYMENT, good_deployment()) == []
 
 

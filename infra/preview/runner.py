@@ -1,0 +1,132 @@
+"""One stack's offline preview: config check, program run, schema checks, policies, files, report.
+
+Exit codes: 0 clean; 1 invalid manifests (nothing written) or mandatory policy violations (files
+written for inspection); 2 unknown stack, config error or program error (nothing written).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.preview.changes import compare, counts, read_previous, table
+from infra.preview.engine import Recording, run_program
+from infra.preview.export import write_tree
+from infra.preview.manifests import kustomization, manifests_of
+from infra.preview.stack_files import SECRET_PLACEHOLDER, StackFileError, StackFiles, load_stack_files
+from infra.preview.yamlio import dump as dump_yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_KUBERNETES_VERSION = "1.33"
+
+# check_config(files) -> the Kubernetes version to validate against; raises on invalid config.
+ConfigCheck = Callable[[StackFiles], str]
+
+
+class PreviewError(Exception):
+    """A failure reported as one line; ``code`` is the process exit code."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+def declared_secret_keys() -> tuple[str, ...]:
+    from infra.config import SECRET_KEYS
+
+    return tuple(SECRET_KEYS)
+
+
+def check_with_infra_config(files: StackFiles) -> str:
+    """Validate with infra.config exactly as the program will (secrets as placeholders)."""
+    from infra.config import SECRET_KEYS, parse_stack_config
+
+    raw = {k: v for k, v in files.values.items() if k not in SECRET_KEYS}
+    secrets = {k: SECRET_PLACEHOLDER for k in SECRET_KEYS if k in files.secret_keys}
+    return parse_stack_config(raw, secrets).kubernetes_version
+
+
+def real_program() -> None:
+    """infra.program.main, imported only once the mocks are in place (module-level Config binds early)."""
+    from infra.program import main
+
+    main()
+
+
+def _config_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from infra.config import ConfigError
+    except ImportError:
+        return ()
+    return (ConfigError,)
+
+
+@dataclass
+class StackPreview:
+    """What one preview produced (also used by tests and the bench)."""
+
+    stack: str
+    code: int
+    lines: list[str] = field(default_factory=list)
+    recording: Recording | None = None
+    manifest_paths: list[str] = field(default_factory=list)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, (*_config_errors(), PreviewError)) else f"{type(exc).__name__}: {text}"
+
+
+def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | None = None,
+                  program: Callable[[], Any] = real_program, check_config: ConfigCheck = check_with_infra_config,
+                  secret_keys: Callable[[], tuple[str, ...]] = declared_secret_keys) -> StackPreview:
+    """Preview one stack into ``out_root/<stack>``; never raises for user errors (see the exit codes)."""
+    from infra.preview.validation import validate_all
+    from policy.policies import evaluate
+
+    out_root = out_root or root / "build" / "preview"
+    result = StackPreview(stack=stack, code=0)
+    try:
+        files = load_stack_files(root, stack, secret_keys())
+    except StackFileError as exc:
+        result.code, result.lines = 2, [f"error: {exc}"]
+        return result
+    try:
+        kubernetes_version = check_config(files) or DEFAULT_KUBERNETES_VERSION
+        recording = run_program(program, stack=stack, config=files.values, secret_keys=files.secret_keys,
+                                project=files.project)
+        manifests = manifests_of(recording)
+    except Exception as exc:  # one line for any config/program error; nothing is written
+        result.code, result.lines = 2, [f"error: {stack}: {_one_line(exc)}"]
+        return result
+    result.recording = recording
+    invalid = validate_all((m.obj for m in manifests if not m.is_patch), kubernetes_version)
+    if invalid:
+        result.code = 1
+        result.lines = [f"error: {stack}: invalid manifest: {v}" for v in invalid]
+        result.lines.append(f"{stack}: nothing written to {out_root / stack} (fix the manifests above)")
+        return result
+
+    rows = [r.to_json() for r in recording.resources]
+    violations = evaluate((m.ref, m.resource.type, m.obj) for m in manifests)
+    target = out_root / stack
+    changes = compare(read_previous(target / "resources.json"), rows)
+    tree = {f"manifests/{m.path}": dump_yaml(m.obj) for m in manifests}
+    tree["manifests/kustomization.yaml"] = dump_yaml(kustomization(manifests))
+    tree["resources.json"] = json.dumps(rows, indent=2) + "\n"
+    tree["outputs.json"] = json.dumps(recording.outputs, indent=2, sort_keys=True) + "\n"
+    write_tree(target, tree)
+    result.manifest_paths = [m.path for m in manifests]
+
+    n = counts(changes)
+    result.lines.append(table(changes))
+    result.lines += [f"policy: {stack}: [{v.policy}] {v.resource}: {v.message}" for v in violations]
+    result.lines.append(f"{stack}: {len(rows)} resources (+{n['+']} ~{n['~']} -{n['-']}), "
+                        f"{len(manifests)} manifests, {len(violations)} policy violations")
+    if violations:
+        result.code = 1
+        result.lines.append(f"{stack}: mandatory policy violations; files written to {target} for inspection")
+    return result

@@ -1,0 +1,163 @@
+"""Schema checks for rendered manifests: Kubernetes OpenAPI (kubernetes-validate's strict schemas, the
+version from config) and the External Secrets CRDs shipped in infra/schemas (served version v1).
+
+Validators are built once per (version, kind) and reused: kubernetes_validate.validate() reloads
+the whole definitions file on every call, which dominated the preview's run time.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+# The CRD files are copied verbatim from External Secrets Operator 2.9; the .v1.json files beside
+# them are each CRD's spec.versions[name=v1].schema.openAPIV3Schema, extracted so loading is fast
+# (tests/infra/preview/test_validation.py proves each JSON equals what its YAML holds).
+CRD_SCHEMAS: dict[tuple[str, str], tuple[str, str]] = {
+    ("external-secrets.io/v1", "ExternalSecret"):
+        ("external-secrets.io_externalsecrets.yaml", "externalsecret.v1.json"),
+    ("external-secrets.io/v1", "ClusterSecretStore"):
+        ("external-secrets.io_clustersecretstores.yaml", "clustersecretstore.v1.json"),
+}
+
+
+@dataclass(frozen=True)
+class SchemaViolation:
+    """What is wrong, where: the object, the field path and the schema rule."""
+
+    obj: str
+    path: str
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.obj}: {self.path or '<root>'}: {self.message} (rule: {self.rule})"
+
+
+def _ref(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    return f"{obj.get('apiVersion')} {obj.get('kind')} {ns + '/' if ns else ''}{meta.get('name')}"
+
+
+def _path(error: Any) -> str:
+    out = ""
+    for part in error.absolute_path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _violation(obj: dict[str, Any], error: Any) -> SchemaViolation:
+    message = error.message if len(error.message) <= 200 else error.message[:197] + "..."
+    return SchemaViolation(_ref(obj), _path(error), str(error.validator), message)
+
+
+@functools.cache
+def _schema_dir(version: str) -> str:
+    """The newest kubernetes-validate schema set not newer than ``version`` (``1.33`` -> ``v1.33.0-...``)."""
+    from kubernetes_validate import utils
+    from packaging.version import Version
+
+    wanted = Version(version.removeprefix("v"))
+    candidates = [v for v in utils.all_versions()
+                  if Version(utils.major_minor(v)) <= Version(f"{wanted.major}.{wanted.minor}")]
+    if not candidates:
+        raise ValueError(f"kubernetesVersion {version!r}: kubernetes-validate has no schemas that old "
+                         f"(oldest {utils.all_versions()[0]})")
+    return f"v{candidates[-1]}-local-strict"
+
+
+@functools.cache
+def _definitions(schema_dir: str) -> Any:
+    from kubernetes_validate import utils
+
+    return utils.schema_contents(f"kubernetes-json-schema/{schema_dir}/_definitions.json", schema_dir)
+
+
+@functools.cache
+def _k8s_validator(version: str, api_version: str, kind: str) -> Any:
+    import re
+
+    import jsonschema
+    from kubernetes_validate import utils
+    from referencing import Registry, Resource
+
+    schema_dir = _schema_dir(version)
+    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = utils.schema_contents(f"kubernetes-json-schema/{schema_dir}/{kind.lower()}-{api}.json",
+                                       schema_dir)
+    except FileNotFoundError:
+        return None
+    registry = Resource.from_contents(_definitions(schema_dir)) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def _strict(schema: Any) -> Any:
+    """Unknown fields are errors, as with kubectl's default --validate=strict: close every object
+    schema that lists properties, unless it preserves unknown fields."""
+    if isinstance(schema, list):
+        return [_strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in {"default", "example", "enum"}:
+            out[key] = value
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {name: _strict(sub) for name, sub in value.items()}
+        else:
+            out[key] = _strict(value)
+    if (isinstance(out.get("properties"), dict) and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")):
+        out["additionalProperties"] = False
+    return out
+
+
+@functools.cache
+def _crd_validator(api_version: str, kind: str) -> Any:
+    import jsonschema
+
+    _, json_name = CRD_SCHEMAS[(api_version, kind)]
+    schema = json.loads((SCHEMA_DIR / json_name).read_text())
+    return jsonschema.Draft7Validator(_strict(schema))
+
+
+def crd_v1_schema_from_yaml(yaml_name: str) -> dict[str, Any]:
+    """spec.versions[name=v1].schema.openAPIV3Schema of a shipped CRD file (used to build/check the JSON)."""
+    from infra.preview import yamlio
+
+    crd = yamlio.load((SCHEMA_DIR / yaml_name).read_text())
+    for version in crd["spec"]["versions"]:
+        if version["name"] == "v1":
+            return version["schema"]["openAPIV3Schema"]
+    raise LookupError(f"{yaml_name}: no version v1")
+
+
+def _first_error(validator: Any, obj: dict[str, Any]) -> Any:
+    import jsonschema
+
+    return jsonschema.exceptions.best_match(validator.iter_errors(obj))
+
+
+def validate_object(obj: dict[str, Any], kubernetes_version: str) -> SchemaViolation | None:
+    """The first schema violation of one object, or None. Unknown kinds are a violation too."""
+    api_version, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
+    if (api_version, kind) in CRD_SCHEMAS:
+        validator = _crd_validator(api_version, kind)
+    else:
+        validator = _k8s_validator(kubernetes_version, api_version, kind)
+        if validator is None:
+            return SchemaViolation(_ref(obj), "", "schema", f"no schema for {kind} {api_version} in Kubernetes "
+                                   f"{kubernetes_version} nor in the shipped CRDs")
+    error = _first_error(validator, obj)
+    return None if error is None else _violation(obj, error)
+
+
+def validate_all(objects: Iterable[dict[str, Any]], kubernetes_version: str) -> list[SchemaViolation]:
+    return [v for obj in objects if (v := validate_object(obj, kubernetes_version)) is not None]
