@@ -1,0 +1,200 @@
+"""HTTP routes: the three Saleor order webhooks, health, readiness and metrics.
+
+A delivery is checked in this order, each failure answered before anything is stored: body size (413),
+Saleor-Event against the endpoint (400), signature on the raw bytes (401; 503 when Saleor's JWKS cannot be
+fetched, so Saleor retries), payload shape (400/422). Only then is it committed to the inbox and answered 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager, suppress
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .control_plane import ControlPlaneClient
+from .inbox import PENDING, RECORDED, InboxStore
+from .jwks import JwksCache
+from .metrics import Metrics
+from .payloads import OrderEvent, PayloadError, parse_payload
+from .settings import ProvisionerSettings, origin_of
+from .signatures import KeysUnavailable, SignatureError, is_hex_hmac, parse_detached_jws, verify_hmac, verify_jws
+from .worker import Worker
+
+log = structlog.get_logger("cmp_provisioner.app")
+
+
+class Rejected(Exception):
+    def __init__(self, status: int, outcome: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.outcome = outcome
+        self.detail = detail
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise Rejected(400, "rejected_payload", "Content-Length is not a number")
+        if int(declared) > limit:
+            raise Rejected(413, "too_large", f"body of {declared} bytes exceeds MAX_BODY_BYTES={limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Rejected(413, "too_large", f"body exceeds MAX_BODY_BYTES={limit}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Verifier:
+    """Decides whether a raw body was signed by an allowed Saleor."""
+
+    def __init__(self, settings: ProvisionerSettings, jwks: JwksCache) -> None:
+        self._origins = settings.allowed_origins
+        self._hmac_secret = settings.hmac_secret
+        self._jwks = jwks
+
+    def _origin(self, api_url: str | None, *, required: bool) -> str | None:
+        if not api_url:
+            if required:
+                raise Rejected(401, "rejected_signature", "Saleor-Api-Url header is missing: no JWKS to verify with")
+            return None
+        try:
+            origin = origin_of(api_url)
+        except ValueError as exc:
+            raise Rejected(400, "rejected_payload", "Saleor-Api-Url is not an http(s) URL") from exc
+        if origin not in self._origins:
+            raise Rejected(401, "rejected_signature", f"Saleor origin {origin} is not in SALEOR_ALLOWED_ORIGINS")
+        return origin
+
+    async def verify(self, body: bytes, signature: str | None, api_url: str | None) -> None:
+        if not signature:
+            raise Rejected(401, "rejected_signature", "Saleor-Signature header is missing")
+        signature = signature.strip()
+        try:
+            if is_hex_hmac(signature):
+                if self._hmac_secret is None:
+                    raise SignatureError("HMAC signatures are refused: SALEOR_LEGACY_HMAC is off")
+                if self._origins:
+                    self._origin(api_url, required=False)
+                verify_hmac(signature, body, self._hmac_secret)
+                return
+            jws = parse_detached_jws(signature)
+            origin = self._origin(api_url, required=True)
+            key = await self._jwks.key(origin, jws.kid)
+            verify_jws(jws, body, key)
+        except SignatureError as exc:
+            raise Rejected(401, "rejected_signature", str(exc)) from exc
+        except KeysUnavailable as exc:
+            raise Rejected(503, "unavailable", str(exc)) from exc
+
+
+def create_app(settings: ProvisionerSettings, *, store: InboxStore | None = None) -> FastAPI:
+    store = store or InboxStore(settings.database_url.get_secret_value())
+    metrics = Metrics(store.counts)
+    state: dict = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await asyncio.to_thread(store.create_schema)
+        jwks = JwksCache(
+            ttl_seconds=settings.jwks_cache_ttl_seconds,
+            min_refetch_seconds=settings.jwks_min_refetch_seconds,
+            timeout_seconds=settings.cp_timeout_seconds,
+        )
+        control_plane = ControlPlaneClient(
+            settings.control_plane_url,
+            settings.service_jwt_secret.get_secret_value(),
+            timeout_seconds=settings.cp_timeout_seconds,
+        )
+        worker = Worker(settings, store, control_plane, metrics)
+        state.update(verifier=Verifier(settings, jwks), worker=worker, jwks=jwks)
+        task = asyncio.create_task(worker.run(), name="provisioner-worker") if settings.worker_enabled else None
+        log.info(
+            "started",
+            worker=settings.worker_enabled,
+            legacy_hmac=settings.saleor_legacy_hmac,
+            origins=sorted(settings.allowed_origins),
+        )
+        try:
+            yield
+        finally:
+            worker.stop()
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+            await jwks.aclose()
+            await control_plane.aclose()
+            store.dispose()
+
+    app = FastAPI(title="cmp-provisioner", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.store = store
+    app.state.metrics = metrics
+    app.state.runtime = state
+
+    async def receive(request: Request, event: OrderEvent) -> Response:
+        try:
+            body = await read_limited_body(request, settings.max_body_bytes)
+            header_event = request.headers.get("saleor-event")
+            if not header_event:
+                raise Rejected(400, "rejected_event", "Saleor-Event header is missing")
+            if header_event.strip().lower() != event.header:
+                raise Rejected(
+                    400,
+                    "rejected_event",
+                    f"Saleor-Event {header_event!r} does not match this endpoint ({event.header})",
+                )
+            await state["verifier"].verify(
+                body, request.headers.get("saleor-signature"), request.headers.get("saleor-api-url")
+            )
+            try:
+                payload = parse_payload(body, event)
+            except PayloadError as exc:
+                raise Rejected(exc.status, "rejected_payload", str(exc)) from exc
+            # ORDER_CREATED is kept for the record only: it lands finished and the worker never claims it.
+            status = RECORDED if event is OrderEvent.ORDER_CREATED else PENDING
+            created = await asyncio.to_thread(store.record, event.value, payload.order.id, body, status=status)
+        except Rejected as exc:
+            metrics.deliveries.labels(event.value, exc.outcome).inc()
+            log.info("delivery_rejected", saleor_event=event.value, status=exc.status, reason=exc.detail)
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        outcome = "accepted" if created else "duplicate"
+        metrics.deliveries.labels(event.value, outcome).inc()
+        if created and status == PENDING:
+            state["worker"].wake()
+        return JSONResponse({"status": outcome, "order_id": payload.order.id})
+
+    for event in OrderEvent:
+
+        async def endpoint(request: Request, _event: OrderEvent = event) -> Response:
+            return await receive(request, _event)
+
+        app.add_api_route(
+            f"/webhooks/{event.path}", endpoint, methods=["POST"], name=event.path, include_in_schema=False
+        )
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(store.ping), timeout=settings.cp_timeout_seconds)
+        except Exception as exc:  # any failure means not ready; the type is enough to debug
+            return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    @app.get("/metrics")
+    async def metrics_endpoint() -> Response:
+        data = await asyncio.to_thread(generate_latest, metrics.registry)
+        return PlainTextResponse(data, media_type=CONTENT_TYPE_LATEST)
+
+    return app

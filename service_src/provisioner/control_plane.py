@@ -1,0 +1,109 @@
+"""The control-plane client: POST /instances and /instances/cancel with the provisioner's service JWT.
+
+Failures are sorted the way DESIGN.md's contract says: 429, 5xx, timeouts and connection errors are transient
+(the worker retries them), any other non-2xx is permanent (the row goes to dead letters).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import jwt
+
+ISSUER = "cmp-provisioner"
+AUDIENCE = "cmp-control-plane"
+TOKEN_LIFETIME_S = 240  # the contract allows at most 5 minutes
+TOKEN_RENEW_BEFORE_S = 60
+
+
+class ControlPlaneError(Exception):
+    """A failed call; ``transient`` says whether trying again may help. The message carries no secrets."""
+
+    def __init__(self, message: str, *, transient: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.status = status
+
+
+class ServiceToken:
+    """HS256 service JWT, re-minted shortly before it expires."""
+
+    def __init__(self, secret: str, *, clock=time.time) -> None:
+        self._secret = secret
+        self._clock = clock
+        self._token: str | None = None
+        self._expires = 0.0
+
+    def __repr__(self) -> str:
+        return "ServiceToken(iss=cmp-provisioner)"
+
+    def get(self) -> str:
+        now = self._clock()
+        if self._token is None or self._expires - now < TOKEN_RENEW_BEFORE_S:
+            issued = int(now)
+            self._expires = issued + TOKEN_LIFETIME_S
+            claims = {"iss": ISSUER, "sub": ISSUER, "aud": AUDIENCE, "iat": issued, "exp": issued + TOKEN_LIFETIME_S}
+            self._token = jwt.encode(claims, self._secret, algorithm="HS256")
+        return self._token
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        detail = body.get("detail") if isinstance(body, dict) else None
+    except ValueError:
+        detail = None
+    return str(detail if detail is not None else response.text)[:200]
+
+
+class ControlPlaneClient:
+    def __init__(
+        self,
+        base_url: str,
+        service_jwt_secret: str,
+        *,
+        timeout_seconds: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._token = ServiceToken(service_jwt_secret)
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=timeout_seconds,
+            follow_redirects=False,
+            transport=transport,
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _post(self, path: str, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {self._token.get()}", "Idempotency-Key": idempotency_key}
+        try:
+            response = await self._client.post(path, json=body, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise ControlPlaneError(f"POST {path} timed out", transient=True) from exc
+        except httpx.TransportError as exc:
+            raise ControlPlaneError(f"POST {path} failed: {type(exc).__name__}", transient=True) from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                answer = response.json()
+            except ValueError as exc:
+                raise ControlPlaneError(f"POST {path} answered {status} with a non-JSON body", transient=True) from exc
+            return answer if isinstance(answer, dict) else {"answer": answer}
+        transient = status == 429 or status >= 500
+        raise ControlPlaneError(
+            f"POST {path} answered {status}: {_detail(response)}", transient=transient, status=status
+        )
+
+    async def create_instance(self, body: dict[str, Any], *, order_id: str) -> dict[str, Any]:
+        answer = await self._post("/instances", body, f"saleor-order:{order_id}")
+        if not isinstance(answer.get("instance_id"), str):
+            raise ControlPlaneError("POST /instances answered without an instance_id", transient=False)
+        return answer
+
+    async def cancel_instances(self, order_id: str) -> dict[str, Any]:
+        return await self._post("/instances/cancel", {"order_id": order_id}, f"saleor-cancel:{order_id}")

@@ -1,0 +1,277 @@
+"""The durable inbox: every verified delivery is a row, committed before Saleor gets its 200.
+
+One row per (event, order id), so Saleor's retries and replays collapse onto the first delivery. Rows are
+claimed by workers with ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL) and leased by pushing
+``next_attempt_at`` past the lease, so several replicas never work on the same row at once and a replica that
+dies mid-row releases it when the lease ends. A finished write only lands while the worker still holds the
+lease (``lease_token``). Dead letters are rows in status ``dead`` with their reason.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+PENDING = "pending"  # waiting for (another) attempt
+DONE = "done"  # the control plane has it
+RECORDED = "recorded"  # ORDER_CREATED: kept, nothing to do
+DEAD = "dead"  # permanent failure or retries exhausted; the CLI replays it
+STATUSES = (PENDING, DONE, RECORDED, DEAD)
+
+
+def utcnow() -> datetime:
+    """Naive UTC: SQLite keeps no zone, so every timestamp is naive UTC on both databases."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Delivery(Base):
+    __tablename__ = "provisioner_inbox"
+    __table_args__ = (
+        UniqueConstraint("event", "order_id", name="uq_provisioner_inbox_event_order"),
+        Index("ix_provisioner_inbox_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    event: Mapped[str] = mapped_column(String(32))
+    order_id: Mapped[str] = mapped_column(String(256))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)  # the verified raw body, parsed again by the worker
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
+    lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A row a worker holds the lease on."""
+
+    id: int
+    event: str
+    order_id: str
+    payload: bytes
+    attempts: int
+    received_at: datetime
+    lease_token: str
+    result: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    event: str
+    order_id: str
+    attempts: int
+    reason: str | None
+    received_at: datetime
+    updated_at: datetime
+
+
+_T = Delivery.__table__
+_DEAD_LETTER_COLUMNS = (
+    _T.c.id,
+    _T.c.event,
+    _T.c.order_id,
+    _T.c.attempts,
+    _T.c.last_error,
+    _T.c.received_at,
+    _T.c.updated_at,
+)
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+
+
+class InboxStore:
+    """All SQL the service runs; blocking calls, run from the event loop in a worker thread."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.engine = make_engine(url, pool_size=pool_size)
+        self.is_postgres = self.engine.dialect.name == "postgresql"
+        self._table = Delivery.__table__
+
+    def create_schema(self) -> None:
+        """Create the table if missing; replicas starting together serialise on an advisory lock."""
+        with self.engine.begin() as conn:
+            if self.is_postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(727001)"))
+            Base.metadata.create_all(conn)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    # ---- receiving -------------------------------------------------------------------------------------------
+    def record(self, event_name: str, order_id: str, payload: bytes, *, status: str = PENDING) -> bool:
+        """Insert one delivery; False when (event, order id) is already in the inbox."""
+        now = utcnow()
+        values = {
+            "event": event_name,
+            "order_id": order_id,
+            "payload": payload,
+            "status": status,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "received_at": now,
+            "updated_at": now,
+        }
+        dialect = postgresql if self.is_postgres else sqlite
+        statement = (
+            dialect.insert(self._table)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["event", "order_id"])
+            .returning(self._table.c.id)
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(statement).first() is not None
+
+    # ---- working ---------------------------------------------------------------------------------------------
+    def claim(self, limit: int, lease_seconds: float) -> list[Claimed]:
+        """Lease up to ``limit`` due rows; rows another replica holds are skipped, not waited for."""
+        now = utcnow()
+        t = self._table
+        token = secrets.token_hex(8)
+        query = (
+            select(t.c.id, t.c.event, t.c.order_id, t.c.payload, t.c.attempts, t.c.received_at, t.c.result)
+            .where(t.c.status == PENDING, t.c.next_attempt_at <= now)
+            .order_by(t.c.next_attempt_at, t.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self.engine.begin() as conn:
+            rows = conn.execute(query).all()
+            if not rows:
+                return []
+            conn.execute(
+                update(t)
+                .where(t.c.id.in_([r.id for r in rows]))
+                .values(next_attempt_at=now + timedelta(seconds=lease_seconds), lease_token=token, updated_at=now)
+            )
+        return [
+            Claimed(r.id, r.event, r.order_id, bytes(r.payload), r.attempts, r.received_at, token, r.result)
+            for r in rows
+        ]
+
+    def _finish(self, row: Claimed, **values: Any) -> bool:
+        t = self._table
+        values.setdefault("updated_at", utcnow())
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(t).where(t.c.id == row.id, t.c.lease_token == row.lease_token).values(lease_token=None, **values)
+            ).rowcount
+        return changed == 1
+
+    def complete(self, row: Claimed, status: str, result: dict[str, Any] | None) -> bool:
+        return self._finish(row, status=status, result=result, last_error=None, attempts=row.attempts + 1)
+
+    def retry_later(self, row: Claimed, delay_seconds: float, error: str, result: dict[str, Any] | None) -> bool:
+        return self._finish(
+            row,
+            attempts=row.attempts + 1,
+            next_attempt_at=utcnow() + timedelta(seconds=delay_seconds),
+            last_error=error,
+            result=result,
+        )
+
+    def defer(self, row: Claimed, delay_seconds: float, reason: str) -> bool:
+        """Put a row back without counting an attempt (it waits on another row, not on a failure)."""
+        return self._finish(row, next_attempt_at=utcnow() + timedelta(seconds=delay_seconds), last_error=reason)
+
+    def dead_letter(self, row: Claimed, reason: str, result: dict[str, Any] | None) -> bool:
+        return self._finish(row, status=DEAD, attempts=row.attempts + 1, last_error=reason, result=result)
+
+    def unsettled(self, event_name: str, order_id: str) -> bool:
+        """Whether a row for (event, order id) still waits for work (pending)."""
+        t = self._table
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(t.c.id).where(t.c.event == event_name, t.c.order_id == order_id, t.c.status == PENDING)
+            ).first()
+        return found is not None
+
+    # ---- operators -------------------------------------------------------------------------------------------
+    def dead_letters(self, limit: int = 1000) -> list[DeadLetter]:
+        t = self._table
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(*_DEAD_LETTER_COLUMNS).where(t.c.status == DEAD).order_by(t.c.id).limit(limit)
+            ).all()
+        return [DeadLetter(*row) for row in rows]
+
+    def replay(self, delivery_id: int) -> DeadLetter:
+        """Make a dead letter due again with a fresh attempt count; KeyError if it is not a dead letter."""
+        t = self._table
+        now = utcnow()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(*_DEAD_LETTER_COLUMNS, t.c.status).where(t.c.id == delivery_id).with_for_update()
+            ).first()
+            if row is None:
+                raise KeyError(f"no inbox row with id {delivery_id}")
+            if row.status != DEAD:
+                raise KeyError(f"inbox row {delivery_id} is {row.status}, not a dead letter")
+            conn.execute(
+                update(t)
+                .where(t.c.id == delivery_id)
+                .values(status=PENDING, attempts=0, next_attempt_at=now, lease_token=None, updated_at=now)
+            )
+        return DeadLetter(*row[:-1])
+
+    def counts(self) -> dict[str, int]:
+        t = self._table
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.c.status, func.count()).group_by(t.c.status)).all()
+        found = {status: count for status, count in rows}
+        return {status: found.get(status, 0) for status in STATUSES}
+
+    def rows(self) -> list[Delivery]:
+        """Every row (tests and the CLI's detail view)."""
+        from sqlalchemy.orm import Session
+
+        with Session(self.engine) as session:
+            return list(session.scalars(select(Delivery).order_by(Delivery.id)))

@@ -1,0 +1,237 @@
+"""The in-process worker: turns inbox rows into control-plane calls.
+
+ORDER_FULLY_PAID -> POST /instances per offering the order buys; ORDER_CANCELLED -> POST /instances/cancel
+(after the order's paid row has settled, so a cancel never overtakes the provisioning it should undo);
+ORDER_CREATED is only recorded. Transient failures come back after an exponential backoff with jitter;
+permanent ones, exhausted retries and unusable payloads become dead letters with the reason.
+
+Idempotency: the contract's key is per order, ``saleor-order:{order_id}``, and the control plane tells lines
+of one order apart by (offering_version_id, plan_id). So lines that buy the same offering and plan are merged
+into one call with their quantities summed (two calls under one key and one offering would collide), and a
+retry repeats exactly the same calls, which the control plane answers from its replay table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from contextlib import suppress
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from .control_plane import ControlPlaneClient, ControlPlaneError
+from .inbox import DONE, RECORDED, Claimed, InboxStore, utcnow
+from .metrics import Metrics
+from .offerings import Offering, offering_for_line
+from .payloads import EventPayload, OrderEvent, PayloadError, parse_payload
+from .settings import ProvisionerSettings
+
+log = structlog.get_logger("cmp_provisioner.worker")
+
+
+_JITTER = random.Random()
+
+
+def backoff_seconds(attempt: int, base: float, cap: float, rng: random.Random = _JITTER) -> float:
+    """Delay after failed attempt ``attempt`` (1-based): base * 2^(attempt-1), capped, then "equal jitter"
+    (50-100% of it), so replicas that failed together do not retry together."""
+    delay = min(cap, base * (2 ** max(0, attempt - 1)))
+    return delay / 2 + rng.uniform(0, delay / 2)
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """One POST /instances: an offering and plan of the order, with the quantity of all its lines."""
+
+    offering: Offering
+    quantity: int
+    line_ids: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.offering.offering_version_id}:{self.offering.plan_id}"
+
+
+def purchases(payload: EventPayload) -> list[Purchase]:
+    merged: dict[Offering, Purchase] = {}
+    for line in payload.order.lines:
+        offering = offering_for_line(line)
+        if offering is None:
+            continue
+        seen = merged.get(offering)
+        merged[offering] = Purchase(
+            offering,
+            (seen.quantity if seen else 0) + line.quantity,
+            (seen.line_ids if seen else ()) + (line.id,),
+        )
+    return list(merged.values())
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str, result: dict | None) -> None:
+        super().__init__(reason)
+        self.result = result
+
+
+class _Dead(Exception):
+    def __init__(self, reason: str, result: dict | None = None) -> None:
+        super().__init__(reason)
+        self.result = result
+
+
+class _Defer(Exception):
+    pass
+
+
+class Worker:
+    def __init__(
+        self, settings: ProvisionerSettings, store: InboxStore, control_plane: ControlPlaneClient, metrics: Metrics
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._cp = control_plane
+        self._metrics = metrics
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """A delivery was just committed here: look now instead of at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                worked = await self.run_once()
+            except SQLAlchemyError as exc:
+                log.warning("inbox_unavailable", error=type(exc).__name__)
+                worked = 0
+            if worked >= self._settings.worker_batch_size:
+                continue  # a full batch: more may be due
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._settings.worker_poll_seconds)
+            self._wake.clear()
+
+    async def run_once(self) -> int:
+        """Claim one batch and work it; returns how many rows were claimed."""
+        s = self._settings
+        rows = await asyncio.to_thread(self._store.claim, s.worker_batch_size, s.worker_lease_seconds)
+        if rows:
+            await asyncio.gather(*(self._work(row) for row in rows))
+        return len(rows)
+
+    async def _work(self, row: Claimed) -> None:
+        s = self._settings
+        store = self._store
+        try:
+            status, result = await self._handle(row)
+        except _Defer as exc:
+            await asyncio.to_thread(store.defer, row, s.worker_poll_seconds, str(exc))
+            return
+        except _Retry as exc:
+            attempts = row.attempts + 1
+            if attempts >= s.retry_max_attempts:
+                reason = f"gave up after {attempts} attempts: {exc}"
+                await asyncio.to_thread(store.dead_letter, row, reason, exc.result)
+                self._count(row, "dead")
+                log.error("dead_letter", id=row.id, saleor_event=row.event, order_id=row.order_id, reason=reason)
+                return
+            delay = backoff_seconds(attempts, s.retry_backoff_seconds, s.retry_backoff_max_seconds)
+            await asyncio.to_thread(store.retry_later, row, delay, str(exc), exc.result)
+            self._count(row, "retry")
+            log.warning(
+                "retry_scheduled",
+                id=row.id,
+                saleor_event=row.event,
+                order_id=row.order_id,
+                attempt=attempts,
+                delay_s=round(delay, 3),
+                error=str(exc),
+            )
+            return
+        except _Dead as exc:
+            await asyncio.to_thread(store.dead_letter, row, str(exc), exc.result)
+            self._count(row, "dead")
+            log.error("dead_letter", id=row.id, saleor_event=row.event, order_id=row.order_id, reason=str(exc))
+            return
+        except Exception as exc:  # a bug must not kill the loop; the row comes back after its lease
+            log.exception("worker_row_crashed", id=row.id, saleor_event=row.event, error=type(exc).__name__)
+            return
+        await asyncio.to_thread(store.complete, row, status, result)
+        self._count(row, status)
+        log.info("row_done", id=row.id, saleor_event=row.event, order_id=row.order_id, status=status)
+
+    def _count(self, row: Claimed, outcome: str) -> None:
+        self._metrics.rows.labels(row.event, outcome).inc()
+
+    async def _handle(self, row: Claimed) -> tuple[str, dict | None]:
+        try:
+            event = OrderEvent(row.event)
+        except ValueError as exc:
+            raise _Dead(f"unknown event {row.event!r}") from exc
+        try:
+            payload = parse_payload(row.payload, event)
+        except PayloadError as exc:
+            raise _Dead(f"payload unusable: {exc}") from exc
+        if payload.order.id != row.order_id:
+            raise _Dead(f"payload order id {payload.order.id!r} differs from the row's {row.order_id!r}")
+        if event is OrderEvent.ORDER_CREATED:
+            return RECORDED, None
+        if event is OrderEvent.ORDER_FULLY_PAID:
+            return DONE, await self._provision(row, payload)
+        return DONE, await self._cancel(row)
+
+    async def _provision(self, row: Claimed, payload: EventPayload) -> dict:
+        order = payload.order
+        wanted = purchases(payload)
+        if not wanted:
+            skus = [line.productSku or (line.variant.sku if line.variant else None) for line in order.lines]
+            raise _Dead(f"no order line maps to an offering ({len(order.lines)} lines, SKUs {skus})")
+        done: dict[str, str] = dict((row.result or {}).get("instances", {}))
+        for purchase in wanted:
+            if purchase.key in done:
+                continue
+            body = {
+                "order_id": order.id,
+                "order_number": order.number,
+                "user_email": order.userEmail,
+                "channel": order.channel.slug if order.channel else None,
+                "offering_version_id": purchase.offering.offering_version_id,
+                "plan_id": purchase.offering.plan_id,
+                "quantity": purchase.quantity,
+            }
+            try:
+                answer = await self._cp.create_instance(body, order_id=order.id)
+            except ControlPlaneError as exc:
+                self._metrics.cp_calls.labels("create_instance", "transient" if exc.transient else "permanent").inc()
+                partial = {"instances": done}
+                if exc.transient:
+                    raise _Retry(str(exc), partial) from exc
+                raise _Dead(str(exc), partial) from exc
+            self._metrics.cp_calls.labels("create_instance", "ok").inc()
+            self._observe(row)
+            done[purchase.key] = answer["instance_id"]
+        return {"instances": done}
+
+    async def _cancel(self, row: Claimed) -> dict:
+        paid = OrderEvent.ORDER_FULLY_PAID.value
+        if await asyncio.to_thread(self._store.unsettled, paid, row.order_id):
+            raise _Defer("waiting for the order's ORDER_FULLY_PAID row to settle")
+        try:
+            answer = await self._cp.cancel_instances(row.order_id)
+        except ControlPlaneError as exc:
+            self._metrics.cp_calls.labels("cancel", "transient" if exc.transient else "permanent").inc()
+            if exc.transient:
+                raise _Retry(str(exc), None) from exc
+            raise _Dead(str(exc)) from exc
+        self._metrics.cp_calls.labels("cancel", "ok").inc()
+        self._observe(row)
+        return {"cancelled": list(answer.get("cancelled", []))}
+
+    def _observe(self, row: Claimed) -> None:
+        self._metrics.delivery_to_cp.observe(max(0.0, (utcnow() - row.received_at).total_seconds()))

@@ -1,0 +1,70 @@
+"""Provisioner fixtures: a real PostgreSQL, a local Saleor JWKS server, running provisioner apps."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.services.provisioner.helpers import (
+    SERVICE_JWT_SECRET,
+    JwksServer,
+    RunningProvisioner,
+    SigningKey,
+    make_settings,
+    running_provisioner,
+)
+from tests.support.net import run_uvicorn_in_thread
+from tests.support.postgres import PostgresServer
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL 15 cluster for the session; each test gets its own database from ``pg_url``."""
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> str:
+    return postgres.create_database("t_" + uuid.uuid4().hex[:12])
+
+
+@pytest.fixture(scope="session")
+def saleor_key() -> SigningKey:
+    return SigningKey("saleor-key-1")
+
+
+@pytest.fixture(scope="session")
+def foreign_key() -> SigningKey:
+    """A key Saleor's JWKS does not publish (an attacker's), under the same kid."""
+    return SigningKey("saleor-key-1")
+
+
+@pytest.fixture
+def jwks_server(saleor_key: SigningKey) -> Iterator[JwksServer]:
+    server = JwksServer([saleor_key])
+    with run_uvicorn_in_thread(server.app) as url:
+        server.origin = url
+        server.api_url = url + "/graphql/"
+        yield server
+
+
+@pytest.fixture
+def provisioner_factory(pg_url: str, control_plane) -> Iterator[Callable[..., RunningProvisioner]]:
+    """Start provisioners on the test's database against the control-plane fake; all stop after the test."""
+    control_plane.add_issuer("cmp-provisioner", SERVICE_JWT_SECRET)
+    stack = []
+
+    def start(**overrides: Any) -> RunningProvisioner:
+        overrides.setdefault("database_url", pg_url)
+        settings = make_settings(control_plane_url=control_plane.url, **overrides)
+        manager = running_provisioner(settings)
+        stack.append(manager)
+        return manager.__enter__()
+
+    yield start
+    for manager in reversed(stack):
+        manager.__exit__(None, None, None)

@@ -1,0 +1,178 @@
+"""Provisioner test helpers: Saleor-style signers and JWKS server, order payloads, running apps."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from joserfc import jws
+from joserfc.jwk import RSAKey
+
+from service_src.provisioner.app import create_app
+from service_src.provisioner.inbox import InboxStore
+from service_src.provisioner.settings import ProvisionerSettings
+from tests.support.net import run_uvicorn_in_thread
+
+SERVICE_JWT_SECRET = "test-provisioner-jwt-secret"
+WEBHOOK_SECRET = "test-saleor-webhook-secret"
+
+
+# ---- Saleor's signing side --------------------------------------------------------------------------------------
+@dataclass
+class SigningKey:
+    kid: str
+    private: rsa.RSAPrivateKey = field(
+        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+
+    def jwk(self) -> dict[str, Any]:
+        public = RSAKey.import_key(self.private.public_key()).as_dict(private=False)
+        return {**public, "kid": self.kid, "use": "sig", "alg": "RS256"}
+
+    def sign(self, body: bytes, *, kid: str | None = None) -> str:
+        """Saleor's Saleor-Signature: detached JWS, RS256, b64:false (made by joserfc, not by our code)."""
+        header = {"alg": "RS256", "b64": False, "crit": ["b64"], "kid": kid or self.kid}
+        compact = jws.serialize_compact(header, body, RSAKey.import_key(self.private))
+        return jws.detach_content(compact)
+
+
+def hmac_sign(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class JwksServer:
+    """Saleor's /.well-known/jwks.json on loopback; keys can change and it can fail, and it counts fetches."""
+
+    def __init__(self, keys: list[SigningKey]) -> None:
+        self.keys = list(keys)
+        self.fetches = 0
+        self.failing = False
+        self.origin = ""
+        self.api_url = ""
+        self.app = FastAPI()
+
+        @self.app.get("/.well-known/jwks.json")
+        async def jwks_document():
+            self.fetches += 1
+            if self.failing:
+                return JSONResponse({"detail": "down"}, status_code=503)
+            return {"keys": [k.jwk() for k in self.keys]}
+
+
+# ---- payloads ------------------------------------------------------------------------------------------------------
+def order_payload(
+    order_id: str,
+    *,
+    typename: str = "OrderFullyPaid",
+    lines: list[dict[str, Any]] | None = None,
+    number: str = "42",
+) -> dict[str, Any]:
+    """Exactly the shape components/saleor/graphql's ProvisioningOrder subscription delivers."""
+    if lines is None:
+        lines = [line("ov_100", "pro")]
+    return {
+        "__typename": typename,
+        "order": {
+            "id": order_id,
+            "number": number,
+            "userEmail": "buyer@example.com",
+            "channel": {"slug": "default-channel"},
+            "total": {"gross": {"amount": 10.0, "currency": "USD"}},
+            "lines": lines,
+        },
+    }
+
+
+def line(offering: str, plan: str, *, quantity: int = 1, metadata: bool = True, line_id: str | None = None) -> dict:
+    sku = f"{offering}:{plan}"
+    meta = (
+        [{"key": "cmp.offering_version_id", "value": offering}, {"key": "cmp.plan_id", "value": plan}]
+        if metadata
+        else []
+    )
+    return {
+        "id": line_id or "T3JkZXJMaW5lOi" + uuid.uuid4().hex[:8],
+        "quantity": quantity,
+        "productSku": sku,
+        "variant": {"id": "UHJvZHVjdFZhcmlhbnQ6" + uuid.uuid4().hex[:6], "sku": sku, "metadata": meta},
+    }
+
+
+def body_of(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+# ---- the service -------------------------------------------------------------------------------------------------
+def make_settings(database_url: str, control_plane_url: str, **overrides: Any) -> ProvisionerSettings:
+    values: dict[str, Any] = {
+        "control_plane_url": control_plane_url,
+        "service_jwt_secret": SERVICE_JWT_SECRET,
+        "database_url": database_url,
+        "saleor_legacy_hmac": True,
+        "saleor_webhook_secret": WEBHOOK_SECRET,
+        "saleor_allowed_origins": "",
+        "cp_timeout_seconds": 2.0,
+        "retry_backoff_seconds": 0.05,
+        "retry_backoff_max_seconds": 0.4,
+        "retry_max_attempts": 60,
+        "worker_poll_seconds": 0.1,
+        "jwks_min_refetch_seconds": 30,
+    }
+    values.update(overrides)
+    return ProvisionerSettings(**values)
+
+
+@dataclass
+class RunningProvisioner:
+    url: str
+    app: FastAPI
+    store: InboxStore
+    client: httpx.Client
+
+    def deliver(
+        self,
+        event: str,
+        body: bytes,
+        *,
+        signature: str | None = None,
+        api_url: str | None = None,
+        header_event: str | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """POST like Saleor does: event in the path, Saleor-* headers; HMAC-signed unless a signature is given."""
+        headers = {"Content-Type": "application/json", "Saleor-Event": header_event or event.replace("-", "_")}
+        headers["Saleor-Signature"] = signature if signature is not None else hmac_sign(body)
+        if api_url:
+            headers["Saleor-Api-Url"] = api_url
+        if signature == "":
+            del headers["Saleor-Signature"]
+        headers.update(extra_headers or {})
+        return self.client.post(f"/webhooks/{event}", content=body, headers=headers)
+
+
+@contextmanager
+def running_provisioner(settings: ProvisionerSettings) -> Iterator[RunningProvisioner]:
+    app = create_app(settings)
+    with run_uvicorn_in_thread(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+        yield RunningProvisioner(url, app, app.state.store, client)
+
+
+def wait_until(predicate: Callable[[], Any], *, timeout: float = 20.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

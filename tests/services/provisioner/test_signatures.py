@@ -1,0 +1,193 @@
+"""The signature matrix, end to end over HTTP with the PostgreSQL inbox: what is refused is never stored."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.services.provisioner.helpers import body_of, hmac_sign, order_payload
+
+PAID = "order-fully-paid"
+
+
+@pytest.fixture
+def jws_provisioner(provisioner_factory, jwks_server):
+    """JWS only (SALEOR_LEGACY_HMAC off), trusting the local JWKS server's origin."""
+    return provisioner_factory(
+        saleor_legacy_hmac=False, saleor_webhook_secret=None, saleor_allowed_origins=jwks_server.origin,
+        worker_enabled=False,
+    )
+
+
+def stored(provisioner) -> int:
+    return len(provisioner.store.rows())
+
+
+def test_valid_jws_is_accepted_and_stored(jws_provisioner, jwks_server, saleor_key):
+    body = body_of(order_payload("T3JkZXI6MQ=="))
+    response = jws_provisioner.deliver(PAID, body, signature=saleor_key.sign(body), api_url=jwks_server.api_url)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"status": "accepted", "order_id": "T3JkZXI6MQ=="}
+    [row] = jws_provisioner.store.rows()
+    assert (row.event, row.order_id, row.payload) == ("ORDER_FULLY_PAID", "T3JkZXI6MQ==", body)
+
+
+def test_jws_from_a_key_the_jwks_lacks_is_refused(jws_provisioner, jwks_server, foreign_key):
+    body = body_of(order_payload("T3JkZXI6Mg=="))
+    response = jws_provisioner.deliver(PAID, body, signature=foreign_key.sign(body), api_url=jwks_server.api_url)
+    assert response.status_code == 401
+    assert "does not match the body" in response.json()["detail"]
+    assert stored(jws_provisioner) == 0
+
+
+def test_tampered_body_is_refused(jws_provisioner, jwks_server, saleor_key):
+    body = body_of(order_payload("T3JkZXI6Mw=="))
+    signature = saleor_key.sign(body)
+    tampered = body.replace(b'"quantity":1', b'"quantity":9')
+    assert tampered != body
+    response = jws_provisioner.deliver(PAID, tampered, signature=signature, api_url=jwks_server.api_url)
+    assert response.status_code == 401
+    assert stored(jws_provisioner) == 0
+
+
+def test_unknown_kid_is_refused_and_refetches_are_rate_limited(provisioner_factory, jwks_server, saleor_key):
+    provisioner = provisioner_factory(
+        saleor_legacy_hmac=False, saleor_allowed_origins=jwks_server.origin, jwks_min_refetch_seconds=0.5,
+        worker_enabled=False,
+    )
+    body = body_of(order_payload("T3JkZXI6NA=="))
+    ok = provisioner.deliver(PAID, body, signature=saleor_key.sign(body), api_url=jwks_server.api_url)
+    assert ok.status_code == 200
+    assert jwks_server.fetches == 1
+
+    def unknown_kid(n: int):
+        other = body_of(order_payload(f"T3JkZXI6NB{n}"))
+        response = provisioner.deliver(
+            PAID, other, signature=saleor_key.sign(other, kid="rotated-kid"), api_url=jwks_server.api_url
+        )
+        assert response.status_code == 401
+        assert "kid 'rotated-kid' is not in the JWKS" in response.json()["detail"]
+
+    unknown_kid(1)
+    unknown_kid(2)
+    assert jwks_server.fetches == 1  # fetched just now: a forged kid cannot force another fetch
+    time.sleep(0.6)
+    unknown_kid(3)
+    assert jwks_server.fetches == 2  # past JWKS_MIN_REFETCH_SECONDS: one refetch
+    unknown_kid(4)
+    assert jwks_server.fetches == 2
+    assert stored(provisioner) == 1
+
+
+def test_rotated_key_is_picked_up_by_refetch(provisioner_factory, jwks_server, saleor_key):
+    from tests.services.provisioner.helpers import SigningKey
+
+    provisioner = provisioner_factory(
+        saleor_legacy_hmac=False, saleor_allowed_origins=jwks_server.origin, jwks_min_refetch_seconds=0,
+        worker_enabled=False,
+    )
+    first = body_of(order_payload("T3JkZXI6NQ=="))
+    assert provisioner.deliver(PAID, first, signature=saleor_key.sign(first), api_url=jwks_server.api_url).is_success
+    rotated = SigningKey("saleor-key-2")
+    jwks_server.keys.append(rotated)
+    second = body_of(order_payload("T3JkZXI6Ng=="))
+    response = provisioner.deliver(PAID, second, signature=rotated.sign(second), api_url=jwks_server.api_url)
+    assert response.status_code == 200, response.text
+    assert stored(provisioner) == 2
+
+
+def test_unknown_origin_is_refused_without_fetching(jws_provisioner, jwks_server, saleor_key):
+    body = body_of(order_payload("T3JkZXI6Nw=="))
+    response = jws_provisioner.deliver(
+        PAID, body, signature=saleor_key.sign(body), api_url="https://evil.example.com/graphql/"
+    )
+    assert response.status_code == 401
+    assert "https://evil.example.com is not in SALEOR_ALLOWED_ORIGINS" in response.json()["detail"]
+    assert jwks_server.fetches == 0
+    assert stored(jws_provisioner) == 0
+
+
+def test_jwks_unreachable_is_503_so_saleor_retries(jws_provisioner, jwks_server, saleor_key):
+    jwks_server.failing = True
+    body = body_of(order_payload("T3JkZXI6OA=="))
+    response = jws_provisioner.deliver(PAID, body, signature=saleor_key.sign(body), api_url=jwks_server.api_url)
+    assert response.status_code == 503
+    assert stored(jws_provisioner) == 0
+
+
+def test_hmac_is_refused_when_legacy_is_off(jws_provisioner):
+    body = body_of(order_payload("T3JkZXI6OQ=="))
+    response = jws_provisioner.deliver(PAID, body, signature=hmac_sign(body))
+    assert response.status_code == 401
+    assert "SALEOR_LEGACY_HMAC is off" in response.json()["detail"]
+    assert stored(jws_provisioner) == 0
+
+
+@pytest.fixture
+def hmac_provisioner(provisioner_factory):
+    return provisioner_factory(worker_enabled=False)
+
+
+def test_valid_hmac_is_accepted(hmac_provisioner):
+    body = body_of(order_payload("T3JkZXI6MTA="))
+    response = hmac_provisioner.deliver(PAID, body, signature=hmac_sign(body))
+    assert response.status_code == 200
+    assert stored(hmac_provisioner) == 1
+
+
+@pytest.mark.parametrize("how", ["wrong secret", "other body", "upper-case hex of other body"])
+def test_invalid_hmac_is_refused(hmac_provisioner, how):
+    body = body_of(order_payload("T3JkZXI6MTE="))
+    signature = {
+        "wrong secret": hmac_sign(body, "not-the-secret"),
+        "other body": hmac_sign(body + b" "),
+        "upper-case hex of other body": hmac_sign(b"{}").upper(),
+    }[how]
+    response = hmac_provisioner.deliver(PAID, body, signature=signature)
+    assert response.status_code == 401
+    assert "HMAC does not match" in response.json()["detail"]
+    assert stored(hmac_provisioner) == 0
+
+
+def test_upper_case_hex_of_the_right_hmac_is_accepted(hmac_provisioner):
+    body = body_of(order_payload("T3JkZXI6MTI="))
+    assert hmac_provisioner.deliver(PAID, body, signature=hmac_sign(body).upper()).status_code == 200
+
+
+@pytest.mark.parametrize("signature", ["", "not-a-signature", "a..b..c"])
+def test_missing_or_garbled_signature_is_refused(hmac_provisioner, signature):
+    body = body_of(order_payload("T3JkZXI6MTM="))
+    response = hmac_provisioner.deliver(PAID, body, signature=signature)
+    assert response.status_code == 401
+    if signature == "":
+        assert response.json()["detail"] == "Saleor-Signature header is missing"
+    assert stored(hmac_provisioner) == 0
+
+
+def test_right_signature_under_the_wrong_event_is_refused(jws_provisioner, jwks_server, saleor_key):
+    body = body_of(order_payload("T3JkZXI6MTQ="))
+    signature = saleor_key.sign(body)
+    response = jws_provisioner.deliver(
+        PAID, body, signature=signature, api_url=jwks_server.api_url, header_event="order_cancelled"
+    )
+    assert response.status_code == 400
+    assert "Saleor-Event 'order_cancelled' does not match this endpoint (order_fully_paid)" in response.text
+    # Same bytes, right header, wrong endpoint: the payload's __typename gives it away.
+    response = jws_provisioner.deliver(
+        "order-cancelled", body, signature=signature, api_url=jwks_server.api_url
+    )
+    assert response.status_code == 422
+    assert "__typename must be 'OrderCancelled'" in response.json()["detail"]
+    assert stored(jws_provisioner) == 0
+
+
+def test_jws_with_wrong_algorithm_header_is_refused(jws_provisioner, jwks_server):
+    import base64
+
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "kid": "saleor-key-1"}).encode()).rstrip(b"=")
+    body = body_of(order_payload("T3JkZXI6MTU="))
+    response = jws_provisioner.deliver(PAID, body, signature=header.decode() + "..c2ln", api_url=jwks_server.api_url)
+    assert response.status_code == 401
+    assert "alg must be RS256" in response.json()["detail"]
