@@ -98,6 +98,8 @@ class PolicyMiddleware:
                 allowed = frozenset()  # fail closed: list nothing
             if isinstance(result, ListToolsResult):
                 return result.model_copy(update={"tools": [t for t in result.tools if t.name in allowed]})
+            if isinstance(result, dict) and isinstance(result.get("tools"), list):  # the modern, per-request path
+                return {**result, "tools": [t for t in result["tools"] if t.get("name") in allowed]}
             return result
         if ctx.method == "tools/call":
             params = ctx.params or {}
