@@ -1,0 +1,61 @@
+"""The `images` section of the stack config: build the services from service_src, or use pinned refs.
+
+Pydantic only (no Pulumi import), so infra/config.py can embed it and `make images` can share it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+# linux/<arch>[/<variant>] as buildx and pulumi-docker-build's Platform enum spell them.
+SUPPORTED_PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm", "linux/386", "linux/ppc64le", "linux/s390x",
+                       "linux/riscv64")
+_REGISTRY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+DEFAULT_BASE_IMAGE = "docker.io/library/python:3.11-slim-bookworm"
+
+
+class ImagesConfig(BaseModel):
+    """`cmp-platform:images`. With build=false the workloads run the refs in connectorGateway.image etc."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    build: bool = False
+    registry: str | None = None  # host[:port]/path the images are pushed to, e.g. ghcr.io/gsvdev
+    platforms: list[str] = Field(default_factory=lambda: ["linux/amd64", "linux/arm64"], min_length=1)
+    base_image: str = DEFAULT_BASE_IMAGE  # BASE_IMAGE build arg: Debian bookworm with python3 + python3-venv
+    tag: str | None = None  # default: the git commit of the checkout
+    push: bool = True
+
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, value: str | None) -> str | None:
+        if value is not None and not _REGISTRY.match(value):
+            raise ValueError("must be a registry host[:port]/path in lower case, like ghcr.io/gsvdev")
+        return value
+
+    @field_validator("platforms")
+    @classmethod
+    def _platforms(cls, value: list[str]) -> list[str]:
+        for platform in value:
+            if platform not in SUPPORTED_PLATFORMS:
+                raise ValueError(f"platform {platform!r} is not one of {', '.join(SUPPORTED_PLATFORMS)}")
+        if len(set(value)) != len(value):
+            raise ValueError("lists a platform twice")
+        return value
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, value: str | None) -> str | None:
+        if value is not None and not _TAG.match(value):
+            raise ValueError("must be an image tag ([A-Za-z0-9_.-], at most 128 characters)")
+        return value
+
+    @model_validator(mode="after")
+    def _build_needs_registry(self) -> ImagesConfig:
+        if self.build and not self.registry:
+            raise ValueError("images.registry is required when images.build is true")
+        return self
