@@ -186,3 +186,25 @@ def operator_keys() -> tuple[tuple[SeedPath, SeedKey], ...]:
 def connector_credentials_path(org: str, project: str, binding: str) -> str:
     """KV v2 API path of one tenant binding's credentials."""
     return f"{CONNECTOR_MOUNT}/data/{CONNECTOR_CREDENTIALS_PREFIX}/{org}/{project}/{binding}"
+
+
+def rotation_target(key: str) -> tuple[SeedPath, SeedKey]:
+    """Resolve a rotation key ``<path>.<key>`` (``cmp/connector.service_jwt_secret``) against the table."""
+    path, _, name = key.rpartition(".")
+    try:
+        seed = seed_path(path)
+        return seed, seed.key(name)
+    except KeyError as exc:
+        raise ValueError(
+            f"rotation key {key!r} must be <path>.<key> of the Vault path table "
+            f"(e.g. cmp/connector.service_jwt_secret): {exc.args[0]}"
+        ) from None
+
+
+def check_rotations(rotations: dict[str, str]) -> dict[str, str]:
+    """Every rotation trigger names a real path and key, and is a non-empty string."""
+    for key, trigger in rotations.items():
+        rotation_target(key)
+        if not str(trigger).strip():
+            raise ValueError(f"rotation trigger of {key!r} must be a non-empty string (e.g. a date)")
+    return rotations
