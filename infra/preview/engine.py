@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -38,6 +39,11 @@ _SECRET_SIG = rpc._special_secret_sig
 _RESOURCE_SIG = rpc._special_resource_sig
 _OUTPUT_VALUE_SIG = rpc._special_output_value_sig
 _ASSET_SIGS = {rpc._special_asset_sig: "asset", rpc._special_archive_sig: "archive"}
+
+# pulumi.log.* from the program: kept off the terminal (the preview reports errors as one line itself).
+PROGRAM_LOG = logging.getLogger("infra.preview.program")
+PROGRAM_LOG.addHandler(logging.NullHandler())
+PROGRAM_LOG.propagate = False
 
 
 class DuplicateUrnError(RuntimeError):
@@ -251,7 +257,8 @@ def _reset_runtime(project: str, stack: str, config: dict[str, str], secret_keys
     # program (so its exports are registered), so hold the slot while set_mocks runs.
     settings.ROOT.set(object())  # type: ignore[arg-type]
     try:
-        pulumi_mocks.set_mocks(PreviewMocks(), project=project, stack=stack, preview=True, monitor=monitor)
+        pulumi_mocks.set_mocks(PreviewMocks(), project=project, stack=stack, preview=True, monitor=monitor,
+                               logger=PROGRAM_LOG)
     finally:
         settings.ROOT.set(None)
     settings.SETTINGS.package_refs = {}

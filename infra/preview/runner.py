@@ -56,12 +56,15 @@ def real_program() -> None:
     main()
 
 
-def _config_errors() -> tuple[type[BaseException], ...]:
+def _readable_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message is already the one line to show (no exception type prefix)."""
+    import pulumi
+
     try:
         from infra.config import ConfigError
     except ImportError:
-        return ()
-    return (ConfigError,)
+        return (pulumi.RunError, PreviewError)
+    return (ConfigError, pulumi.RunError, PreviewError)
 
 
 @dataclass
@@ -77,7 +80,7 @@ class StackPreview:
 
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if isinstance(exc, (*_config_errors(), PreviewError)) else f"{type(exc).__name__}: {text}"
+    return text if isinstance(exc, _readable_errors()) else f"{type(exc).__name__}: {text}"
 
 
 def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | None = None,
@@ -99,11 +102,11 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
         recording = run_program(program, stack=stack, config=files.values, secret_keys=files.secret_keys,
                                 project=files.project)
         manifests = manifests_of(recording)
+        invalid = validate_all((m.obj for m in manifests if not m.is_patch), kubernetes_version)
     except Exception as exc:  # one line for any config/program error; nothing is written
         result.code, result.lines = 2, [f"error: {stack}: {_one_line(exc)}"]
         return result
     result.recording = recording
-    invalid = validate_all((m.obj for m in manifests if not m.is_patch), kubernetes_version)
     if invalid:
         result.code = 1
         result.lines = [f"error: {stack}: invalid manifest: {v}" for v in invalid]

@@ -1,0 +1,106 @@
+"""The offline preview of the real program and its dev/staging/prod stack files."""
+
+import re
+import shutil
+
+import pytest
+import yaml
+
+from infra.preview.__main__ import main
+from infra.preview.runner import PROJECT_ROOT
+from policy.policies import ROOT_WAIVERS, WAIVER_ANNOTATION
+
+STACKS = ["dev", "prod", "staging"]
+
+
+@pytest.fixture(scope="module")
+def preview(tmp_path_factory):
+    out = tmp_path_factory.mktemp("preview")
+    code = main(["--all", "--out", str(out)])
+    return code, out
+
+
+def stack_file_ciphertexts():
+    texts = [(PROJECT_ROOT / f"Pulumi.{s}.yaml").read_text() for s in STACKS]
+    return {m for t in texts for m in re.findall(r"secure:\s*(\S+)", t)}
+
+
+def test_every_stack_previews_clean(preview):
+    code, out = preview
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == STACKS
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_kustomization_lists_every_manifest(preview, stack):
+    manifests = preview[1] / stack / "manifests"
+    on_disk = {str(p.relative_to(manifests)) for p in manifests.rglob("*.yaml")} - {"kustomization.yaml"}
+    listed = yaml.safe_load((manifests / "kustomization.yaml").read_text())["resources"]
+    assert sorted(listed) == sorted(on_disk) and len(listed) == len(set(listed))
+    for rel in on_disk:
+        obj = yaml.safe_load((manifests / rel).read_text())
+        meta = obj["metadata"]
+        expected = (f"{obj['apiVersion'].replace('/', '_')}-{obj['kind'].lower()}-"
+                    f"{meta.get('namespace') or 'default'}-{meta['name']}.yaml")
+        assert rel.split("/", 1)[1] == expected
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_secret_material_in_any_file(preview, stack):
+    ciphertexts = stack_file_ciphertexts()
+    assert ciphertexts
+    for path in (preview[1] / stack).rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            assert not any(c in text for c in ciphertexts), path
+            assert "kind: Secret\n" not in text, path
+
+
+def test_ragflow_exception_is_on_the_waiver_list(preview):
+    docs = [yaml.safe_load(p.read_text()) for p in (preview[1] / "prod" / "manifests").rglob("*.yaml")]
+    rag = [d for d in docs if d.get("kind") == "Deployment"
+           and any("ragflow" in c.get("image", "") for c in d["spec"]["template"]["spec"]["containers"])]
+    assert rag, "prod should deploy Ragflow"
+    assert rag[0]["metadata"]["annotations"][WAIVER_ANNOTATION] in ROOT_WAIVERS
+
+
+def test_second_run_reports_no_changes(preview, capsys):
+    capsys.readouterr()
+    assert main(["--stack", "dev", "--out", str(preview[1])]) == 0
+    summary = capsys.readouterr().out.splitlines()[-1]
+    assert re.fullmatch(r"dev: \d+ resources \(\+0 ~0 -0\), \d+ manifests, 0 policy violations", summary)
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    for path in PROJECT_ROOT.glob("Pulumi*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path
+
+
+def edit(root, stack, old, new):
+    path = root / f"Pulumi.{stack}.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_bad_stack_value_is_one_line_and_nothing_written(project_copy, capsys):
+    edit(project_copy, "staging", "cmp-platform:controlPlaneUrl: ", "cmp-platform:controlPlaneUrl: ftp:/")
+    code = main(["--stack", "staging", "--out", str(project_copy / "out")], root=project_copy)
+    _, err = capsys.readouterr()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith("error: staging: config error: cmp-platform:controlPlaneUrl = 'ftp:/")
+    assert not (project_copy / "out" / "staging").exists()
+
+
+def test_ragflow_tag_without_the_node_arch_is_one_line(project_copy, capsys):
+    text = (project_copy / "Pulumi.dev.yaml").read_text()
+    text = re.sub(r"tag: \S+", "tag: dev-slim-arm64", text, count=1)
+    text = re.sub(r"platforms: \[[^\]]*\]", "platforms: [linux/arm64]", text, count=1)
+    (project_copy / "Pulumi.dev.yaml").write_text(text)
+    code = main(["--stack", "dev", "--out", str(project_copy / "out")], root=project_copy)
+    _, err = capsys.readouterr()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "dev-slim-arm64" in err and "linux/arm64" in err and "amd64" in err
+    assert not (project_copy / "out" / "dev").exists()

@@ -1,0 +1,87 @@
+"""Schema checks: Kubernetes OpenAPI (strict, per version) and the shipped External Secrets CRDs."""
+
+import json
+
+import pytest
+
+from infra.preview.validation import CRD_SCHEMAS, SCHEMA_DIR, crd_v1_schema_from_yaml, validate_object
+
+
+@pytest.mark.parametrize("yaml_name,json_name", list(CRD_SCHEMAS.values()))
+def test_shipped_json_is_the_crds_v1_schema(yaml_name, json_name):
+    assert json.loads((SCHEMA_DIR / json_name).read_text()) == crd_v1_schema_from_yaml(yaml_name)
+
+
+def external_secret():
+    return {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": "cmp-connector-secrets", "namespace": "cmp"},
+            "spec": {"refreshInterval": "1h",
+                     "secretStoreRef": {"kind": "ClusterSecretStore", "name": "vault-backend"},
+                     "target": {"name": "cmp-connector-secrets"},
+                     "data": [{"secretKey": "SERVICE_JWT_SECRET",
+                               "remoteRef": {"key": "cmp/connector", "property": "service_jwt_secret"}}]}}
+
+
+def cluster_secret_store():
+    return {"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
+            "metadata": {"name": "vault-backend"},
+            "spec": {"provider": {"vault": {
+                "server": "http://vault.vault.svc:8200", "path": "secret", "version": "v2",
+                "auth": {"kubernetes": {"mountPath": "kubernetes", "role": "external-secrets",
+                                        "serviceAccountRef": {"name": "external-secrets",
+                                                              "namespace": "external-secrets"}}}}}}}
+
+
+def test_valid_eso_objects_pass():
+    assert validate_object(external_secret(), "1.33") is None
+    assert validate_object(cluster_secret_store(), "1.33") is None
+
+
+def test_unknown_crd_field_is_rejected_with_its_path():
+    obj = external_secret()
+    obj["spec"]["data"][0]["remoteRef"]["proprety"] = "typo"
+    v = validate_object(obj, "1.33")
+    assert (v.path, v.rule) == ("spec.data[0].remoteRef", "additionalProperties")
+    assert "ExternalSecret cmp/cmp-connector-secrets" in str(v) and "'proprety'" in str(v)
+
+
+def test_crd_enum_is_enforced():
+    obj = cluster_secret_store()
+    obj["spec"]["provider"]["vault"]["version"] = "v3"
+    v = validate_object(obj, "1.33")
+    assert v.path == "spec.provider.vault.version" and v.rule == "enum"
+
+
+def test_v1beta1_is_not_served():
+    obj = external_secret()
+    obj["apiVersion"] = "external-secrets.io/v1beta1"
+    v = validate_object(obj, "1.33")
+    assert v.rule == "schema" and "no schema for ExternalSecret external-secrets.io/v1beta1" in v.message
+
+
+def deployment():
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "cmp"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"a": "b"}},
+                     "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [
+                         {"name": "c", "image": "x:1", "ports": [{"containerPort": 8000}]}]}}}}
+
+
+def test_kubernetes_schema_types_and_strictness():
+    assert validate_object(deployment(), "1.33") is None
+    bad = deployment()
+    bad["spec"]["replicas"] = "2"
+    v = validate_object(bad, "1.33")
+    assert (v.path, v.rule) == ("spec.replicas", "type")
+    bad = deployment()
+    bad["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    v = validate_object(bad, "1.33")
+    assert (v.path, v.rule) == ("spec.template.spec.containers[0]", "additionalProperties")
+
+
+def test_kubernetes_version_selects_the_schema():
+    # spec.trafficDistribution exists on Services from 1.30 on, not in 1.29
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "cmp"},
+           "spec": {"ports": [{"port": 80}], "trafficDistribution": "PreferClose"}}
+    assert validate_object(svc, "1.33") is None
+    v = validate_object(svc, "1.29")
+    assert v is not None and v.rule == "additionalProperties"
