@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import jwt
 import pytest
 
@@ -126,9 +127,15 @@ class RunningGateway:
     settings: GatewaySettings
     audit_path: Path
     app: object
+    http: httpx.Client
 
     def audit(self) -> list[dict]:
         return [json.loads(line) for line in self.audit_path.read_text().splitlines() if line.strip()]
+
+    def invoke(self, tool: str, body, *, headers: dict[str, str] | None = None, **token_kwargs) -> httpx.Response:
+        """POST /v1/tools/{tool}:invoke with a token for ``token_kwargs`` (or exactly ``headers``)."""
+        return self.http.post(f"/v1/tools/{tool}:invoke", json=body,
+                              headers=headers if headers is not None else auth(**token_kwargs))
 
 
 @pytest.fixture
@@ -143,11 +150,13 @@ def start_gateway(seeded_openbao, policies, saas, tmp_path) -> Iterator[Callable
         app = create_app(settings)
         ctx = run_uvicorn_in_thread(app)
         url = ctx.__enter__()
-        stack.append(ctx)
-        return RunningGateway(url=url, settings=settings, audit_path=audit_path, app=app)
+        http = httpx.Client(base_url=url, timeout=10)
+        stack.append((ctx, http))
+        return RunningGateway(url=url, settings=settings, audit_path=audit_path, app=app, http=http)
 
     yield start
-    for ctx in reversed(stack):
+    for ctx, http in reversed(stack):
+        http.close()
         ctx.__exit__(None, None, None)
 
 

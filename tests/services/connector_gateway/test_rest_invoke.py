@@ -10,12 +10,11 @@ from tests.services.connector_gateway.conftest import (
     HUBSPOT_TOKEN_ACME,
     SLACK_TOKEN_ACME,
     ZENDESK_TOKEN_ACME,
-    auth,
 )
 
 
 def invoke(gw, tool: str, body, **token_kwargs) -> httpx.Response:
-    return httpx.post(f"{gw.url}/v1/tools/{tool}:invoke", json=body, headers=auth(**token_kwargs), timeout=10)
+    return gw.invoke(tool, body, **token_kwargs)
 
 
 def test_zendesk_create_ticket_uses_basic_token_auth_and_ticket_shape(gateway, saas):
