@@ -146,8 +146,11 @@ class ServiceWorkloadArgs(BaseModel):
         if self.secret_keys is not None:
             if self.secret_path is None:
                 raise ValueError("secret_keys given without secret_path")
+            known = {k.name for k in self.secret_path.keys}
             for key in self.secret_keys:
-                self.secret_path.key(key)  # KeyError names the path and the key
+                if key not in known:
+                    raise ValueError(f"{self.secret_path.mount}/{self.secret_path.path} has no key {key!r} "
+                                     f"(keys: {', '.join(sorted(known))})")
         return self
 
     @property

@@ -43,6 +43,8 @@ class ConfigError(ValueError):
 def _show(value: Any) -> str:
     if value is _MISSING:
         return "<unset>"
+    if value == REDACTED:
+        return REDACTED
     text = json.dumps(value) if not isinstance(value, str) else repr(value)
     text = " ".join(text.split())
     return text if len(text) <= 120 else text[:117] + "..."

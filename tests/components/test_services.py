@@ -1,0 +1,132 @@
+"""ConnectorGateway and Provisioner: reference sections 1 and 3 and the services' environment contract."""
+
+from __future__ import annotations
+
+from tests.components.helpers import base_config, run_platform, validate_crd, validate_k8s
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+SERVICE = "kubernetes:core/v1:Service"
+SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+
+
+def staging_like(**overrides):
+    """The dev stack file at the reference's base values (2 replicas, no debug)."""
+    config = base_config(**overrides)
+    for key in ("connectorGateway", "provisioner"):
+        config[key] = {k: v for k, v in config[key].items() if k not in ("replicas", "debug")}
+    return config
+
+
+def test_connector_gateway_matches_the_reference():
+    rec = run_platform(staging_like())
+    gateway = rec.one("cmp:platform:ConnectorGateway", "connector-gateway")
+    workload = rec.one("cmp:platform:ServiceWorkload", "cmp-connector")
+    assert workload.parent == gateway.urn
+    deployment = rec.one(DEPLOYMENT, "cmp-connector").inputs
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/name"] == "cmp-connector"
+    assert deployment["spec"]["replicas"] == 2
+    pod = deployment["spec"]["template"]["spec"]
+    # Vault's Kubernetes auth needs the service-account token.
+    assert pod["automountServiceAccountToken"] is True
+    service = rec.one(SERVICE, "cmp-connector").inputs["spec"]
+    assert service["type"] == "ClusterIP" and service["ports"][0]["port"] == 8000
+    env = rec.one(CONFIG_MAP, "cmp-connector-config").inputs["data"]
+    assert env == {
+        "LOG_LEVEL": "INFO", "PORT": "8000",
+        "CONTROL_PLANE_URL": "http://cmp-control-plane.cmp.svc.cluster.local:8000", "CP_TIMEOUT_SECONDS": "5",
+        "MAX_BODY_BYTES": "65536", "VAULT_ADDR": "http://vault.vault.svc.cluster.local:8200",
+        "VAULT_AUTH_METHOD": "kubernetes", "VAULT_K8S_AUTH_MOUNT": "kubernetes", "VAULT_K8S_ROLE": "cmp-connector",
+        "VAULT_CONNECTOR_MOUNT": "kv", "VAULT_CONNECTOR_PREFIX": "connectors", "VAULT_TIMEOUT_SECONDS": "2",
+        "CREDENTIAL_CACHE_TTL_SECONDS": "30", "POLICY_ENFORCEMENT": "true", "POLICY_CACHE_GRACE_SECONDS": "300",
+        "CONNECTOR_TIMEOUT_SECONDS": "10", "CONNECTOR_MAX_RETRIES": "2", "RATE_LIMIT_REQUESTS_PER_MINUTE": "600",
+        "ZENDESK_BASE_URL": "https://{subdomain}.zendesk.com", "SLACK_BASE_URL": "https://slack.com/api",
+        "HUBSPOT_BASE_URL": "https://api.hubapi.com", "AUDIT_LOG": "stdout",
+    }
+    secret = rec.one(EXTERNAL_SECRET, "cmp-connector-secrets").inputs["spec"]
+    assert secret["data"] == [{"secretKey": "SERVICE_JWT_SECRET",
+                               "remoteRef": {"key": "cmp/connector", "property": "service_jwt_secret"}}]
+    assert gateway.registered_outputs["url"] == "http://cmp-connector.cmp.svc.cluster.local:8000"
+
+
+def test_connector_network_policy_ingress_from_runtime_and_runner_egress_to_vault_cp_dns_https():
+    spec = run_platform(staging_like()).one(NETWORK_POLICY, "cmp-connector").inputs["spec"]
+    sources = [rule["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for rule in spec["ingress"]]
+    assert sources == ["cmp-runtime", "cmp-runner"]
+    dns, vault, cp, https = spec["egress"]
+    assert dns["ports"][0] == {"port": 53, "protocol": "UDP"}
+    assert vault["to"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "vault"}
+    assert vault["ports"] == [{"port": 8200, "protocol": "TCP"}]
+    assert cp["to"][0]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "cmp-control-plane"}
+    assert https["ports"] == [{"port": 443, "protocol": "TCP"}]
+    assert "10.0.0.0/8" in https["to"][0]["ipBlock"]["except"]
+
+
+def test_dev_runs_the_gateway_in_debug_mode_like_the_reference_overlay():
+    rec = run_platform(base_config())
+    assert rec.one(CONFIG_MAP, "cmp-connector-config").inputs["data"]["LOG_LEVEL"] == "DEBUG"
+
+
+def test_token_auth_mounts_no_service_account_token_and_zero_ttl_is_kept():
+    config = staging_like()
+    config["connectorGateway"].update({"vaultAuthMethod": "token", "credentialCacheTtlSeconds": 0,
+                                       "policyEnforcement": False, "externalHttps": False})
+    rec = run_platform(config)
+    pod = rec.one(DEPLOYMENT, "cmp-connector").inputs["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    env = rec.one(CONFIG_MAP, "cmp-connector-config").inputs["data"]
+    assert env["CREDENTIAL_CACHE_TTL_SECONDS"] == "0" and env["POLICY_ENFORCEMENT"] == "false"
+    assert len(rec.one(NETWORK_POLICY, "cmp-connector").inputs["spec"]["egress"]) == 3  # no external HTTPS
+
+
+def test_provisioner_matches_the_reference_and_outputs_webhook_urls():
+    rec = run_platform(staging_like())
+    component = rec.one("cmp:platform:Provisioner", "provisioner")
+    base = "http://cmp-provisioner.cmp.svc.cluster.local:8000/webhooks/"
+    assert component.registered_outputs["webhook_urls"] == {
+        "order_fully_paid": base + "order-fully-paid", "order_created": base + "order-created",
+        "order_cancelled": base + "order-cancelled"}
+    assert rec.one(DEPLOYMENT, "cmp-provisioner").inputs["spec"]["replicas"] == 2
+    assert rec.one(DEPLOYMENT, "cmp-provisioner").inputs["spec"]["template"]["spec"][
+        "automountServiceAccountToken"] is False
+    env = rec.one(CONFIG_MAP, "cmp-provisioner-config").inputs["data"]
+    assert env == {
+        "LOG_LEVEL": "INFO", "PORT": "8000",
+        "CONTROL_PLANE_URL": "http://cmp-control-plane.cmp.svc.cluster.local:8000", "CP_TIMEOUT_SECONDS": "5",
+        "MAX_BODY_BYTES": "262144", "SALEOR_ALLOWED_ORIGINS": "http://saleor-api.saleor.svc.cluster.local:8000",
+        "SALEOR_LEGACY_HMAC": "false", "JWKS_CACHE_TTL_SECONDS": "300", "JWKS_MIN_REFETCH_SECONDS": "30",
+        "RETRY_MAX_ATTEMPTS": "8", "RETRY_BACKOFF_SECONDS": "1", "RETRY_BACKOFF_MAX_SECONDS": "300",
+        "WORKER_POLL_SECONDS": "0.5", "WORKER_BATCH_SIZE": "20",
+    }
+    keys = [d["secretKey"] for d in rec.one(EXTERNAL_SECRET, "cmp-provisioner-secrets").inputs["spec"]["data"]]
+    assert keys == ["SALEOR_WEBHOOK_SECRET", "SERVICE_JWT_SECRET", "DATABASE_URL"]
+    spec = rec.one(NETWORK_POLICY, "cmp-provisioner").inputs["spec"]
+    assert spec["ingress"][0]["from"] == [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "saleor"}}}]
+
+
+def test_provisioner_explicit_origins_and_another_namespace():
+    config = staging_like(namespace="platform")
+    config["provisioner"]["saleorAllowedOrigins"] = ["https://shop.example.com", "https://saleor.example.com"]
+    rec = run_platform(config)
+    env = rec.one(CONFIG_MAP, "cmp-provisioner-config").inputs["data"]
+    assert env["SALEOR_ALLOWED_ORIGINS"] == "https://shop.example.com,https://saleor.example.com"
+    urls = rec.one("cmp:platform:Provisioner", "provisioner").registered_outputs["webhook_urls"]
+    assert urls["order_created"] == "http://cmp-provisioner.platform.svc.cluster.local:8000/webhooks/order-created"
+    assert rec.one(DEPLOYMENT, "cmp-provisioner").inputs["metadata"]["namespace"] == "platform"
+
+
+def test_all_service_manifests_validate():
+    rec = run_platform(staging_like())
+    checked = 0
+    for r in rec.resources:
+        if not r.type.startswith("kubernetes:") or r.type.endswith("DeploymentPatch"):
+            continue
+        if r.inputs.get("apiVersion", "").startswith("external-secrets.io/"):
+            validate_crd(r.inputs)
+        else:
+            validate_k8s(r.inputs)
+        checked += 1
+    assert checked >= 15

@@ -1,0 +1,218 @@
+"""Stack config: defaults from the reference, one-line errors naming key + value + rule, secrets kept secret."""
+
+from __future__ import annotations
+
+import copy
+
+import pulumi
+import pytest
+import yaml
+
+from infra.config import (
+    OPERATOR_SECRET_KEYS,
+    SECRET_KEYS,
+    ConfigError,
+    StackConfig,
+    load_stack_config,
+    parse_stack_config,
+)
+from infra.preview.engine import run_program
+from tests.components.helpers import ROOT, stack_file
+
+SECRETS = {key: f"value-of-{key}" for key in SECRET_KEYS}
+MINIMAL = {
+    "environment": "dev",
+    "controlPlaneUrl": "http://cmp-control-plane.cmp.svc.cluster.local:8000",
+    "saleor": {"apiUrl": "https://saleor.example.com/graphql/", "staffEmail": "ops@example.com"},
+}
+
+
+def parse(**overrides):
+    raw = copy.deepcopy(MINIMAL)
+    raw.update(overrides)
+    return parse_stack_config(raw, SECRETS)
+
+
+def error_of(raw=None, secrets=None, **overrides) -> str:
+    raw = copy.deepcopy(MINIMAL if raw is None else raw)
+    raw.update(overrides)
+    with pytest.raises(ConfigError) as info:
+        parse_stack_config(raw, SECRETS if secrets is None else secrets)
+    message = str(info.value)
+    assert "\n" not in message, message
+    return message
+
+
+def test_defaults_reproduce_the_reference():
+    cfg = parse()
+    assert cfg.namespace == "cmp" and cfg.cluster_secret_store == "vault-backend"
+    assert cfg.connector_gateway.replicas == 2 and cfg.provisioner.replicas == 2
+    billing = cfg.gateway_billing
+    assert (billing.billing_enabled, billing.authorize_path, billing.settle_path) == (
+        True, "/billing/authorize", "/billing/settle")
+    assert (billing.retries, billing.retry_backoff_seconds, billing.timeout_seconds) == (3, 1, 5)
+    assert (billing.entitlements_cache_ttl_seconds, billing.entitlements_path) == (60, "/instances/{id}/entitlements")
+    assert (billing.rate_limit_enabled, billing.rate_limit_requests_per_minute) == (True, 60)
+    rag = cfg.ragflow
+    assert (rag.image, rag.tag, rag.node_arch, rag.image_ref) == (
+        "infiniflow/ragflow", "v0.15.1", "amd64", "infiniflow/ragflow:v0.15.1")
+    assert cfg.vault.secret_mount == "secret" and cfg.vault.kv_mount == "kv"
+    assert not cfg.protected and not cfg.digests_required
+
+
+def test_operator_secrets_come_from_the_vault_path_table():
+    assert set(OPERATOR_SECRET_KEYS) == {"provisionerDatabaseUrl", "langflowApiKey", "openaiApiKey"}
+    assert SECRET_KEYS[0] == "saleorStaffPassword"
+
+
+@pytest.mark.parametrize(("overrides", "key", "value", "rule"), [
+    ({"gatewayBilling": {"retries": 11}}, "cmp-platform:gatewayBilling.retries", "11", "less than or equal to 10"),
+    ({"gatewayBilling": {"retries": -1}}, "cmp-platform:gatewayBilling.retries", "-1", "greater than or equal to 0"),
+    ({"gatewayBilling": {"settlePath": "billing/settle"}}, "cmp-platform:gatewayBilling.settlePath",
+     "'billing/settle'", "must start with '/'"),
+    ({"gatewayBilling": {"entitlementsPath": "/instances/entitlements"}},
+     "cmp-platform:gatewayBilling.entitlementsPath", "'/instances/entitlements'", "{id}"),
+    ({"gatewayBilling": {"timeoutSeconds": 0}}, "cmp-platform:gatewayBilling.timeoutSeconds", "0", "greater than 0"),
+    ({"gatewayBilling": {"retryBackoffSeconds": 0}}, "cmp-platform:gatewayBilling.retryBackoffSeconds", "0",
+     "greater than 0"),
+    ({"gatewayBilling": {"entitlementsCacheTtlSeconds": 0}},
+     "cmp-platform:gatewayBilling.entitlementsCacheTtlSeconds", "0", "greater than 0"),
+    ({"gatewayBilling": {"rateLimitRequestsPerMinute": 0}},
+     "cmp-platform:gatewayBilling.rateLimitRequestsPerMinute", "0", "greater than 0"),
+    ({"connectorGateway": {"replicas": "two"}}, "cmp-platform:connectorGateway.replicas", "'two'", "integer"),
+    ({"connectorGateway": {"image": "ghcr.io/x/gw:latest"}}, "cmp-platform:connectorGateway.image",
+     "'ghcr.io/x/gw:latest'", "latest"),
+    ({"provisioner": {"image": "ghcr.io/x/prov"}}, "cmp-platform:provisioner.image", "'ghcr.io/x/prov'",
+     "tag or a @sha256 digest"),
+    ({"connectorGateway": {"ingressFrom": [{"namespace": "Bad_NS"}]}},
+     "cmp-platform:connectorGateway.ingressFrom[0].namespace", "'Bad_NS'", "DNS-1123"),
+    ({"namespace": "CMP"}, "cmp-platform:namespace", "'CMP'", "DNS-1123"),
+    ({"controlPlaneUrl": "cp:8000"}, "cmp-platform:controlPlaneUrl", "'cp:8000'", "http"),
+    ({"kubernetesVersion": "1.40"}, "cmp-platform:kubernetesVersion", "'1.40'", "1.25 to 1.37"),
+    ({"environment": "qa"}, "cmp-platform:environment", "'qa'", "'dev', 'staging' or 'prod'"),
+    ({"ragflow": {"nodeArch": "x86"}}, "cmp-platform:ragflow.nodeArch", "'x86'", "amd64"),
+    ({"ragflow": {"tag": "dev-slim-arm64"}}, "cmp-platform:ragflow.platforms", "<unset>", "registryPreflight"),
+    ({"ragflow": {"platforms": ["amd64"]}}, "cmp-platform:ragflow.platforms", '["amd64"]', "os/arch"),
+    ({"provisioner": {"resources": {"requests": {"cpu": "2", "memory": "1Gi"},
+                                    "limits": {"cpu": "1", "memory": "1Gi"}}}},
+     "cmp-platform:provisioner.resources.limits.cpu", "'1'", ">= requests.cpu (2)"),
+    ({"connectorGateway": {"resources": {"requests": {"cpu": "lots", "memory": "1Gi"},
+                                         "limits": {"cpu": "1", "memory": "1Gi"}}}},
+     "cmp-platform:connectorGateway.resources.requests.cpu", "'lots'", "CPU quantity"),
+    ({"gatewayBiling": {"retries": 3}}, "cmp-platform:gatewayBiling", '{"retries": 3}', "unknown key"),
+    ({"gatewayBilling": {"retrys": 3}}, "cmp-platform:gatewayBilling.retrys", "3", "unknown key"),
+    ({"saleor": {"apiUrl": "https://saleor.example.com/graphql/"}}, "cmp-platform:saleor.staffEmail", "<unset>",
+     "required"),
+])
+def test_bad_values_give_one_line_naming_key_value_and_rule(overrides, key, value, rule):
+    message = error_of(**overrides)
+    assert message.startswith(f"config error: {key} = {value}: "), message
+    assert rule in message, message
+
+
+def test_missing_required_key():
+    raw = {k: v for k, v in MINIMAL.items() if k != "controlPlaneUrl"}
+    assert error_of(raw) == "config error: cmp-platform:controlPlaneUrl = <unset>: required key is missing"
+
+
+def test_secrets_must_be_set_and_never_plain_text():
+    missing = {k: v for k, v in SECRETS.items() if k != "openaiApiKey"}
+    message = error_of(secrets=missing)
+    assert message.startswith("config error: cmp-platform:openaiApiKey = <unset>:")
+    assert "pulumi config set --secret openaiApiKey" in message
+    message = error_of(saleorStaffPassword="hunter2")
+    assert "hunter2" not in message and "[secret]" in message and "--secret" in message
+
+
+def test_prod_requires_digests_and_protection():
+    digest = "sha256:" + "a" * 64
+    message = error_of(environment="prod")
+    assert message.startswith("config error: cmp-platform:connectorGateway.image = "
+                              "'ghcr.io/gsvdev/cmp-connector-gateway:0.1.0': prod requires")
+    pinned = {"connectorGateway": {"image": f"ghcr.io/x/gw:1@{digest}"},
+              "provisioner": {"image": f"ghcr.io/x/prov:1@{digest}"}}
+    assert "cmp-platform:ragflow.digest = <unset>" in error_of(environment="prod", **pinned)
+    pinned["ragflow"] = {"digest": digest, "platforms": ["linux/amd64"]}
+    cfg = parse(environment="prod", **pinned)
+    assert cfg.protected and cfg.digests_required
+    assert cfg.ragflow.image_ref == f"infiniflow/ragflow:v0.15.1@{digest}"
+    assert "cmp-platform:protect = false: prod protects" in error_of(environment="prod", protect=False, **pinned)
+    # Staging may opt in to digests.
+    assert "staging requires" in error_of(environment="staging", requireImageDigest=True)
+
+
+def test_zero_and_false_are_kept_not_defaulted():
+    cfg = parse(gatewayBilling={"retries": 0, "billingEnabled": False},
+                connectorGateway={"credentialCacheTtlSeconds": 0, "policyEnforcement": False})
+    assert cfg.gateway_billing.retries == 0 and cfg.gateway_billing.billing_enabled is False
+    assert cfg.connector_gateway.credential_cache_ttl_seconds == 0
+    assert cfg.connector_gateway.policy_enforcement is False
+
+
+def test_secret_values_never_show_in_repr():
+    cfg = parse()
+    assert "value-of-saleorStaffPassword" not in repr(cfg)
+    assert "value-of" not in repr(cfg.secrets)
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_stack_files_parse(stack):
+    raw = {k: v for k, v in stack_file(stack).items() if k not in SECRET_KEYS}
+    cfg = parse_stack_config(raw, SECRETS)
+    assert cfg.environment == stack
+
+
+def test_project_file_defaults_match_the_models():
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["name"] == "cmp-platform" and project["main"] == "infra/"
+    assert project["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": ".venv"}}
+    fields = {f.alias: f for f in StackConfig.model_fields.values()}
+    for key, spec in project["config"].items():
+        if key in SECRET_KEYS:
+            assert spec.get("secret") is True and "default" not in spec, key
+            continue
+        assert key in fields, f"Pulumi.yaml declares {key}, infra/config.py does not"
+        if "default" in spec:
+            assert fields[key].default == spec["default"], key
+        else:
+            assert fields[key].is_required(), key
+    assert set(SECRET_KEYS) <= set(project["config"])
+
+
+# --- under Pulumi: load_stack_config through the recording engine --------------------------------------------
+
+
+def _load(config: dict, secret_keys: set[str]) -> dict:
+    seen: dict = {}
+
+    async def program():
+        cfg = load_stack_config()
+        seen["cfg"] = cfg
+        out = cfg.secret("saleorStaffPassword")
+        seen["is_secret"] = await out.is_secret()
+        seen["value"] = await out.future()
+        pulumi.export("password", out)
+
+    seen["recording"] = run_program(program, stack="dev", config=config, secret_keys=secret_keys)
+    return seen
+
+
+def test_load_stack_config_reads_structured_values_and_keeps_secrets_secret():
+    config = {**MINIMAL, "gatewayBilling": {"retries": 4}, "debug": "true", **SECRETS}
+    seen = _load(config, set(SECRETS))
+    cfg = seen["cfg"]
+    assert cfg.gateway_billing.retries == 4 and cfg.debug is True
+    assert seen["is_secret"] is True and seen["value"] == "value-of-saleorStaffPassword"
+    assert seen["recording"].outputs["password"] == "[secret]"
+
+
+def test_load_stack_config_refuses_a_plain_text_secret():
+    config = {**MINIMAL, **SECRETS}
+    with pytest.raises(ConfigError, match=r"cmp-platform:saleorStaffPassword = \[secret\]: must be set with"):
+        _load(config, set(SECRETS) - {"saleorStaffPassword"})
+
+
+def test_load_stack_config_malformed_structured_value():
+    config = {**MINIMAL, **SECRETS, "gatewayBilling": "{retries: 3"}
+    with pytest.raises(ConfigError, match=r"cmp-platform:gatewayBilling = '\{retries: 3': must be a YAML object"):
+        _load(config, set(SECRETS))
