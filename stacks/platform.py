@@ -14,7 +14,9 @@ from components.connector_gateway import ConnectorGateway, ConnectorGatewayArgs
 from components.gateway_billing import GatewayBilling, GatewayBillingArgs
 from components.provisioner import Provisioner, ProvisionerArgs
 from components.ragflow import Ragflow, RagflowArgs
+from components.vault.access import VaultAccess, VaultAccessArgs
 from components.vault.paths import SEED_PATHS
+from components.vault.seeds import VaultSecretSeeds, VaultSecretSeedsArgs
 from infra.config import StackConfig
 
 
@@ -41,6 +43,25 @@ def ragflow(cfg: StackConfig) -> Ragflow | None:
     return Ragflow("ragflow", RagflowArgs(settings=cfg.ragflow)) if cfg.ragflow.enabled else None
 
 
+def vault_seeds(cfg: StackConfig) -> VaultSecretSeeds:
+    v = cfg.vault
+    return VaultSecretSeeds("vault-seeds", VaultSecretSeedsArgs(
+        secret_mount=v.secret_mount, kv_mount=v.kv_mount, adopt_mounts=v.adopt_mounts,
+        delete_on_destroy=v.delete_on_destroy, protect=cfg.protected, rotations=dict(v.rotations),
+        operator_keys_set=frozenset(cfg.secrets)))
+
+
+def vault_access(cfg: StackConfig) -> VaultAccess:
+    v = cfg.vault
+    return VaultAccess("vault-access", VaultAccessArgs(
+        namespace=cfg.namespace, vault_address=v.address, cluster_secret_store=cfg.cluster_secret_store,
+        secret_mount=v.secret_mount, kv_mount=v.kv_mount, kubernetes_auth_path=v.kubernetes_auth_path,
+        kubernetes_host=v.kubernetes_host, adopt_auth_backend=v.adopt_mounts,
+        connector_role=cfg.connector_gateway.vault_k8s_role,
+        external_secrets_namespace=v.external_secrets_namespace,
+        external_secrets_service_account=v.external_secrets_service_account))
+
+
 def vault_paths() -> dict[str, str]:
     """Every seeded Vault secret's KV v2 API path, by its path under the mount (``cmp/connector``)."""
     return {path.path: path.data_path for path in SEED_PATHS}
@@ -49,6 +70,8 @@ def vault_paths() -> dict[str, str]:
 def build(cfg: StackConfig) -> dict[str, Any]:
     """Instantiate the platform for one stack; export and return its outputs."""
     rag = ragflow(cfg)  # first: its preflight fails before anything else is registered
+    vault_seeds(cfg)
+    vault_access(cfg)
     gateway = connector_gateway(cfg)
     prov = provisioner(cfg)
     gateway_billing(cfg)

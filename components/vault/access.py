@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from components.vault.paths import CONNECTOR_CONSUMER, EXTERNAL_SECRETS_CONSUMER, PROVISIONER_CONSUMER
 from components.vault.policies import CONSUMERS, Mounts, consumer_policy_hcl
+from infra.naming import labels
 
 TYPE = "cmp:platform:VaultAccess"
 ESO_API_VERSION = "external-secrets.io/v1"
@@ -130,7 +131,8 @@ class VaultAccess(pulumi.ComponentResource):
             "cluster-secret-store",
             api_version=ESO_API_VERSION,
             kind="ClusterSecretStore",
-            metadata={"name": args.cluster_secret_store, "labels": dict(args.labels)},
+            metadata={"name": args.cluster_secret_store,
+                      "labels": {**labels(args.cluster_secret_store), **args.labels}},
             spec=cluster_secret_store_spec(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.roles[EXTERNAL_SECRETS_CONSUMER]]),
         )
