@@ -1,0 +1,56 @@
+"""`make bench-preview`: wall time of the offline preview of every stack against a bare SDK import.
+
+Both are measured in the same run, in fresh processes, a few repetitions each, median; the ratio
+is what the target (<= 2) is about. Writes build/bench/preview.json.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from infra.preview.runner import PROJECT_ROOT
+
+REPETITIONS = 5
+IMPORT_FLOOR = [sys.executable, "-c", "import pulumi, pulumi_kubernetes, pulumi_vault"]
+
+
+def wall(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise SystemExit(f"bench: {' '.join(cmd[1:3])} failed (exit {proc.returncode}): {tail[0]}")
+    return elapsed
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-preview-") as out:
+        preview = [sys.executable, "-m", "infra.preview", "--all", "--out", out]
+        wall(IMPORT_FLOOR)  # warm the page cache for both before timing
+        wall(preview)
+        floor_runs, preview_runs = [], []
+        for _ in range(REPETITIONS):  # interleaved, so machine load hits both alike
+            floor_runs.append(wall(IMPORT_FLOOR))
+            preview_runs.append(wall(preview))
+    floor, full = statistics.median(floor_runs), statistics.median(preview_runs)
+    result = {"preview_all_s": round(full, 3), "import_floor_s": round(floor, 3), "ratio": round(full / floor, 2)}
+    print(f"import floor (python -c 'import pulumi, pulumi_kubernetes, pulumi_vault'): median {floor:.3f} s "
+          f"of {[round(x, 3) for x in floor_runs]}")
+    print(f"offline preview of every stack (python -m infra.preview --all):          median {full:.3f} s "
+          f"of {[round(x, 3) for x in preview_runs]}")
+    print(f"ratio {result['ratio']} (target <= 2)")
+    target = PROJECT_ROOT / "build" / "bench" / "preview.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {target.relative_to(PROJECT_ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
