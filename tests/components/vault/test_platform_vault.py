@@ -96,3 +96,16 @@ def test_no_generated_value_in_resources_json_outputs_manifests_or_host_logs(ope
     haystack += json.dumps(outs) + host.stderr()
     leaked = [v for v in values if v in haystack]
     assert leaked == []
+
+
+def test_malformed_table_path_fails_preview_naming_it(tmp_path: Path):
+    from components.vault.paths import SeedKey, SeedPath
+
+    def program():
+        SeedPath(mount="secret", path="cmp//connector", keys=(SeedKey(name="k", source="generated"),))
+
+    result = preview_stack("dev", out_root=tmp_path, program=program)
+    assert result.code == 2
+    (line,) = result.lines
+    assert "vault path 'cmp//connector'" in line
+    assert not (tmp_path / "dev").exists()  # nothing written
