@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 from pydantic import BaseModel, ConfigDict
 
 from components.vault.paths import CONNECTOR, CONNECTOR_CREDENTIALS_PREFIX
-from components.workload import (
-    ServiceWorkload,
-    ServiceWorkloadArgs,
-    env_flag,
-    env_number,
-    external_https_egress,
-    peer_egress,
-)
+from components.workload import ServiceWorkload, env_flag, env_number, service_workload_args
 from infra.config import ConnectorGatewayConfig, VaultConfig
 from infra.naming import SERVICE_PORT, type_token
 
@@ -21,7 +16,7 @@ NAME = "cmp-connector"
 
 
 class ConnectorGatewayArgs(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     namespace: str
     settings: ConnectorGatewayConfig
@@ -30,6 +25,7 @@ class ConnectorGatewayArgs(BaseModel):
     cluster_secret_store: str
     debug: bool = False
     protect: bool = False
+    image: Any = None  # a built, digest-pinned ref (str or Output) overriding settings.image
 
 
 def connector_env(args: ConnectorGatewayArgs) -> dict[str, str]:
@@ -67,23 +63,13 @@ class ConnectorGateway(pulumi.ComponentResource):
     def __init__(self, name: str, args: ConnectorGatewayArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("ConnectorGateway"), name, None, opts)
         s = args.settings
-        egress = [peer_egress(s.vault_egress, args.namespace), peer_egress(s.control_plane_egress, args.namespace)]
-        if s.external_https:
-            egress.append(external_https_egress())
-        self.workload = ServiceWorkload(NAME, ServiceWorkloadArgs(
-            name=NAME,
-            namespace=args.namespace,
-            image=s.image,
-            replicas=s.replicas,
-            resources=s.resources,
-            env=connector_env(args),
-            secret_path=CONNECTOR,
-            cluster_secret_store=args.cluster_secret_store,
+        self.workload = ServiceWorkload(NAME, service_workload_args(
+            NAME, args.namespace, s, image=args.image, env=connector_env(args), secret_path=CONNECTOR,
+            cluster_secret_store=args.cluster_secret_store, ingress_from=s.ingress_from,
+            egress_peers=(s.vault_egress, s.control_plane_egress), external_https=s.external_https,
+            protect=args.protect,
             # Vault's Kubernetes auth logs in with the pod's service-account token.
             automount_service_account_token=s.vault_auth_method == "kubernetes",
-            ingress_from=tuple(s.ingress_from),
-            egress=tuple(egress),
-            protect_secrets=args.protect,
         ), opts=pulumi.ResourceOptions(parent=self))
         self.url = self.workload.url
         self.register_outputs({"url": self.url})

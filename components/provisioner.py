@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 from pydantic import BaseModel, ConfigDict
 
 from components.vault.paths import PROVISIONER
-from components.workload import (
-    ServiceWorkload,
-    ServiceWorkloadArgs,
-    env_flag,
-    env_number,
-    external_https_egress,
-    peer_egress,
-)
+from components.workload import ServiceWorkload, env_flag, env_number, service_workload_args
 from infra.config import ProvisionerConfig
 from infra.naming import SERVICE_PORT, service_url, type_token
 
@@ -27,7 +22,7 @@ WEBHOOK_ROUTES = {
 
 
 class ProvisionerArgs(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     namespace: str
     settings: ProvisionerConfig
@@ -36,6 +31,7 @@ class ProvisionerArgs(BaseModel):
     cluster_secret_store: str
     debug: bool = False
     protect: bool = False
+    image: Any = None  # a built, digest-pinned ref (str or Output) overriding settings.image
 
 
 def webhook_urls(namespace: str) -> dict[str, str]:
@@ -72,22 +68,11 @@ class Provisioner(pulumi.ComponentResource):
     def __init__(self, name: str, args: ProvisionerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("Provisioner"), name, None, opts)
         s = args.settings
-        egress = [peer_egress(p, args.namespace)
-                  for p in (s.control_plane_egress, s.database_egress, s.saleor_egress)]
-        if s.external_https:
-            egress.append(external_https_egress())
-        self.workload = ServiceWorkload(NAME, ServiceWorkloadArgs(
-            name=NAME,
-            namespace=args.namespace,
-            image=s.image,
-            replicas=s.replicas,
-            resources=s.resources,
-            env=provisioner_env(args),
-            secret_path=PROVISIONER,
-            cluster_secret_store=args.cluster_secret_store,
-            ingress_from=tuple(s.ingress_from),
-            egress=tuple(egress),
-            protect_secrets=args.protect,
+        self.workload = ServiceWorkload(NAME, service_workload_args(
+            NAME, args.namespace, s, image=args.image, env=provisioner_env(args), secret_path=PROVISIONER,
+            cluster_secret_store=args.cluster_secret_store, ingress_from=s.ingress_from,
+            egress_peers=(s.control_plane_egress, s.database_egress, s.saleor_egress),
+            external_https=s.external_https, protect=args.protect,
         ), opts=pulumi.ResourceOptions(parent=self))
         self.url = self.workload.url
         self.webhook_urls = webhook_urls(args.namespace)

@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from components.vault.paths import SeedPath
-from infra.config import Peer, Resources, check_image, dns_label
+from infra.config import Peer, Resources, WorkloadSettings, check_image, dns_label
 from infra.naming import (
     CONFIG_CHECKSUM_ANNOTATION,
     NAMESPACE_NAME_LABEL,
@@ -267,3 +267,19 @@ class ServiceWorkload(pulumi.ComponentResource):
                 },
             },
         }
+
+
+def service_workload_args(name: str, namespace: str, settings: WorkloadSettings, *, env: dict[str, str],
+                          secret_path: SeedPath, cluster_secret_store: str, ingress_from: Sequence[Peer],
+                          egress_peers: Sequence[Peer], external_https: bool, protect: bool,
+                          image: Any = None, **extra: Any) -> ServiceWorkloadArgs:
+    """Args of one platform service from its stack settings; ``image`` (a built, digest-pinned ref,
+    possibly an Output) replaces ``settings.image`` when given."""
+    egress = [peer_egress(peer, namespace) for peer in egress_peers]
+    if external_https:
+        egress.append(external_https_egress())
+    return ServiceWorkloadArgs(
+        name=name, namespace=namespace, image=settings.image if image is None else image,
+        replicas=settings.replicas, resources=settings.resources, env=env, secret_path=secret_path,
+        cluster_secret_store=cluster_secret_store, ingress_from=tuple(ingress_from), egress=tuple(egress),
+        protect_secrets=protect, **extra)

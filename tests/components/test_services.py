@@ -130,3 +130,22 @@ def test_all_service_manifests_validate():
             validate_k8s(r.inputs)
         checked += 1
     assert checked >= 15
+
+
+def test_a_built_image_ref_overrides_the_configured_image():
+    import pulumi
+
+    from components.connector_gateway import ConnectorGateway, ConnectorGatewayArgs
+    from infra.config import ConnectorGatewayConfig, VaultConfig
+    from infra.preview.engine import run_program
+
+    built = "registry.example.com/cmp-connector-gateway:abc123@sha256:" + "f" * 64
+
+    def program():
+        ConnectorGateway("gw", ConnectorGatewayArgs(
+            namespace="cmp", settings=ConnectorGatewayConfig(), vault=VaultConfig(),
+            control_plane_url="http://cp:8000", cluster_secret_store="vault-backend",
+            image=pulumi.Output.from_input(built)))
+
+    rec = run_program(program, stack="dev", config={})
+    assert rec.one(DEPLOYMENT, "cmp-connector").inputs["spec"]["template"]["spec"]["containers"][0]["image"] == built
