@@ -129,7 +129,7 @@ def _first_error(exc: Exception) -> str:
     return str(errors[0]) if errors else type(exc).__name__
 
 
-def fingerprint_key(client: Any, settings: VaultSettings, mount: str) -> bytes:
+def fingerprint_key(client: Any, settings: VaultSettings, mount: str, create: bool = True) -> bytes | None:
     """The HMAC key for fingerprints, kept in Vault at ``<mount>/cmp/seed-fingerprint-key`` (made once, cas=0).
 
     Keying the fingerprint with a Vault-held random key makes it useful (it changes exactly when a value
@@ -140,6 +140,8 @@ def fingerprint_key(client: Any, settings: VaultSettings, mount: str) -> bytes:
     key = state.data.get("hmac_key")
     if key:
         return key.encode()
+    if not create:
+        return None
     with contextlib.suppress(CasConflict):  # another run made it first: read theirs
         write_cas(client, settings, mount, FINGERPRINT_KEY_PATH, {"hmac_key": generate_value()}, state.version)
     key = read_state(client, settings, mount, FINGERPRINT_KEY_PATH).data.get("hmac_key")

@@ -109,14 +109,15 @@ class VaultSeedProvider(ResourceProvider):
 
     @staticmethod
     def _outputs(
-        props: dict[str, Any], client: Any, settings: VaultSettings, state: kv.SecretState, owned: list[str]
+        props: dict[str, Any], client: Any, settings: VaultSettings, state: kv.SecretState, owned: list[str],
+        create_key: bool = True,
     ) -> dict[str, Any]:
         mount, path = props["mount"], props["path"]
         names = [k["name"] for k in props["keys"]]
         present = [n for n in names if n in state.data]
         fingerprints: dict[str, str] = {}
-        if present:
-            hmac_key = kv.fingerprint_key(client, settings, mount)
+        hmac_key = kv.fingerprint_key(client, settings, mount, create=create_key) if present else None
+        if hmac_key:
             fingerprints = {n: kv.fingerprint(hmac_key, mount, path, n, state.data[n]) for n in present}
         return {
             "mount": mount,
@@ -188,7 +189,13 @@ class VaultSeedProvider(ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         settings, client = self._connect()
         state = kv.read_state(client, settings, props["mount"], props["path"])
-        outs = self._outputs(props, client, settings, state, list(props.get("owned") or []))
+        # A refresh writes nothing: without a fingerprint key yet, fingerprints are simply left out.
+        outs = self._outputs(props, client, settings, state, list(props.get("owned") or []), create_key=False)
+        before = props.get("fingerprints") or {}
+        changed = [n for n, fp in outs["fingerprints"].items() if before.get(n) not in (None, fp)]
+        if changed:
+            log.warning("vault seed %s: value(s) of %s changed outside Pulumi; kept as they are",
+                        id_, ", ".join(changed))
         if outs["missing"]:
             log.warning(
                 "vault seed %s: key(s) %s missing in Vault; the next `pulumi up` seeds them again",

@@ -284,3 +284,31 @@ def test_no_generated_value_in_logs(openbao, provider, unique_path, caplog, capf
     _, fp_key = vault_data(openbao, FINGERPRINT_KEY_PATH)
     for value in [*data.values(), fp_key["hmac_key"]]:
         assert value not in logs
+
+
+def test_refresh_reports_an_out_of_band_change_and_keeps_it(openbao, provider, unique_path, caplog):
+    props = seed_props(unique_path, [GEN, FIXED])
+    outs = provider.create(props).outs
+    _, data = vault_data(openbao, unique_path)
+    openbao.client().secrets.kv.v2.create_or_update_secret(
+        path=unique_path, secret={**data, "access_key": "changed-by-hand-42"}, mount_point="secret"
+    )
+    caplog.set_level(logging.WARNING)
+    read = provider.read(f"secret/{unique_path}", outs)
+    assert read.outs["fingerprints"]["access_key"] != outs["fingerprints"]["access_key"]
+    assert read.outs["fingerprints"]["service_jwt_secret"] == outs["fingerprints"]["service_jwt_secret"]
+    assert "access_key changed outside Pulumi" in caplog.text
+    assert provider.diff(read.id, read.outs, props).changes is False  # a changed value is not reverted
+    assert "changed-by-hand-42" not in caplog.text and data["service_jwt_secret"] not in caplog.text
+
+
+def test_refresh_writes_nothing(openbao, unique_path):
+    mount = "ro-" + unique_path.split("/")[1]
+    root = openbao.client()
+    root.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
+    root.secrets.kv.v2.create_or_update_secret(path="cmp/x", secret={"service_jwt_secret": "v"}, mount_point=mount)
+    provider = configured_provider(openbao.addr, openbao.root_token)
+    props = {**seed_props("cmp/x", [GEN], mount=mount), "present": ["service_jwt_secret"], "owned": []}
+    read = provider.read(f"{mount}/cmp/x", props)
+    assert read.outs["present"] == ["service_jwt_secret"] and read.outs["fingerprints"] == {}
+    assert kv.read_state(root, None, mount, FINGERPRINT_KEY_PATH).version == 0
