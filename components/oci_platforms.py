@@ -25,12 +25,9 @@ DOCKER_HUB = "https://registry-1.docker.io"
 class PreflightError(ConfigError):
     """The image cannot run where it is pinned, or its registry cannot tell: one line, like a config error."""
 
-    def __init__(self, key: str, value: object, rule: str):
-        super().__init__(key, value, rule)
-
 
 class RegistryError(PreflightError):
-    pass
+    """The registry could not answer (unreachable, refused, unknown manifest)."""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from tests.components.helpers import base_config, run_platform, validate_crd, validate_k8s
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -10,6 +12,12 @@ EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 SERVICE = "kubernetes:core/v1:Service"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+
+
+@functools.cache
+def reference_render():
+    """One render at the reference's values, shared by the read-only tests."""
+    return run_platform(staging_like())
 
 
 def staging_like(**overrides):
@@ -21,7 +29,7 @@ def staging_like(**overrides):
 
 
 def test_connector_gateway_matches_the_reference():
-    rec = run_platform(staging_like())
+    rec = reference_render()
     gateway = rec.one("cmp:platform:ConnectorGateway", "connector-gateway")
     workload = rec.one("cmp:platform:ServiceWorkload", "cmp-connector")
     assert workload.parent == gateway.urn
@@ -52,7 +60,7 @@ def test_connector_gateway_matches_the_reference():
 
 
 def test_connector_network_policy_ingress_from_runtime_and_runner_egress_to_vault_cp_dns_https():
-    spec = run_platform(staging_like()).one(NETWORK_POLICY, "cmp-connector").inputs["spec"]
+    spec = reference_render().one(NETWORK_POLICY, "cmp-connector").inputs["spec"]
     sources = [rule["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for rule in spec["ingress"]]
     assert sources == ["cmp-runtime", "cmp-runner"]
     dns, vault, cp, https = spec["egress"]
@@ -82,7 +90,7 @@ def test_token_auth_mounts_no_service_account_token_and_zero_ttl_is_kept():
 
 
 def test_provisioner_matches_the_reference_and_outputs_webhook_urls():
-    rec = run_platform(staging_like())
+    rec = reference_render()
     component = rec.one("cmp:platform:Provisioner", "provisioner")
     base = "http://cmp-provisioner.cmp.svc.cluster.local:8000/webhooks/"
     assert component.registered_outputs["webhook_urls"] == {
@@ -119,7 +127,7 @@ def test_provisioner_explicit_origins_and_another_namespace():
 
 
 def test_all_service_manifests_validate():
-    rec = run_platform(staging_like())
+    rec = reference_render()
     checked = 0
     for r in rec.resources:
         if not r.type.startswith("kubernetes:") or r.type.endswith("DeploymentPatch"):
