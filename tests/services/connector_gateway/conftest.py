@@ -99,14 +99,11 @@ def policies(control_plane):
     return control_plane
 
 
-def gateway_settings(vault_addr: str, vault_token: str, cp_url: str, saas_url: str, audit_path: Path,
-                     **overrides) -> GatewaySettings:
+def gateway_settings(cp_url: str, saas_url: str, audit_path: Path, **overrides) -> GatewaySettings:
     values = dict(
         control_plane_url=cp_url,
         service_jwt_secret=JWT_SECRET,
-        vault_addr=vault_addr,
         vault_auth_method="token",
-        vault_token=vault_token,
         vault_connector_mount=CONNECTOR_MOUNT,
         vault_connector_prefix=CONNECTOR_CREDENTIALS_PREFIX,
         zendesk_base_url=saas_url,
@@ -145,8 +142,8 @@ def start_gateway(seeded_openbao, policies, saas, tmp_path) -> Iterator[Callable
 
     def start(**overrides) -> RunningGateway:
         audit_path = tmp_path / f"audit-{len(stack)}.jsonl"
-        settings = gateway_settings(seeded_openbao.addr, seeded_openbao.root_token, policies.url, saas.url,
-                                    audit_path, **overrides)
+        values = {"vault_addr": seeded_openbao.addr, "vault_token": seeded_openbao.root_token, **overrides}
+        settings = gateway_settings(policies.url, saas.url, audit_path, **values)
         app = create_app(settings)
         ctx = run_uvicorn_in_thread(app)
         url = ctx.__enter__()
