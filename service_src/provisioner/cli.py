@@ -31,6 +31,7 @@ class DatabaseSettings(BaseSettings):
 def configure_logging(level: str) -> None:
     """JSON lines on stdout; bodies, signatures and tokens are never passed to the logger."""
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stdout)
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))  # one line per call
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -79,11 +80,23 @@ def _list(args: argparse.Namespace) -> int:
     store = _store()
     letters = store.dead_letters()
     if args.json:
-        print(json.dumps([
-            {"id": d.id, "event": d.event, "order_id": d.order_id, "attempts": d.attempts, "reason": d.reason,
-             "received_at": d.received_at.isoformat() + "Z", "updated_at": d.updated_at.isoformat() + "Z"}
-            for d in letters
-        ], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": d.id,
+                        "event": d.event,
+                        "order_id": d.order_id,
+                        "attempts": d.attempts,
+                        "reason": d.reason,
+                        "received_at": d.received_at.isoformat() + "Z",
+                        "updated_at": d.updated_at.isoformat() + "Z",
+                    }
+                    for d in letters
+                ],
+                indent=2,
+            )
+        )
     else:
         for d in letters:
             print(f"{d.id}\t{d.event}\t{d.order_id}\tattempts={d.attempts}\t{d.reason}")

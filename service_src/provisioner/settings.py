@@ -73,17 +73,23 @@ class ProvisionerSettings(BaseSettings):
     @field_validator("control_plane_url")
     @classmethod
     def _cp_url(cls, value: str) -> str:
-        origin_of(value)  # raises with the value named
+        try:
+            origin_of(value)
+        except ValueError as exc:
+            raise ValueError(f"CONTROL_PLANE_URL {exc}") from exc
         return value.rstrip("/")
 
     @field_validator("saleor_allowed_origins")
     @classmethod
     def _origins(cls, value: str) -> str:
         for item in filter(None, (v.strip() for v in value.split(","))):
+            try:
+                origin_of(item)
+            except ValueError as exc:
+                raise ValueError(f"SALEOR_ALLOWED_ORIGINS entry {exc}") from exc
             parts = urlsplit(item)
             if parts.path not in ("", "/") or parts.query or parts.fragment:
                 raise ValueError(f"SALEOR_ALLOWED_ORIGINS entry {item!r} must be an origin (scheme://host[:port])")
-            origin_of(item)
         return value
 
     @field_validator("database_url")

@@ -23,7 +23,7 @@ from tests.support.postgres import PostgresServer
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """One PostgreSQL 15 cluster for the session; each test gets its own database from ``pg_url``."""
-    with PostgresServer() as server:
+    with PostgresServer(fsync=False) as server:  # durability across a crash is not what these tests test
         yield server
 
 

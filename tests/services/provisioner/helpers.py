@@ -24,7 +24,7 @@ from service_src.provisioner.inbox import InboxStore
 from service_src.provisioner.settings import ProvisionerSettings
 from tests.support.net import run_uvicorn_in_thread
 
-SERVICE_JWT_SECRET = "test-provisioner-jwt-secret"
+SERVICE_JWT_SECRET = "test-provisioner-service-jwt-secret-0123456789"
 WEBHOOK_SECRET = "test-saleor-webhook-secret"
 
 

@@ -16,7 +16,9 @@ PAID = "order-fully-paid"
 def jws_provisioner(provisioner_factory, jwks_server):
     """JWS only (SALEOR_LEGACY_HMAC off), trusting the local JWKS server's origin."""
     return provisioner_factory(
-        saleor_legacy_hmac=False, saleor_webhook_secret=None, saleor_allowed_origins=jwks_server.origin,
+        saleor_legacy_hmac=False,
+        saleor_webhook_secret=None,
+        saleor_allowed_origins=jwks_server.origin,
         worker_enabled=False,
     )
 
@@ -54,7 +56,9 @@ def test_tampered_body_is_refused(jws_provisioner, jwks_server, saleor_key):
 
 def test_unknown_kid_is_refused_and_refetches_are_rate_limited(provisioner_factory, jwks_server, saleor_key):
     provisioner = provisioner_factory(
-        saleor_legacy_hmac=False, saleor_allowed_origins=jwks_server.origin, jwks_min_refetch_seconds=0.5,
+        saleor_legacy_hmac=False,
+        saleor_allowed_origins=jwks_server.origin,
+        jwks_min_refetch_seconds=0.5,
         worker_enabled=False,
     )
     body = body_of(order_payload("T3JkZXI6NA=="))
@@ -85,7 +89,9 @@ def test_rotated_key_is_picked_up_by_refetch(provisioner_factory, jwks_server, s
     from tests.services.provisioner.helpers import SigningKey
 
     provisioner = provisioner_factory(
-        saleor_legacy_hmac=False, saleor_allowed_origins=jwks_server.origin, jwks_min_refetch_seconds=0,
+        saleor_legacy_hmac=False,
+        saleor_allowed_origins=jwks_server.origin,
+        jwks_min_refetch_seconds=0,
         worker_enabled=False,
     )
     first = body_of(order_payload("T3JkZXI6NQ=="))
@@ -175,9 +181,7 @@ def test_right_signature_under_the_wrong_event_is_refused(jws_provisioner, jwks_
     assert response.status_code == 400
     assert "Saleor-Event 'order_cancelled' does not match this endpoint (order_fully_paid)" in response.text
     # Same bytes, right header, wrong endpoint: the payload's __typename gives it away.
-    response = jws_provisioner.deliver(
-        "order-cancelled", body, signature=signature, api_url=jwks_server.api_url
-    )
+    response = jws_provisioner.deliver("order-cancelled", body, signature=signature, api_url=jwks_server.api_url)
     assert response.status_code == 422
     assert "__typename must be 'OrderCancelled'" in response.json()["detail"]
     assert stored(jws_provisioner) == 0

@@ -1,0 +1,138 @@
+"""Bad deliveries get a 4xx that names the problem; nothing is stored, nothing is retried."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.services.provisioner.helpers import body_of, hmac_sign, order_payload
+
+PAID = "order-fully-paid"
+
+
+@pytest.fixture
+def provisioner(provisioner_factory):
+    return provisioner_factory(max_body_bytes=4096)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "detail"),
+    [
+        (b'{"__typename": "OrderFullyPaid", "order": {', 400, "body is not valid JSON: Expecting property name"),
+        (b"\xff\xfe\x00garbage", 400, "body is not valid UTF-8 (byte 0)"),
+        (b"[1, 2]", 422, "body must be a JSON object (the subscription's event), got list"),
+        (b'{"__typename": "OrderFullyPaid"}', 422, "order is missing or not an object"),
+        (b'{"__typename": "OrderFullyPaid", "order": null}', 422, "order is missing or not an object"),
+        (b'{"order": {"id": "x", "number": "1"}}', 422, "__typename must be 'OrderFullyPaid'"),
+        (b'{"__typename": "OrderFullyPaid", "order": {"number": "1"}}', 422, "order.id: Field required"),
+        (
+            body_of(
+                order_payload(
+                    "T3JkZXI6cQ", lines=[{"id": "l1", "quantity": 0, "productSku": "ov_1:pro", "variant": None}]
+                )
+            ),
+            422,
+            "order.lines.0.quantity: Input should be greater than or equal to 1",
+        ),
+    ],
+    ids=[
+        "malformed-json",
+        "not-utf8",
+        "not-an-object",
+        "missing-order",
+        "null-order",
+        "no-typename",
+        "no-order-id",
+        "zero-quantity",
+    ],
+)
+def test_bad_payloads_are_refused_and_not_stored(provisioner, control_plane, body, status, detail):
+    response = provisioner.deliver(PAID, body, signature=hmac_sign(body))
+    assert response.status_code == status, response.text
+    assert response.json()["detail"].startswith(detail), response.json()["detail"]
+    assert provisioner.store.rows() == []
+    assert control_plane.calls == []
+
+
+def test_oversized_body_is_413_naming_the_limit(provisioner):
+    big = order_payload("T3JkZXI6Ymln")
+    big["order"]["padding"] = "x" * 5000
+    body = body_of(big)
+    response = provisioner.deliver(PAID, body, signature=hmac_sign(body))
+    assert response.status_code == 413
+    assert response.json()["detail"] == f"body of {len(body)} bytes exceeds MAX_BODY_BYTES=4096"
+    assert provisioner.store.rows() == []
+
+
+def test_oversized_chunked_body_without_length_is_413(provisioner):
+    def chunks():
+        for _ in range(10):
+            yield b"x" * 1000
+
+    response = provisioner.client.post(
+        f"/webhooks/{PAID}",
+        content=chunks(),
+        headers={"Saleor-Event": "order_fully_paid", "Saleor-Signature": "0" * 64},
+    )
+    assert response.status_code == 413
+    assert response.json()["detail"] == "body exceeds MAX_BODY_BYTES=4096"
+    assert provisioner.store.rows() == []
+
+
+def test_missing_event_header_is_400(provisioner):
+    body = body_of(order_payload("T3JkZXI6ZXY"))
+    response = provisioner.client.post(f"/webhooks/{PAID}", content=body, headers={"Saleor-Signature": hmac_sign(body)})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Saleor-Event header is missing"
+
+
+def test_health_readiness_and_metrics(provisioner, postgres):
+    assert provisioner.client.get("/healthz").json() == {"status": "ok"}
+    assert provisioner.client.get("/readyz").json() == {"status": "ok", "database": "ok"}
+    body = body_of(order_payload("T3JkZXI6bWV0"))
+    provisioner.deliver(PAID, body)
+    provisioner.deliver(PAID, b"{", signature=hmac_sign(b"{"))
+    text = provisioner.client.get("/metrics").text
+    assert 'cmp_provisioner_deliveries_total{event="ORDER_FULLY_PAID",outcome="accepted"} 1.0' in text
+    assert 'cmp_provisioner_deliveries_total{event="ORDER_FULLY_PAID",outcome="rejected_payload"} 1.0' in text
+    assert "cmp_provisioner_inbox_rows{status=" in text
+
+
+def test_readyz_is_503_when_the_database_is_unreachable(provisioner_factory):
+    from tests.support.net import free_port
+
+    dead_url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing?connect_timeout=1"
+    # The schema is created at start-up, so point a started app's store at a dead database afterwards.
+    provisioner = provisioner_factory(worker_enabled=False)
+    from service_src.provisioner.inbox import make_engine
+
+    provisioner.store.engine = make_engine(dead_url)
+    response = provisioner.client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "OperationalError"}
+
+
+def test_secrets_do_not_leak_into_responses_logs_or_rows(provisioner_factory, control_plane, capsys):
+    from tests.services.provisioner.helpers import SERVICE_JWT_SECRET, WEBHOOK_SECRET
+
+    provisioner = provisioner_factory()
+    body = body_of(order_payload("T3JkZXI6c2Vj"))
+    provisioner.deliver(PAID, body, signature=hmac_sign(body, "wrong"))
+    provisioner.deliver(PAID, body)
+    control_plane.add_issuer("cmp-provisioner", "z" * 40)  # our token is now refused: a dead letter
+    from tests.services.provisioner.helpers import wait_until
+
+    wait_until(lambda: provisioner.store.rows() and provisioner.store.rows()[0].status != "pending", what="settle")
+    seen = capsys.readouterr()
+    rows = json.dumps([[r.last_error, r.result] for r in provisioner.store.rows()])
+    for secret in (SERVICE_JWT_SECRET, WEBHOOK_SECRET, hmac_sign(body)):
+        assert secret not in seen.out + seen.err
+        assert secret not in rows
+    assert "Bearer" not in seen.out + seen.err
+
+
+def test_only_post_is_served(provisioner):
+    assert provisioner.client.get(f"/webhooks/{PAID}").status_code == 405
+    assert httpx.post(provisioner.url + "/webhooks/order-refunded", content=b"{}").status_code == 404
