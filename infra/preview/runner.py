@@ -113,7 +113,7 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
         result.lines.append(f"{stack}: nothing written to {out_root / stack} (fix the manifests above)")
         return result
 
-    rows = [r.to_json() for r in recording.resources]
+    rows = [r.to_json() for r in recording.in_tree_order()]
     violations = evaluate((m.ref, m.resource.type, m.obj) for m in manifests)
     target = out_root / stack
     changes = compare(read_previous(target / "resources.json"), rows)

@@ -150,3 +150,26 @@ def test_missing_lookup_names_the_candidates():
     rec = run_small()
     with pytest.raises(LookupError, match=r"named 'nope'.*\['cm'\]"):
         rec.one("kubernetes:core/v1:ConfigMap", "nope")
+
+
+def test_tree_order_is_parents_first_then_type_and_name():
+    def program():
+        k8s.core.v1.ConfigMap("zz", data={"a": "1"})
+        Thing("t", "ns", "p")
+        k8s.core.v1.ConfigMap("aa", data={"a": "1"})
+
+    rec = run_program(program, stack="dev", config={})
+    assert [r.name for r in rec.in_tree_order()] == ["t", "cm", "aa", "zz"]
+
+
+def test_runtime_speedups_are_undone_after_a_run_even_a_failed_one():
+    import gc
+
+    from pulumi.runtime import resource as pulumi_resource
+
+    original = pulumi_resource._get_stack_trace
+    assert gc.isenabled()
+    with pytest.raises(ValueError):
+        run_program(lambda: (_ for _ in ()).throw(ValueError("x")), stack="dev", config={})
+    run_small()
+    assert gc.isenabled() and pulumi_resource._get_stack_trace is original

@@ -64,11 +64,14 @@ def test_ragflow_exception_is_on_the_waiver_list(preview):
     assert rag[0]["metadata"]["annotations"][WAIVER_ANNOTATION] in ROOT_WAIVERS
 
 
-def test_second_run_reports_no_changes(preview, capsys):
+def test_second_run_reports_no_changes_and_writes_the_same_bytes(preview, capsys):
+    folder = preview[1] / "dev"
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     capsys.readouterr()
     assert main(["--stack", "dev", "--out", str(preview[1])]) == 0
     summary = capsys.readouterr().out.splitlines()[-1]
     assert re.fullmatch(r"dev: \d+ resources \(\+0 ~0 -0\), \d+ manifests, 0 policy violations", summary)
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
 
 
 @pytest.fixture
