@@ -38,14 +38,16 @@ class _Config:
         return self.raw.get(key)
 
 
-class _Request:
+class ConfigRequest:
+    """What the provider host passes to configure(): `.config.get(key)` over the raw stack config."""
+
     def __init__(self, raw: dict[str, Any]) -> None:
         self.config = _Config(raw)
 
 
-def configured(provider_cls, fake: FakeSaleor, **tuning: Any):
+def configured(provider_cls, fake: FakeSaleor, *, password: str | None = None, **tuning: Any):
     provider = provider_cls()
-    provider.configure(_Request(stack_config(fake, **tuning)))
+    provider.configure(ConfigRequest(stack_config(fake, password=password, **tuning)))
     return provider
 
 
