@@ -17,8 +17,8 @@ POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"
 
 @pytest.fixture(scope="module")
 def analyzer():
-    # Like the CLI: the pack's folder is the program directory, __main__.py is the entry point.
-    proc = subprocess.Popen([sys.executable, "-u", "__main__.py"], cwd=POLICY_DIR,
+    # Like the CLI's Python language host: `python -u <pack dir>` runs the pack folder's __main__.py.
+    proc = subprocess.Popen([sys.executable, "-u", str(POLICY_DIR)], cwd=POLICY_DIR,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         port = int(proc.stdout.readline().strip() or 0)
