@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from components.saleor.settings import SaleorTuning
 from components.vault.paths import CONNECTOR_MOUNT, SECRET_MOUNT, SEED_PATHS, KeySource, check_rotations
 from infra.naming import PROJECT
 
@@ -390,6 +391,7 @@ class VaultConfig(Model):
 class SaleorConfig(Model):
     api_url: HttpUrl
     staff_email: str
+    tuning: SaleorTuning = Field(default_factory=SaleorTuning)  # the Saleor provider's retry/timeout bounds
 
     @field_validator("staff_email")
     @classmethod

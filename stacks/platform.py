@@ -14,6 +14,7 @@ from components.connector_gateway import ConnectorGateway, ConnectorGatewayArgs
 from components.gateway_billing import GatewayBilling, GatewayBillingArgs
 from components.provisioner import Provisioner, ProvisionerArgs
 from components.ragflow import Ragflow, RagflowArgs
+from components.saleor.component import SaleorWebhooks, SaleorWebhooksArgs
 from components.vault.access import VaultAccess, VaultAccessArgs
 from components.vault.paths import SEED_PATHS
 from components.vault.seeds import VaultSecretSeeds, VaultSecretSeedsArgs
@@ -41,6 +42,11 @@ def gateway_billing(cfg: StackConfig) -> GatewayBilling:
 
 def ragflow(cfg: StackConfig) -> Ragflow | None:
     return Ragflow("ragflow", RagflowArgs(settings=cfg.ragflow)) if cfg.ragflow.enabled else None
+
+
+def saleor_webhooks(cfg: StackConfig, prov: Provisioner) -> SaleorWebhooks:
+    """The app "CMP Provisioner" and its order webhooks, aimed at the provisioner's URLs."""
+    return SaleorWebhooks("saleor", SaleorWebhooksArgs(webhook_urls=prov.webhook_urls, protect=cfg.protected))
 
 
 def vault_seeds(cfg: StackConfig) -> VaultSecretSeeds:
@@ -74,12 +80,14 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     vault_access(cfg)
     gateway = connector_gateway(cfg)
     prov = provisioner(cfg)
+    saleor = saleor_webhooks(cfg, prov)
     gateway_billing(cfg)
     outputs: dict[str, Any] = {
         "environment": cfg.environment,
         "namespace": cfg.namespace,
         "serviceUrls": {"connectorGateway": gateway.url, "provisioner": prov.url},
         "webhookUrls": dict(prov.webhook_urls),
+        "saleorAppId": saleor.app_id,
         "vaultPaths": vault_paths(),
     }
     if rag is not None:
