@@ -102,7 +102,7 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
         recording = run_program(program, stack=stack, config=files.values, secret_keys=files.secret_keys,
                                 project=files.project)
         manifests = manifests_of(recording)
-        invalid = validate_all((m.obj for m in manifests if not m.is_patch), kubernetes_version)
+        invalid = validate_all(((m.obj, m.is_patch) for m in manifests), kubernetes_version)
     except Exception as exc:  # one line for any config/program error; nothing is written
         result.code, result.lines = 2, [f"error: {stack}: {_one_line(exc)}"]
         return result

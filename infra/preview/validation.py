@@ -139,14 +139,18 @@ def crd_v1_schema_from_yaml(yaml_name: str) -> dict[str, Any]:
     raise LookupError(f"{yaml_name}: no version v1")
 
 
-def _first_error(validator: Any, obj: dict[str, Any]) -> Any:
+def _first_error(validator: Any, obj: dict[str, Any], partial: bool) -> Any:
     import jsonschema
 
-    return jsonschema.exceptions.best_match(validator.iter_errors(obj))
+    errors = validator.iter_errors(obj)
+    if partial:
+        errors = (e for e in errors if e.validator != "required")
+    return jsonschema.exceptions.best_match(errors)
 
 
-def validate_object(obj: dict[str, Any], kubernetes_version: str) -> SchemaViolation | None:
-    """The first schema violation of one object, or None. Unknown kinds are a violation too."""
+def validate_object(obj: dict[str, Any], kubernetes_version: str, *, partial: bool = False) -> SchemaViolation | None:
+    """The first schema violation of one object, or None. Unknown kinds are a violation too.
+    ``partial``: a server-side-apply patch, where required fields live on the object being patched."""
     api_version, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
     if (api_version, kind) in CRD_SCHEMAS:
         validator = _crd_validator(api_version, kind)
@@ -155,9 +159,11 @@ def validate_object(obj: dict[str, Any], kubernetes_version: str) -> SchemaViola
         if validator is None:
             return SchemaViolation(_ref(obj), "", "schema", f"no schema for {kind} {api_version} in Kubernetes "
                                    f"{kubernetes_version} nor in the shipped CRDs")
-    error = _first_error(validator, obj)
+    error = _first_error(validator, obj, partial)
     return None if error is None else _violation(obj, error)
 
 
-def validate_all(objects: Iterable[dict[str, Any]], kubernetes_version: str) -> list[SchemaViolation]:
-    return [v for obj in objects if (v := validate_object(obj, kubernetes_version)) is not None]
+def validate_all(objects: Iterable[tuple[dict[str, Any], bool]], kubernetes_version: str) -> list[SchemaViolation]:
+    """(object, is_partial) pairs -> every object's first violation."""
+    return [v for obj, partial in objects
+            if (v := validate_object(obj, kubernetes_version, partial=partial)) is not None]

@@ -85,3 +85,14 @@ def test_kubernetes_version_selects_the_schema():
     assert validate_object(svc, "1.33") is None
     v = validate_object(svc, "1.29")
     assert v is not None and v.rule == "additionalProperties"
+
+
+def test_partial_objects_skip_required_but_not_unknown_fields():
+    patch = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "cmp-gateway", "namespace": "cmp"},
+             "spec": {"template": {"spec": {"containers": [{"name": "gw", "envFrom": [
+                 {"configMapRef": {"name": "cmp-gateway"}}]}]}}}}
+    assert validate_object(patch, "1.33") is not None  # as a whole object, selector is missing
+    assert validate_object(patch, "1.33", partial=True) is None
+    patch["spec"]["template"]["spec"]["containers"][0]["envFromm"] = []
+    v = validate_object(patch, "1.33", partial=True)
+    assert v.rule == "additionalProperties" and v.path == "spec.template.spec.containers[0]"
