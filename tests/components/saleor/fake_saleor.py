@@ -145,7 +145,8 @@ class FakeSaleor:
             self.bodies.clear()
 
     def fail_next(self, kind: str, root: str | None = None, times: int = 1) -> None:
-        """Inject a failure: http_<status>, disconnect (before executing), disconnect_after, permission_denied."""
+        """Inject a failure: http_<status>, disconnect (before executing), disconnect_after (after executing),
+        permission_denied, drop_auth_token (appCreate runs but answers without the token)."""
         with self._lock:
             self._failures.append(Failure(root, kind, times))
 
@@ -219,6 +220,8 @@ class FakeSaleor:
                 self.schema, document, root_value=resolvers, variable_values=payload.get("variables") or {}
             )
         answer = result.formatted
+        if kind == "drop_auth_token" and (answer.get("data") or {}).get("appCreate"):
+            answer["data"]["appCreate"]["authToken"] = None  # the app exists, but its token was lost
         status = 400 if result.data is None and result.errors else 200
         return self._record(name, roots, status, authorization, answer, kind)
 

@@ -139,6 +139,14 @@ def test_create_is_not_retried_when_saleor_may_have_run_it(fake_saleor, app_prov
     assert fake_saleor.count("appCreate") == 1  # a retry could have made a second app
 
 
+def test_create_that_fails_part_way_deletes_the_app_it_made(fake_saleor, app_provider):
+    fake_saleor.fail_next("drop_auth_token", root="appCreate")
+    with pytest.raises(SaleorError, match="field 'authToken' code MISSING"):
+        app_provider.create(dict(APP))
+    assert fake_saleor.count("appCreate") == 1 and fake_saleor.count("appDelete") == 1
+    assert fake_saleor.live_apps() == []  # no app left that Pulumi does not track
+
+
 def test_mutation_5xx_is_retried(fake_saleor, webhook_provider, app_id):
     fake_saleor.fail_next("http_500", root="webhookCreate")
     created = webhook_provider.create(hook(app_id))
