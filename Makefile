@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?=
 
-.PHONY: venv preview test lint bench-preview clean
+.PHONY: venv preview test lint bench-preview bench-saleor clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,10 @@ lint: $(STAMP)
 
 bench-preview: $(STAMP)
 	$(BIN)/python -m infra.preview.bench
+
+## Saleor provider: requests and time of a refresh with the per-app snapshot vs one query per resource.
+bench-saleor: $(STAMP)
+	$(BIN)/python tests/bench/bench_saleor.py
 
 clean:
 	rm -rf build
