@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -23,7 +22,7 @@ from service_src.connector_gateway.gateway import ToolCall, ToolGateway
 from service_src.connector_gateway.mcp_server import build_mcp_server, mcp_asgi_app
 from service_src.connector_gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
 from service_src.connector_gateway.policy import PolicyCache
-from service_src.connector_gateway.rest import InvokeEndpoint, is_invoke_path, respond
+from service_src.connector_gateway.rest import InvokeEndpoint, is_invoke_path, new_request_id, respond
 from service_src.connector_gateway.settings import GatewaySettings
 from service_src.connector_gateway.vault import CredentialStore
 
@@ -56,7 +55,7 @@ class GatewayApp:
         try:
             self.gateway.authenticate(auth.decode("latin-1") if auth is not None else None)
         except GatewayError as exc:
-            call = ToolCall(request_id=uuid.uuid4().hex, transport="mcp", tool="",
+            call = ToolCall(request_id=new_request_id(), transport="mcp", tool="",
                             authorization=auth.decode("latin-1") if auth is not None else None)
             with contextlib.suppress(GatewayError):
                 await self.gateway.invoke(call)
@@ -67,8 +66,8 @@ class GatewayApp:
 
 
 def _http_client(settings: GatewaySettings) -> httpx.AsyncClient:
-    # One pool per process, shared by every call: keep-alive to each SaaS host and the control plane.
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=30)
+    # The control plane's keep-alive pool (policy fetches, readiness); the SaaS calls use the gateway's own.
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30)
     return httpx.AsyncClient(limits=limits, timeout=settings.connector_timeout_seconds, follow_redirects=False,
                              trust_env=False)
 
@@ -84,7 +83,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     credentials = CredentialStore(settings)
     metrics = GatewayMetrics()
     audit = AuditLog(settings.audit_log)
-    gateway = ToolGateway(settings, client, policies, credentials, audit, metrics)
+    gateway = ToolGateway(settings, policies, credentials, audit, metrics)
     if not settings.policy_enforcement:
         log.warning("POLICY_ENFORCEMENT=false: every tool is allowed on every binding of the caller's project")
 
@@ -97,6 +96,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
             try:
                 yield
             finally:
+                await gateway.aclose()
                 await client.aclose()
                 credentials.close()
                 audit.close()

@@ -46,10 +46,26 @@ def bearer_token(header: str | None) -> str:
 class CallerVerifier:
     """Verifies callers' JWTs (HS256, claims org, project, sub, exp) signed with SERVICE_JWT_SECRET."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, *, cache_size: int = 10_000) -> None:
         self._secret = secret
+        # A token string verified once verifies the same way until it expires: cache (caller, exp) by token,
+        # because PyJWT's HMAC key preparation costs more than the rest of the hot path together.
+        self._verified: dict[str, tuple[Caller, float]] = {}
+        self._cache_size = cache_size
 
     def verify(self, token: str) -> Caller:
+        hit = self._verified.get(token)
+        if hit is not None:
+            if time.time() < hit[1]:
+                return hit[0]
+            del self._verified[token]
+        caller, exp = self._verify(token)
+        if len(self._verified) >= self._cache_size:
+            self._verified.clear()
+        self._verified[token] = (caller, exp)
+        return caller
+
+    def _verify(self, token: str) -> tuple[Caller, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -73,7 +89,10 @@ class CallerVerifier:
         sub = claims["sub"]
         if not isinstance(sub, str) or not sub or len(sub) > 256:
             raise unauthorized("token claim 'sub' must be a non-empty string of at most 256 characters")
-        return Caller(org=claims["org"], project=claims["project"], sub=sub)
+        exp = claims["exp"]
+        if not isinstance(exp, int | float):
+            raise unauthorized("token claim 'exp' must be a number")
+        return Caller(org=claims["org"], project=claims["project"], sub=sub), float(exp)
 
 
 class ServiceTokenMinter:

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 from service_src.connector_gateway.audit import AuditLog, AuditRecord, arguments_hash
 from service_src.connector_gateway.auth import Caller, CallerVerifier, bearer_token, check_segment
@@ -40,14 +40,14 @@ class ToolGateway:
     def __init__(
         self,
         settings: GatewaySettings,
-        client: httpx.AsyncClient,
         policies: PolicyCache,
         credentials: CredentialStore,
         audit: AuditLog,
         metrics: GatewayMetrics,
     ) -> None:
         self.settings = settings
-        self.client = client
+        self._upstream: aiohttp.ClientSession | None = None
+        self._timeout = aiohttp.ClientTimeout(total=settings.connector_timeout_seconds)
         self.policies = policies
         self.credentials = credentials
         self.audit = audit
@@ -59,6 +59,17 @@ class ToolGateway:
             "slack": settings.slack_base_url,
             "hubspot": settings.hubspot_base_url,
         }
+
+    def upstream(self) -> aiohttp.ClientSession:
+        """The process's keep-alive pool to the SaaS APIs, made on first use inside the running loop."""
+        if self._upstream is None or self._upstream.closed:
+            connector = aiohttp.TCPConnector(limit=200, limit_per_host=100, keepalive_timeout=30, ttl_dns_cache=300)
+            self._upstream = aiohttp.ClientSession(connector=connector, trust_env=False, raise_for_status=False)
+        return self._upstream
+
+    async def aclose(self) -> None:
+        if self._upstream is not None:
+            await self._upstream.close()
 
     def authenticate(self, authorization: str | None) -> Caller:
         return self.verifier.verify(bearer_token(authorization))
@@ -111,9 +122,9 @@ class ToolGateway:
         secret = await self.credentials.get(caller.org, caller.project, binding)
         creds = spec.parse_credentials(binding, secret)
         ctx = CallContext(
-            client=self.client,
+            client=self.upstream(),
             base_url=self._base_urls[spec.connector],
-            timeout=self.settings.connector_timeout_seconds,
+            timeout=self._timeout,
             max_retries=self.settings.connector_max_retries,
         )
         return await spec.run(ctx, creds, arguments)

@@ -7,7 +7,6 @@ refuses ``tools/call`` of a tool the caller may not use (through the gateway, so
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -22,6 +21,7 @@ from service_src.connector_gateway.auth import Caller
 from service_src.connector_gateway.connectors import TOOLS, ToolSpec
 from service_src.connector_gateway.errors import GatewayError, unauthorized
 from service_src.connector_gateway.gateway import ToolCall, ToolGateway
+from service_src.connector_gateway.rest import new_request_id
 
 SERVER_NAME = "cmp-connector-gateway"
 
@@ -61,7 +61,7 @@ def _error_result(exc: GatewayError) -> CallToolResult:
 async def run_tool(gateway: ToolGateway, tool: str, binding: Any, arguments: Any,
                    request_id: str | None) -> CallToolResult:
     call = ToolCall(
-        request_id=request_id or uuid.uuid4().hex,
+        request_id=request_id or new_request_id(),
         transport="mcp",
         tool=tool,
         binding=binding,

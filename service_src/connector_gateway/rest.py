@@ -3,9 +3,10 @@ dependency injection and response models, and reads the body with a hard size li
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import re
-import uuid
 from typing import Any
 
 from service_src.connector_gateway.errors import GatewayError
@@ -15,6 +16,13 @@ PATH_PREFIX = "/v1/tools/"
 PATH_SUFFIX = ":invoke"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _BODY_KEYS = {"binding", "arguments"}
+# Request ids when the caller sends none: a random per-process prefix and a counter (no syscall per call).
+_ID_PREFIX = os.urandom(6).hex()
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):010x}"
 
 
 def is_invoke_path(path: str) -> bool:
@@ -76,7 +84,7 @@ class InvokeEndpoint:
     async def __call__(self, scope, receive, send) -> None:
         headers = _headers(scope)
         rid = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = rid if _REQUEST_ID.fullmatch(rid) else uuid.uuid4().hex
+        request_id = rid if _REQUEST_ID.fullmatch(rid) else new_request_id()
         path: str = scope["path"]
         auth = headers.get(b"authorization")
         call = ToolCall(

@@ -56,7 +56,7 @@ def _headers(creds: HubSpotCredentials) -> dict[str, str]:
 async def create_contact(ctx: CallContext, creds: HubSpotCredentials, args: CreateContactArgs) -> dict[str, Any]:
     properties = args.model_dump(exclude_none=True)
     response = await send(ctx, CONNECTOR, "POST", f"{ctx.base_url}/crm/v3/objects/contacts", idempotent=False,
-                          json={"properties": properties}, headers=_headers(creds))
+                          payload={"properties": properties}, headers=_headers(creds))
     if response.status_code >= 400:
         raise upstream_error_from_json(CONNECTOR, response, "category")
     return json_body(CONNECTOR, response)
@@ -72,7 +72,7 @@ async def search_contacts(ctx: CallContext, creds: HubSpotCredentials, args: Sea
         payload["after"] = args.after
     # A search is a POST but reads only, so it is safe to retry.
     response = await send(ctx, CONNECTOR, "POST", f"{ctx.base_url}/crm/v3/objects/contacts/search",
-                          idempotent=True, json=payload, headers=_headers(creds))
+                          idempotent=True, payload=payload, headers=_headers(creds))
     if response.status_code >= 400:
         raise upstream_error_from_json(CONNECTOR, response, "category")
     return json_body(CONNECTOR, response)

@@ -54,8 +54,8 @@ async def post_message(ctx: CallContext, creds: SlackCredentials, args: PostMess
     if args.thread_ts:
         payload["thread_ts"] = args.thread_ts
     response = await send(
-        ctx, CONNECTOR, "POST", f"{ctx.base_url}/chat.postMessage", idempotent=False, json=payload,
-        headers={"authorization": f"Bearer {creds.bot_token}", "content-type": "application/json; charset=utf-8"},
+        ctx, CONNECTOR, "POST", f"{ctx.base_url}/chat.postMessage", idempotent=False, payload=payload,
+        headers={"authorization": f"Bearer {creds.bot_token}"},
     )
     if response.status_code >= 400:
         raise upstream_error(CONNECTOR, response)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from base64 import b64encode
 from typing import Annotated, Any, Literal
 
-import httpx
 from pydantic import Field, StringConstraints
 
 from service_src.connector_gateway.connectors.base import (
@@ -46,8 +46,10 @@ def _base(ctx: CallContext, creds: ZendeskCredentials) -> str:
     return ctx.base_url.replace("{subdomain}", creds.subdomain)
 
 
-def _auth(creds: ZendeskCredentials) -> httpx.BasicAuth:
-    return httpx.BasicAuth(f"{creds.email}/token", creds.api_token)
+def _auth(creds: ZendeskCredentials) -> dict[str, str]:
+    """Zendesk API token auth: basic auth with user ``{email}/token`` and the token as password."""
+    pair = f"{creds.email}/token:{creds.api_token}".encode()
+    return {"authorization": "Basic " + b64encode(pair).decode("ascii")}
 
 
 
@@ -61,7 +63,7 @@ async def create_ticket(ctx: CallContext, creds: ZendeskCredentials, args: Creat
     if args.tags:
         ticket["tags"] = args.tags
     response = await send(ctx, CONNECTOR, "POST", f"{_base(ctx, creds)}/api/v2/tickets.json",
-                          idempotent=False, json={"ticket": ticket}, auth=_auth(creds))
+                          idempotent=False, payload={"ticket": ticket}, headers=_auth(creds))
     if response.status_code >= 400:
         raise upstream_error_from_json(CONNECTOR, response, "error")
     return json_body(CONNECTOR, response)
@@ -69,7 +71,7 @@ async def create_ticket(ctx: CallContext, creds: ZendeskCredentials, args: Creat
 
 async def get_ticket(ctx: CallContext, creds: ZendeskCredentials, args: GetTicketArgs) -> dict[str, Any]:
     response = await send(ctx, CONNECTOR, "GET", f"{_base(ctx, creds)}/api/v2/tickets/{args.ticket_id}.json",
-                          idempotent=True, auth=_auth(creds))
+                          idempotent=True, headers=_auth(creds))
     if response.status_code >= 400:
         raise upstream_error_from_json(CONNECTOR, response, "error")
     return json_body(CONNECTOR, response)
