@@ -209,6 +209,10 @@ class SaleorWebhookProvider(_SaleorProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = state.plain(props)
+        if not props.get("app_id"):
+            raise SettingsError(
+                f"SaleorWebhook {id_}: read needs the app_id output in state (`pulumi import` is not supported)"
+            )
         app = self._snapshot(props["app_id"], "read SaleorWebhook")
         webhook = next((w for w in (app or {}).get("webhooks") or [] if w.get("id") == id_), None)
         if webhook is None:  # the webhook or its whole app was deleted out of band
