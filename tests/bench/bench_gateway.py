@@ -1,0 +1,267 @@
+"""Benchmark: added latency and throughput of the connector gateway against one nginx hop and the direct call.
+
+One run, one machine, the same upstream fake (tests/services/connector_gateway/fakes.py, Zendesk's
+``GET /api/v2/tickets/{id}.json``) reached three ways:
+  direct   the load generator calls the fake;
+  nginx    through Debian's nginx as a keep-alive reverse proxy (config generated into a temp dir);
+  gateway  ``POST /v1/tools/zendesk.get_ticket:invoke`` through ``cmp-connector-gateway`` (uvicorn, 2 workers),
+           with a real OpenBao and the control-plane fake behind it, policy and credentials warm in cache.
+Latency: an open-loop async client at a fixed rate (RATE calls/s), p50/p99 minus the direct figures; the
+three targets take turns in short rounds so a noisy neighbour on the shared machine hits all of them alike.
+Throughput: wrk (closed loop, a few connection counts); the best error-free requests/s.
+Writes build/bench/gateway.json. Run with `make bench-gateway`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from base64 import b64encode
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from components.vault.paths import CONNECTOR_CREDENTIALS_PREFIX, CONNECTOR_MOUNT  # noqa: E402
+from tests.services.connector_gateway.conftest import caller_token  # noqa: E402
+from tests.support.control_plane import ControlPlaneFake  # noqa: E402
+from tests.support.net import free_port, wait_http  # noqa: E402
+from tests.support.openbao import OpenBaoServer  # noqa: E402
+
+RATE = float(os.environ.get("BENCH_RATE", "200"))
+LATENCY_SECONDS = float(os.environ.get("BENCH_LATENCY_SECONDS", "2"))
+LATENCY_ROUNDS = int(os.environ.get("BENCH_LATENCY_ROUNDS", "3"))
+WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "5"))
+CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "16,64").split(",")]
+GATEWAY_WORKERS = os.environ.get("BENCH_GATEWAY_WORKERS", "2")
+JWT_SECRET = "bench-connector-jwt-secret-0123456789"
+ZENDESK_EMAIL, ZENDESK_TOKEN = "bot@acme.test", "zd-bench-token"
+BASIC = "Basic " + b64encode(f"{ZENDESK_EMAIL}/token:{ZENDESK_TOKEN}".encode()).decode()
+TICKET_PATH = "/api/v2/tickets/1.json"
+INVOKE_PATH = "/v1/tools/zendesk.get_ticket:invoke"
+INVOKE_BODY = json.dumps({"binding": "zd", "arguments": {"ticket_id": 1}})
+
+ZENDESK_LOGINS = {f"{ZENDESK_EMAIL}/token": ZENDESK_TOKEN}
+UPSTREAM_APP = (
+    "from tests.services.connector_gateway.fakes import SaaSFake\n"
+    f"app = SaaSFake(zendesk_logins={ZENDESK_LOGINS!r}, record=False)\n"
+)
+
+NGINX_CONF = """
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy; fastcgi_temp_path {dir}/fcgi;
+  uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
+  upstream saas {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://saas;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+    }}
+  }}
+}}
+"""
+
+
+def start(cmd: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen:
+    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+async def fixed_rate(url: str, method: str, headers: dict[str, str], body: str | None, rate: float,
+                     seconds: float) -> list[float]:
+    """Open loop: one request every 1/rate s regardless of answers; latency in ms of each 200."""
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+        for _ in range(20):  # warm the pools and caches
+            await client.request(method, url, headers=headers, content=body)
+
+        async def one() -> None:
+            nonlocal errors
+            t0 = time.perf_counter()
+            r = await client.request(method, url, headers=headers, content=body)
+            if r.status_code == 200:
+                latencies.append((time.perf_counter() - t0) * 1000)
+            else:
+                errors += 1
+
+        tasks = []
+        start_at = time.perf_counter()
+        total = int(rate * seconds)
+        for i in range(total):
+            delay = start_at + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+    if errors:
+        raise RuntimeError(f"{url}: {errors} non-200 answers at {rate}/s")
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def wrk(url: str, connections: int, seconds: int, script: Path) -> tuple[float, int]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = int(bad.group(1)) if bad else 0
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if sock:
+        errors += sum(int(x) for x in sock.groups())
+    return rps, errors
+
+
+def wrk_script(path: Path, method: str, headers: dict[str, str], body: str | None) -> Path:
+    lines = [f'wrk.method = "{method}"']
+    for key, value in headers.items():
+        lines.append(f'wrk.headers["{key}"] = "{value}"')
+    if body is not None:
+        lines.append(f"wrk.body = {json.dumps(body)}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def main() -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    results: dict[str, dict[str, float]] = {}
+    with ExitStack() as stack:
+        upstream_port, nginx_port, gateway_port = free_port(), free_port(), free_port()
+        (tmp / "upstream_app.py").write_text(UPSTREAM_APP)
+        upstream = start([sys.executable, "-m", "uvicorn", "upstream_app:app", "--app-dir", str(tmp), "--port",
+                          str(upstream_port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                          "--log-level", "warning"], env={"PYTHONPATH": str(ROOT)}, log=tmp / "upstream.log")
+        stack.callback(stop, upstream)
+
+        openbao = OpenBaoServer().start()
+        stack.callback(openbao.stop)
+        openbao.client().secrets.kv.v2.create_or_update_secret(
+            path=f"{CONNECTOR_CREDENTIALS_PREFIX}/acme/support/zd", mount_point=CONNECTOR_MOUNT,
+            secret={"subdomain": "acme", "email": ZENDESK_EMAIL, "api_token": ZENDESK_TOKEN})
+        cp = ControlPlaneFake({"cmp-connector": JWT_SECRET}).start()
+        stack.callback(cp.stop)
+        cp.set_policy("acme", "support", [{"binding": "zd", "connector": "zendesk", "tools": ["zendesk.get_ticket"]}],
+                      ttl_seconds=3600)
+
+        conf = tmp / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(dir=tmp, upstream=upstream_port, port=nginx_port))
+        nginx = start(["nginx", "-c", str(conf), "-p", str(tmp), "-g", "daemon off;"], log=tmp / "nginx.out")
+        stack.callback(stop, nginx)
+
+        gateway_env = {
+            "CONTROL_PLANE_URL": cp.url, "SERVICE_JWT_SECRET": JWT_SECRET, "VAULT_ADDR": openbao.addr,
+            "VAULT_AUTH_METHOD": "token", "VAULT_TOKEN": openbao.root_token,
+            "ZENDESK_BASE_URL": f"http://127.0.0.1:{upstream_port}", "RATE_LIMIT_REQUESTS_PER_MINUTE": "100000000",
+            "CREDENTIAL_CACHE_TTL_SECONDS": "3600", "AUDIT_LOG": str(tmp / "audit.jsonl"), "LOG_LEVEL": "WARNING",
+        }
+        gateway = start([str(Path(sys.executable).with_name("cmp-connector-gateway")), "--host", "127.0.0.1",
+                         "--port", str(gateway_port), "--workers", GATEWAY_WORKERS], env=gateway_env,
+                        log=tmp / "gateway.log")
+        stack.callback(stop, gateway)
+
+        direct_url = f"http://127.0.0.1:{upstream_port}{TICKET_PATH}"
+        nginx_url = f"http://127.0.0.1:{nginx_port}{TICKET_PATH}"
+        gateway_url = f"http://127.0.0.1:{gateway_port}{INVOKE_PATH}"
+        for url in (direct_url, nginx_url, f"http://127.0.0.1:{gateway_port}/healthz"):
+            wait_http(url, timeout=30, ok=lambda r: r.status_code in (200, 401))
+
+        token = caller_token(secret=JWT_SECRET, lifetime=3600)
+        get_headers = {"authorization": BASIC}
+        invoke_headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+        targets = {
+            "direct": (direct_url, "GET", get_headers, None),
+            "nginx": (nginx_url, "GET", get_headers, None),
+            "gateway": (gateway_url, "POST", invoke_headers, INVOKE_BODY),
+        }
+        check = httpx.post(gateway_url, headers=invoke_headers, content=INVOKE_BODY, timeout=10)
+        if check.status_code != 200:
+            raise SystemExit(f"gateway answered {check.status_code}: {check.text}")
+
+        samples: dict[str, list[float]] = {name: [] for name in targets}
+        for _ in range(LATENCY_ROUNDS):
+            for name, (url, method, headers, body) in targets.items():
+                samples[name] += asyncio.run(fixed_rate(url, method, headers, body, RATE, LATENCY_SECONDS))
+        latency: dict[str, tuple[float, float]] = {}
+        for name, values in samples.items():
+            latency[name] = (percentile(values, 50), percentile(values, 99))
+            print(f"{name:8s} at {RATE:.0f}/s: p50 {latency[name][0]:.3f} ms  p99 {latency[name][1]:.3f} ms "
+                  f"({len(values)} calls)")
+
+        throughput: dict[str, float] = {}
+        for name, (url, method, headers, body) in targets.items():
+            script = wrk_script(tmp / f"{name}.lua", method, headers, body)
+            best = 0.0
+            for connections in CONNECTIONS:
+                rps, errors = wrk(url, connections, WRK_SECONDS, script)
+                print(f"{name:8s} wrk -c{connections}: {rps:,.0f} req/s, {errors} errors")
+                if errors == 0:
+                    best = max(best, rps)
+            throughput[name] = best
+
+        base50, base99 = latency["direct"]
+        for name in ("nginx", "gateway"):
+            p50, p99 = latency[name]
+            results[name] = {
+                "p50_added_ms": round(p50 - base50, 3),
+                "p99_added_ms": round(p99 - base99, 3),
+                "max_rps": round(throughput[name], 1),
+            }
+        results["direct"] = {"p50_ms": round(base50, 3), "p99_ms": round(base99, 3),
+                             "max_rps": round(throughput["direct"], 1)}
+        results["conditions"] = {"rate_per_s": RATE, "latency_seconds": LATENCY_SECONDS * LATENCY_ROUNDS,
+                                 "wrk_seconds": WRK_SECONDS, "connections": CONNECTIONS,
+                                 "gateway_workers": int(GATEWAY_WORKERS), "cpus": os.cpu_count()}
+
+    out = ROOT / "build" / "bench" / "gateway.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print()
+    print(f"{'':8s} {'p50 added':>10s} {'p99 added':>10s} {'max calls/s':>12s}")
+    for name in ("nginx", "gateway"):
+        r = results[name]
+        print(f"{name:8s} {r['p50_added_ms']:>8.3f}ms {r['p99_added_ms']:>8.3f}ms {r['max_rps']:>12,.0f}")
+    g = results["gateway"]
+    print(f"targets: gateway p50 added <= 2 ms at {RATE:.0f}/s: {'met' if g['p50_added_ms'] <= 2 else 'MISSED'}; "
+          f">= 1500 calls/s: {'met' if g['max_rps'] >= 1500 else 'MISSED'}")
+    print(f"wrote {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
