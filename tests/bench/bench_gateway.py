@@ -104,8 +104,8 @@ async def fixed_rate(url: str, method: str, headers: dict[str, str], body: str |
     errors = 0
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(limits=limits, timeout=10) as client:
-        for _ in range(20):  # warm the pools and caches
-            await client.request(method, url, headers=headers, content=body)
+        for _ in range(4):  # warm the pools, and every worker's caches (concurrent calls spread over workers)
+            await asyncio.gather(*(client.request(method, url, headers=headers, content=body) for _ in range(32)))
 
         async def one() -> None:
             nonlocal errors
@@ -244,7 +244,8 @@ def main() -> int:
             }
         results["direct"] = {"p50_ms": round(base50, 3), "p99_ms": round(base99, 3),
                              "max_rps": round(throughput["direct"], 1)}
-        results["conditions"] = {"rate_per_s": RATE, "latency_seconds": LATENCY_SECONDS * LATENCY_ROUNDS,
+        results["conditions"] = {"load_avg_1m_at_end": round(os.getloadavg()[0], 2),
+                                 "rate_per_s": RATE, "latency_seconds": LATENCY_SECONDS * LATENCY_ROUNDS,
                                  "wrk_seconds": WRK_SECONDS, "connections": CONNECTIONS,
                                  "gateway_workers": int(GATEWAY_WORKERS), "cpus": os.cpu_count()}
 
