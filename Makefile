@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?=
 
-.PHONY: venv preview test lint bench-preview bench-saleor bench-gateway clean
+.PHONY: venv preview test lint bench-preview bench-saleor bench-gateway clean images
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,6 +39,11 @@ bench-saleor: $(STAMP)
 bench-gateway: $(STAMP)
 	bash .ci/system-deps.sh
 	$(BIN)/python tests/bench/bench_gateway.py
+
+## Service images with buildah into a loopback registry (Debian base from debootstrap, cached under build/images).
+images: $(STAMP)
+	bash .ci/system-deps.sh
+	$(BIN)/python -m infra.images.build
 
 clean:
 	rm -rf build

@@ -1,0 +1,89 @@
+"""Debian's docker-registry on loopback, for `make images` and the image tests.
+
+Blobs live under a directory of the caller's choosing (build/images/registry), so a registry started again
+later serves what an earlier run pushed; its config file lives in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from infra.images.buildah import BuildError
+
+REGISTRY_BINARY = "docker-registry"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalRegistry:
+    """`docker-registry serve` on 127.0.0.1:<free port>; use as a context manager."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, readonly: bool = False):
+        self.data_dir = data_dir.resolve()
+        self.readonly = readonly  # serve pulls only; pushes are refused (maintenance read-only mode)
+        self.port = port or free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self._proc: subprocess.Popen | None = None
+        self._tmp: tempfile.TemporaryDirectory | None = None
+
+    def start(self, timeout: float = 15.0) -> LocalRegistry:
+        binary = shutil.which(REGISTRY_BINARY) or (f"/usr/bin/{REGISTRY_BINARY}"
+                                                  if Path(f"/usr/bin/{REGISTRY_BINARY}").exists() else None)
+        if binary is None:
+            raise BuildError("registry: docker-registry is not installed (run .ci/system-deps.sh)")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._tmp = tempfile.TemporaryDirectory(prefix="cmp-registry-")
+        config = Path(self._tmp.name) / "config.yml"
+        config.write_text(
+            "version: 0.1\n"
+            "log:\n  level: error\n  accesslog:\n    disabled: true\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {self.data_dir}\n  delete:\n    enabled: true\n"
+            + ("  maintenance:\n    readonly:\n      enabled: true\n" if self.readonly else "")
+            + f"http:\n  addr: {self.address}\n"
+        )
+        with (Path(self._tmp.name) / "registry.log").open("wb") as log:
+            self._proc = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                tail = (Path(self._tmp.name) / "registry.log").read_text(errors="replace").strip().splitlines()[-1:]
+                self.stop()
+                raise BuildError(f"registry: docker-registry exited at start: {tail[0] if tail else 'no output'}")
+            try:
+                with urllib.request.urlopen(f"http://{self.address}/v2/", timeout=1) as resp:
+                    if resp.status == 200:
+                        return self
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.05)
+        self.stop()
+        raise BuildError(f"registry: no answer from http://{self.address}/v2/ within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> LocalRegistry:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

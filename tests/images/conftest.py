@@ -1,0 +1,50 @@
+"""Fixtures for the built-image tests: the images from `make images` (built here if missing or stale)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from infra.images.build import build_all
+from infra.images.buildah import Buildah
+from infra.images.registry import LocalRegistry
+from infra.images.services import REPO_ROOT
+
+IMAGES_OUT = Path(os.environ.get("CMP_IMAGES_OUT", REPO_ROOT / "build" / "images"))
+
+
+def _require_tools() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("buildah with vfs storage and chroot isolation needs root here")
+    missing = [tool for tool in ("buildah", "debootstrap", "unshare", "ip") if shutil.which(tool) is None]
+    assert not missing, f"missing {', '.join(missing)}: run .ci/system-deps.sh"
+
+
+@pytest.fixture(scope="session")
+def image_storage() -> Buildah:
+    return Buildah(root=IMAGES_OUT / "storage", runroot=IMAGES_OUT / "run")
+
+
+@pytest.fixture(scope="session")
+def built_image():
+    """build_all() for one service (cached layers make a rerun without source changes take seconds)."""
+    _require_tools()
+    cache: dict[str, dict] = {}
+
+    def get(service: str) -> dict:
+        if service not in cache:
+            cache[service] = build_all(IMAGES_OUT, [service])["images"][service]
+        return cache[service]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """The registry again, on a new port, serving what the build pushed (it stopped after the build)."""
+    _require_tools()
+    with LocalRegistry(IMAGES_OUT / "registry") as reg:
+        yield reg
