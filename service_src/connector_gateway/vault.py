@@ -107,7 +107,13 @@ class CredentialStore:
         try:
             if not self._logged_in:
                 self._login()
-            self._client.auth.token.lookup_self()
+            try:
+                self._client.auth.token.lookup_self()
+            except hvac.exceptions.Forbidden:
+                if self._settings.vault_auth_method is not VaultAuthMethod.KUBERNETES:
+                    raise
+                self._login(force=True)  # the login token expired: log in again, as a read would
+                self._client.auth.token.lookup_self()
             return True, "ok"
         except hvac.exceptions.Forbidden:
             return False, "token refused"
