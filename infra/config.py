@@ -17,6 +17,7 @@ from pydantic.alias_generators import to_camel
 
 from components.saleor.settings import SaleorTuning
 from components.vault.paths import CONNECTOR_MOUNT, SECRET_MOUNT, SEED_PATHS, KeySource, check_rotations
+from infra.images.settings import ImagesConfig
 from infra.naming import PROJECT
 
 # ---------------------------------------------------------------------------------------------------------
@@ -450,6 +451,7 @@ class StackConfig(Model):
     gateway_billing: GatewayBillingConfig = Field(default_factory=GatewayBillingConfig)
     ragflow: RagflowConfig = Field(default_factory=lambda: RagflowConfig(platforms=["linux/amd64", "linux/arm64"]))
     vault: VaultConfig = Field(default_factory=VaultConfig)
+    images: ImagesConfig = Field(default_factory=ImagesConfig)  # build from service_src, or pinned refs
     saleor: SaleorConfig
     secrets: dict[str, Secret] = Field(default_factory=dict, exclude=True)
 
@@ -504,10 +506,13 @@ def _check_stack_rules(cfg: StackConfig) -> None:
             raise ConfigError("protect", False, "prod protects resources holding state or secrets")
         if cfg.require_image_digest is False:
             raise ConfigError("requireImageDigest", False, "prod pins every image by digest")
+    if cfg.digests_required and cfg.images.build and not cfg.images.push:
+        raise ConfigError("images.push", False,
+                          f"{cfg.environment} requires digest-pinned images, which only a pushed build has")
     if cfg.digests_required:
         for key, image in (("connectorGateway.image", cfg.connector_gateway.image),
                            ("provisioner.image", cfg.provisioner.image)):
-            if not has_digest(image):
+            if not cfg.images.build and not has_digest(image):
                 raise ConfigError(key, image, f"{cfg.environment} requires an image pinned by @sha256 digest")
         if cfg.ragflow.enabled and not cfg.ragflow.digest:
             raise ConfigError("ragflow.digest", _MISSING,

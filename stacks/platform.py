@@ -12,6 +12,7 @@ import pulumi
 
 from components.connector_gateway import ConnectorGateway, ConnectorGatewayArgs
 from components.gateway_billing import GatewayBilling, GatewayBillingArgs
+from components.images import ServiceImages, ServiceImagesArgs
 from components.provisioner import Provisioner, ProvisionerArgs
 from components.ragflow import Ragflow, RagflowArgs
 from components.saleor.component import SaleorWebhooks, SaleorWebhooksArgs
@@ -21,18 +22,26 @@ from components.vault.seeds import VaultSecretSeeds, VaultSecretSeedsArgs
 from infra.config import StackConfig
 
 
-def connector_gateway(cfg: StackConfig) -> ConnectorGateway:
+def service_images(cfg: StackConfig) -> dict[str, Any]:
+    """Digest-pinned refs of the images built from service_src (images.build); empty: the configured refs."""
+    if not cfg.images.build:
+        return {}
+    return ServiceImages("service-images", ServiceImagesArgs.from_config(
+        cfg.images, require_digest=cfg.digests_required)).refs
+
+
+def connector_gateway(cfg: StackConfig, image: Any = None) -> ConnectorGateway:
     return ConnectorGateway("connector-gateway", ConnectorGatewayArgs(
         namespace=cfg.namespace, settings=cfg.connector_gateway, vault=cfg.vault,
         control_plane_url=cfg.control_plane_url, cluster_secret_store=cfg.cluster_secret_store,
-        debug=cfg.debug, protect=cfg.protected))
+        debug=cfg.debug, protect=cfg.protected, image=image))
 
 
-def provisioner(cfg: StackConfig) -> Provisioner:
+def provisioner(cfg: StackConfig, image: Any = None) -> Provisioner:
     return Provisioner("provisioner", ProvisionerArgs(
         namespace=cfg.namespace, settings=cfg.provisioner, control_plane_url=cfg.control_plane_url,
         saleor_origin=cfg.saleor.origin, cluster_secret_store=cfg.cluster_secret_store,
-        debug=cfg.debug, protect=cfg.protected))
+        debug=cfg.debug, protect=cfg.protected, image=image))
 
 
 def gateway_billing(cfg: StackConfig) -> GatewayBilling:
@@ -78,8 +87,9 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     rag = ragflow(cfg)  # first: its preflight fails before anything else is registered
     vault_seeds(cfg)
     vault_access(cfg)
-    gateway = connector_gateway(cfg)
-    prov = provisioner(cfg)
+    images = service_images(cfg)
+    gateway = connector_gateway(cfg, images.get("connector_gateway"))
+    prov = provisioner(cfg, images.get("provisioner"))
     saleor = saleor_webhooks(cfg, prov)
     gateway_billing(cfg)
     outputs: dict[str, Any] = {

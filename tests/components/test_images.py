@@ -187,3 +187,64 @@ def test_images_config_reads_camel_case_keys():
                                        "platforms": ["linux/arm64"], "push": False})
     assert (cfg.registry, cfg.base_image, cfg.platforms, cfg.push) == ("127.0.0.1:5000/cmp", "b:1", ["linux/arm64"],
                                                                        False)
+
+
+# --- wired into the platform (stacks.platform.build) -------------------------------------------------------
+
+
+def _platform(stack: str = "dev", **images):
+    from tests.components.helpers import base_config, run_platform, stack_file
+
+    config = stack_file(stack) if stack != "dev" else base_config()
+    if images:
+        config["images"] = images
+    return run_platform(config, stack=stack)
+
+
+def _deployment_image(recording, name: str) -> str:
+    deployment = recording.one("kubernetes:apps/v1:Deployment", name)
+    return deployment.inputs["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def test_platform_runs_the_built_images_by_digest(monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    recording = _platform(build=True, registry="ghcr.io/gsvdev", tag=COMMIT)
+    built = {r.name: r for r in recording.by_type(DOCKER_BUILD_IMAGE)}
+    assert sorted(built) == ["service-images-cmp-connector-gateway", "service-images-cmp-provisioner"]
+    for deployment, image in (("cmp-connector", "cmp-connector-gateway"), ("cmp-provisioner", "cmp-provisioner")):
+        ref = _deployment_image(recording, deployment)
+        assert ref.startswith(f"ghcr.io/gsvdev/{image}:{COMMIT}@sha256:")
+        assert ref.endswith(built[f"service-images-{image}"].outputs["digest"])
+
+
+def test_platform_without_build_runs_the_configured_refs_and_builds_nothing():
+    from tests.components.helpers import stack_file
+
+    recording = _platform()
+    assert recording.by_type(DOCKER_BUILD_IMAGE) == []
+    assert _deployment_image(recording, "cmp-provisioner") == stack_file("dev").get(
+        "provisioner", {}).get("image", "ghcr.io/gsvdev/cmp-provisioner:0.1.0")
+
+
+def test_prod_build_refuses_an_unpushed_image_in_one_line():
+    from infra.config import SECRET_KEYS, ConfigError, parse_stack_config
+    from tests.components.helpers import stack_file
+
+    raw = {k: v for k, v in stack_file("prod").items() if not (isinstance(v, dict) and set(v) == {"secure"})}
+    raw["images"] = {"build": True, "registry": "ghcr.io/gsvdev", "push": False}
+    with pytest.raises(ConfigError) as excinfo:
+        parse_stack_config(raw, {key: "placeholder" for key in SECRET_KEYS})
+    assert str(excinfo.value) == ("config error: cmp-platform:images.push = false: prod requires digest-pinned "
+                                  "images, which only a pushed build has")
+
+
+def test_images_build_without_registry_is_named_by_the_config_error():
+    from infra.config import SECRET_KEYS, ConfigError, parse_stack_config
+    from tests.components.helpers import stack_file
+
+    raw = {k: v for k, v in stack_file("dev").items() if not (isinstance(v, dict) and set(v) == {"secure"})}
+    raw["images"] = {"build": True}
+    with pytest.raises(ConfigError) as excinfo:
+        parse_stack_config(raw, {key: "placeholder" for key in SECRET_KEYS})
+    assert str(excinfo.value) == ('config error: cmp-platform:images = {"build": true}: '
+                                  "images.registry is required when images.build is true")
