@@ -109,7 +109,8 @@ class PolicyMiddleware:
             except GatewayError:
                 allowed = frozenset()
             if name not in allowed:
-                args = params.get("arguments") or {}
+                args = params.get("arguments")
+                args = args if isinstance(args, dict) else {}
                 rid = str(ctx.request_id) if ctx.request_id is not None else None
                 return await run_tool(self._gateway, str(name), args.get("binding"), args.get("arguments"), rid)
         return await call_next(ctx)

@@ -20,6 +20,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+async def read_body(receive) -> bytes:
+    """The whole ASGI request body."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
+async def send_json(send, status: int, payload: Any) -> None:
+    out = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(out)).encode())]})
+    await send({"type": "http.response.body", "body": out})
+
+
 @dataclass
 class SaaSCall:
     service: str
@@ -71,12 +88,7 @@ class SaaSFake:
                 else:
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = dict(scope["headers"])
         auth = headers.get(b"authorization", b"").decode("latin-1") or None
         method, path = scope["method"], scope["path"]
@@ -98,10 +110,7 @@ class SaaSFake:
             status, payload = self._slack(method, path, auth, doc)
         else:
             status, payload = self._hubspot(method, path, auth, doc)
-        out = json.dumps(payload).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(out)).encode())]})
-        await send({"type": "http.response.body", "body": out})
+        await send_json(send, status, payload)
 
     # ---- Zendesk ---------------------------------------------------------------------------------------
     def _zendesk(self, method: str, path: str, auth: str | None, doc: Any) -> tuple[int, Any]:

@@ -10,6 +10,7 @@ import uuid
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.services.connector_gateway.fakes import read_body, send_json
 from tests.support.net import run_uvicorn_in_thread
 
 NAMESPACE, SERVICE_ACCOUNT = "cmp", "cmp-connector"
@@ -25,22 +26,14 @@ class TokenReviewFake:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         self.reviews += 1
         ok = json.loads(body or b"{}").get("spec", {}).get("token") == self.token
         status = {"authenticated": ok}
         if ok:
             status["user"] = {"username": f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}", "uid": "sa-uid-1",
                               "groups": ["system:serviceaccounts"]}
-        out = json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status}).encode()
-        await send({"type": "http.response.start", "status": 201,
-                    "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": out})
+        await send_json(send, 201, {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status})
 
 
 def _service_account_jwt() -> str:
