@@ -4,7 +4,7 @@ the upstream call, then one audit line and the metrics, whatever happened."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -33,7 +33,6 @@ class ToolCall:
     arguments: Any = None
     raw_body: bytes | None = None
     refusal: GatewayError | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class ToolGateway:
@@ -88,7 +87,7 @@ class ToolGateway:
             request_id=call.request_id,
             transport=call.transport,
             tool=call.tool[:128] if isinstance(call.tool, str) and call.tool else None,
-            binding=call.binding if isinstance(call.binding, str) else None,
+            binding=call.binding[:128] if isinstance(call.binding, str) else None,
             args_sha256=arguments_hash(call.arguments if call.raw_body is None else call.raw_body),
         )
         decision, status, error = "deny", 200, None

@@ -70,3 +70,28 @@ def test_policy_enforcement_off_lists_every_tool_but_keeps_the_tenant_prefix(sta
     assert r.status_code == 424  # acme/support has no crm2 credentials; acme/sales's are never read
     assert [p for p in seeded_openbao.audit_paths()[before:] if p.startswith("kv/")] == [
         "kv/data/connectors/acme/support/crm2"]
+
+
+CONFIGMAP_NAMES = [
+    "LOG_LEVEL", "CONTROL_PLANE_URL", "CP_TIMEOUT_SECONDS", "MAX_BODY_BYTES", "PORT", "VAULT_ADDR",
+    "VAULT_AUTH_METHOD", "VAULT_K8S_AUTH_MOUNT", "VAULT_K8S_ROLE", "VAULT_CONNECTOR_MOUNT",
+    "VAULT_CONNECTOR_PREFIX", "VAULT_TIMEOUT_SECONDS", "CREDENTIAL_CACHE_TTL_SECONDS", "POLICY_ENFORCEMENT",
+    "POLICY_CACHE_GRACE_SECONDS", "CONNECTOR_TIMEOUT_SECONDS", "CONNECTOR_MAX_RETRIES",
+    "RATE_LIMIT_REQUESTS_PER_MINUTE", "ZENDESK_BASE_URL", "SLACK_BASE_URL", "HUBSPOT_BASE_URL", "AUDIT_LOG",
+    "SERVICE_JWT_SECRET", "VAULT_TOKEN",
+]
+
+
+def test_every_contract_variable_is_a_setting():
+    fields = {name.upper() for name in GatewaySettings.model_fields}
+    assert set(CONFIGMAP_NAMES) <= fields, set(CONFIGMAP_NAMES) - fields
+
+
+def test_configmap_style_strings_parse(monkeypatch):
+    env = {**BASE, "LOG_LEVEL": "DEBUG", "CP_TIMEOUT_SECONDS": "5", "POLICY_ENFORCEMENT": "true",
+           "VAULT_TIMEOUT_SECONDS": "2", "CREDENTIAL_CACHE_TTL_SECONDS": "30", "POLICY_CACHE_GRACE_SECONDS": "300",
+           "CONNECTOR_TIMEOUT_SECONDS": "10", "CONNECTOR_MAX_RETRIES": "2", "PORT": "8000"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    s = GatewaySettings()
+    assert (s.log_level, s.cp_timeout_seconds, s.policy_enforcement) == ("DEBUG", 5.0, True)
