@@ -49,14 +49,21 @@ class GatewayApp:
         await self.api(scope, receive, send)
 
     async def _refused_mcp_caller(self, scope, send) -> bool:
-        """401 (audited, naming what is wrong) before the SDK sees a request without a valid token."""
+        """Refuse (audited, naming what is wrong) before the SDK sees it: no valid token (401), or a declared
+        body over MAX_BODY_BYTES (413)."""
         headers = dict(scope["headers"])
         auth = headers.get(b"authorization")
+        authorization = auth.decode("latin-1") if auth is not None else None
         try:
-            self.gateway.authenticate(auth.decode("latin-1") if auth is not None else None)
+            caller = self.gateway.authenticate(authorization)
+            declared = headers.get(b"content-length", b"0")
+            if declared.isdigit() and int(declared) > self.settings.max_body_bytes:
+                raise GatewayError(413, "body_too_large", f"body of {int(declared)} bytes exceeds "
+                                   f"MAX_BODY_BYTES={self.settings.max_body_bytes}")
         except GatewayError as exc:
-            call = ToolCall(request_id=new_request_id(), transport="mcp", tool="",
-                            authorization=auth.decode("latin-1") if auth is not None else None)
+            call = ToolCall(request_id=new_request_id(), transport="mcp", tool="", authorization=authorization)
+            if exc.status != 401:
+                call.caller, call.refusal = caller, exc
             with contextlib.suppress(GatewayError):
                 await self.gateway.invoke(call)
             await respond(send, exc.status, {**exc.body(), "request_id": call.request_id}, call.request_id,

@@ -63,3 +63,14 @@ def test_mcp_without_valid_token_is_401_and_audited(gateway, headers):
     assert r.headers["www-authenticate"].startswith("Bearer")
     line = gateway.audit()[-1]
     assert (line["transport"], line["decision"], line["status"], line["org"]) == ("mcp", "deny", 401, None)
+
+
+def test_mcp_oversized_body_is_413_and_audited(start_gateway):
+    gw = start_gateway(max_body_bytes=1024)
+    arguments = {"binding": "zd", "arguments": {"body": "x" * 4000}}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "zendesk.create_ticket", "arguments": arguments}}
+    r = gw.http.post("/mcp", json=body, headers={**auth(), "accept": "application/json, text/event-stream"})
+    assert r.status_code == 413 and "MAX_BODY_BYTES=1024" in r.json()["message"]
+    line = gw.audit()[-1]
+    assert (line["transport"], line["org"], line["decision"], line["status"]) == ("mcp", "acme", "deny", 413)
