@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?=
 
-.PHONY: venv preview test lint bench-preview bench-saleor bench-gateway clean images
+.PHONY: venv preview test lint bench-preview bench-saleor bench-gateway clean images e2e
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -44,6 +44,11 @@ bench-gateway: $(STAMP)
 images: $(STAMP)
 	bash .ci/system-deps.sh
 	$(BIN)/python -m infra.images.build
+
+## End-to-end smoke only (T1 order paid -> instance -> cancel, T6 tool call + tenant isolation), all on loopback.
+e2e: $(STAMP)
+	bash .ci/system-deps.sh
+	$(BIN)/python -m pytest -q -m e2e tests/e2e
 
 clean:
 	rm -rf build

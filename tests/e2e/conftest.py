@@ -1,0 +1,209 @@
+"""The end-to-end smoke's world on loopback: OpenBao seeded from the program's seed table, PostgreSQL, the
+control-plane, Saleor-JWKS and SaaS fakes, and both services as real processes (their console scripts).
+
+Each service is configured only from what the program deploys for it: the dev stack's offline preview
+(ConfigMap data, ExternalSecret entries resolved against Vault through the ClusterSecretStore's mount).
+The only local changes are addresses (LOCAL_ADDRESSES): a key is replaced only if the ConfigMap has it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from components.vault.paths import SEED_PATHS, KeySource
+from infra.preview.runner import preview_stack
+from tests.services.connector_gateway.fakes import SaaSFake
+from tests.services.provisioner.helpers import JwksServer, SigningKey
+from tests.support.net import free_port, run_uvicorn_in_thread
+from tests.support.postgres import PostgresServer
+
+BIN = Path(sys.executable).parent
+STACK = "dev"
+# The stack secrets an operator sets (cmp-platform:<key>), as the seed provider would copy them into Vault.
+OPERATOR_VALUES = {"langflowApiKey": "e2e-langflow-key", "openaiApiKey": "e2e-openai-key"}
+
+
+@dataclass
+class Preview:
+    manifests: dict[tuple[str, str], dict[str, Any]]  # (kind, metadata.name) -> object
+    outputs: dict[str, Any]
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        try:
+            return self.manifests[(kind, name)]
+        except KeyError:
+            raise AssertionError(f"the {STACK} preview has no {kind} {name}") from None
+
+
+@pytest.fixture(scope="session")
+def preview(tmp_path_factory) -> Preview:
+    """The dev stack's offline preview, written to files like `make preview` does, then read back."""
+    import json
+
+    out = tmp_path_factory.mktemp("preview")
+    result = preview_stack(STACK, out_root=out)
+    assert result.code == 0, "\n".join(result.lines)
+    manifests = {}
+    for path in sorted((out / STACK / "manifests").rglob("*.yaml")):
+        obj = yaml.safe_load(path.read_text())
+        if isinstance(obj, dict) and "kind" in obj and "metadata" in obj:
+            manifests[(obj["kind"], obj["metadata"]["name"])] = obj
+    return Preview(manifests, json.loads((out / STACK / "outputs.json").read_text()))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres) -> str:
+    return postgres.create_database("cmp_e2e")
+
+
+@pytest.fixture(scope="session")
+def seeded_vault(openbao, database_url):
+    """Every path and key of components/vault/paths.SEED_PATHS written as the seed provider would."""
+    operator = {**OPERATOR_VALUES, "provisionerDatabaseUrl": database_url}
+    client = openbao.client()
+    for seed in SEED_PATHS:
+        data = {}
+        for key in seed.keys:
+            if key.source is KeySource.FIXED:
+                data[key.name] = key.value
+            elif key.source is KeySource.OPERATOR:
+                data[key.name] = operator[key.config_key]
+            else:
+                data[key.name] = secrets.token_urlsafe(32)
+        client.secrets.kv.v2.create_or_update_secret(path=seed.path, secret=data, mount_point=seed.mount)
+    return openbao
+
+
+def external_secret_env(preview: Preview, name: str, vault) -> dict[str, str]:
+    """What ESO would put in the target Secret: each data[] entry read from the store's Vault mount."""
+    es = preview.get("ExternalSecret", name)
+    store = preview.get("ClusterSecretStore", es["spec"]["secretStoreRef"]["name"])
+    mount = store["spec"]["provider"]["vault"]["path"]
+    assert store["spec"]["provider"]["vault"]["version"] == "v2"
+    client = vault.client()
+    env = {}
+    for entry in es["spec"]["data"]:
+        ref = entry["remoteRef"]
+        data = client.secrets.kv.v2.read_secret_version(path=ref["key"], mount_point=mount,
+                                                        raise_on_deleted_version=True)["data"]["data"]
+        env[entry["secretKey"]] = data[ref["property"]]
+    return env
+
+
+def service_env(preview: Preview, workload: str, vault, local: dict[str, str]) -> dict[str, str]:
+    """ConfigMap + ExternalSecret of `workload`, with loopback addresses for keys the ConfigMap has."""
+    config = dict(preview.get("ConfigMap", f"{workload}-config")["data"])
+    unknown = sorted(set(local) - set(config))
+    assert not unknown, f"local overrides {unknown} are not keys of ConfigMap {workload}-config"
+    return {**config, **local, **external_secret_env(preview, f"{workload}-secrets", vault)}
+
+
+@dataclass
+class Service:
+    name: str
+    url: str
+    proc: subprocess.Popen
+    log_path: Path
+    env: dict[str, str]
+    audit_path: Path | None = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_service(name: str, argv: list[str], env: dict[str, str], port: int, tmp: Path) -> Service:
+    log_path = tmp / f"{name}.log"
+    full_env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **env, "PORT": str(port)}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([str(BIN / argv[0]), *argv[1:], "--host", "127.0.0.1", "--port", str(port)],
+                                env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    service = Service(name, f"http://127.0.0.1:{port}", proc, log_path, env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{name} exited with {proc.returncode}:\n{service.log()[-3000:]}")
+        try:
+            if httpx.get(f"{service.url}/healthz", timeout=1).status_code == 200:
+                return service
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    stop_service(service)
+    raise AssertionError(f"{name} did not answer /healthz within 30 s:\n{service.log()[-3000:]}")
+
+
+def stop_service(service: Service) -> None:
+    if service.proc.poll() is None:
+        service.proc.terminate()
+        try:
+            service.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            service.proc.kill()
+            service.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def saleor_key() -> SigningKey:
+    return SigningKey(kid="e2e-saleor-key")
+
+
+@pytest.fixture(scope="session")
+def saleor_jwks(saleor_key) -> Iterator[JwksServer]:
+    server = JwksServer([saleor_key])
+    with run_uvicorn_in_thread(server.app) as url:
+        server.origin = url
+        server.api_url = url + "/graphql/"
+        yield server
+
+
+@pytest.fixture
+def provisioner(preview, seeded_vault, control_plane, saleor_jwks, tmp_path) -> Iterator[Service]:
+    env = service_env(preview, "cmp-provisioner", seeded_vault, {
+        "CONTROL_PLANE_URL": control_plane.url, "SALEOR_ALLOWED_ORIGINS": saleor_jwks.origin})
+    control_plane.add_issuer("cmp-provisioner", env["SERVICE_JWT_SECRET"])
+    service = start_service("cmp-provisioner", ["cmp-provisioner", "serve"], env, free_port(), tmp_path)
+    yield service
+    stop_service(service)
+
+
+@pytest.fixture
+def saas() -> Iterator[SaaSFake]:
+    fake = SaaSFake()
+    with run_uvicorn_in_thread(fake) as url:
+        fake.url = url
+        yield fake
+
+
+@pytest.fixture
+def gateway(preview, seeded_vault, control_plane, saas, tmp_path) -> Iterator[Service]:
+    audit = tmp_path / "gateway-audit.jsonl"
+    env = service_env(preview, "cmp-connector", seeded_vault, {
+        "CONTROL_PLANE_URL": control_plane.url, "VAULT_ADDR": seeded_vault.addr, "VAULT_AUTH_METHOD": "token",
+        "ZENDESK_BASE_URL": saas.url, "SLACK_BASE_URL": saas.url + "/api", "HUBSPOT_BASE_URL": saas.url,
+        "AUDIT_LOG": str(audit)})
+    env["VAULT_TOKEN"] = seeded_vault.root_token  # locally, instead of Kubernetes auth (the contract's local mode)
+    control_plane.add_issuer("cmp-connector", env["SERVICE_JWT_SECRET"])
+    service = start_service("cmp-connector", ["cmp-connector-gateway"], env, free_port(), tmp_path)
+    service.audit_path = audit
+    yield service
+    stop_service(service)

@@ -1,0 +1,132 @@
+"""The reference's step-5 smoke, run against the real services on loopback (marker e2e).
+
+T1: a signed ORDER_FULLY_PAID delivery for a line `ov_100:pro` ends as exactly one instance in the control
+plane (also when Saleor redelivers it); ORDER_CANCELLED cancels it.
+T6: a tool call with a seeded binding reaches the SaaS fake with that binding's credentials; the same call
+with another tenant's token is denied and audited, and that tenant's credentials are never sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from urllib.parse import urlsplit
+
+import httpx
+import jwt
+import pytest
+
+from components.vault.paths import CONNECTOR, CONNECTOR_CREDENTIALS_PREFIX, CONNECTOR_MOUNT
+from tests.services.provisioner.helpers import body_of, line, order_payload, wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+
+def _deliver(service, webhook_url: str, payload: dict, key, jwks) -> httpx.Response:
+    """POST the way Saleor does: raw body, detached-JWS signature, Saleor-* headers, event from the URL."""
+    body = body_of(payload)
+    event = {"OrderFullyPaid": "order_fully_paid", "OrderCancelled": "order_cancelled",
+             "OrderCreated": "order_created"}[payload["__typename"]]
+    headers = {"Content-Type": "application/json", "Saleor-Event": event, "Saleor-Domain": "saleor.example.com",
+               "Saleor-Api-Url": jwks.api_url, "Saleor-Signature": key.sign(body)}
+    return httpx.post(service.url + urlsplit(webhook_url).path, content=body, headers=headers, timeout=10)
+
+
+def test_t1_order_paid_becomes_one_instance_and_cancel_cancels_it(provisioner, control_plane, preview,
+                                                                   saleor_key, saleor_jwks):
+    urls = preview.outputs["webhookUrls"]
+    paid_url = next(u for u in urls.values() if u.endswith("/order-fully-paid"))
+    cancelled_url = next(u for u in urls.values() if u.endswith("/order-cancelled"))
+    order_id = "T3JkZXI6" + uuid.uuid4().hex
+    paid = order_payload(order_id, lines=[line("ov_100", "pro")])
+
+    first = _deliver(provisioner, paid_url, paid, saleor_key, saleor_jwks)
+    assert 200 <= first.status_code < 300, first.text
+    (instance,) = wait_until(lambda: control_plane.instances_for_order(order_id), what="the instance")
+    assert (instance.offering_version_id, instance.plan_id, instance.quantity) == ("ov_100", "pro", 1)
+    assert instance.user_email == "buyer@example.com" and instance.order_number == "42"
+
+    again = _deliver(provisioner, paid_url, paid, saleor_key, saleor_jwks)  # Saleor retries deliveries
+    assert 200 <= again.status_code < 300, again.text
+    time.sleep(1.0)  # several worker polls (WORKER_POLL_SECONDS from the ConfigMap is 0.5)
+    assert len(control_plane.instances_for_order(order_id)) == 1
+
+    cancel = _deliver(provisioner, cancelled_url, order_payload(order_id, typename="OrderCancelled"),
+                      saleor_key, saleor_jwks)
+    assert 200 <= cancel.status_code < 300, cancel.text
+    wait_until(lambda: control_plane.instances_for_order(order_id, status="cancelled"), what="the cancellation")
+    assert len(control_plane.instances_for_order(order_id)) == 1
+    calls = control_plane.calls_to("POST", "/instances/cancel")
+    assert calls and calls[-1].issuer == "cmp-provisioner"
+    assert calls[-1].idempotency_key == f"saleor-cancel:{order_id}"
+
+
+def test_t1_unsigned_delivery_creates_nothing(provisioner, control_plane, preview, saleor_jwks):
+    from tests.services.provisioner.helpers import SigningKey
+
+    paid_url = next(u for u in preview.outputs["webhookUrls"].values() if u.endswith("/order-fully-paid"))
+    order_id = "T3JkZXI6" + uuid.uuid4().hex
+    forged = _deliver(provisioner, paid_url, order_payload(order_id), SigningKey(kid="e2e-saleor-key"), saleor_jwks)
+    assert forged.status_code in (400, 401, 403), forged.text
+    time.sleep(1.0)
+    assert control_plane.instances_for_order(order_id) == []
+
+
+ACME_ZENDESK = {"subdomain": "acme", "email": "bot@acme.test", "api_token": "zd-e2e-acme-1f2e3d"}
+GLOBEX_ZENDESK = {"subdomain": "globex", "email": "bot@globex.test", "api_token": "zd-e2e-globex-9a8b7c"}
+
+
+def _token(secret: str, org: str, project: str = "support") -> str:
+    now = int(time.time())
+    return jwt.encode({"org": org, "project": project, "sub": "agent-1", "iat": now, "exp": now + 120}, secret,
+                      algorithm="HS256")
+
+
+def test_t6_tool_call_uses_the_bindings_credentials_and_other_tenant_is_denied(gateway, control_plane, saas,
+                                                                                 seeded_vault):
+    vault = seeded_vault.client()
+    for org, creds in (("acme", ACME_ZENDESK), ("globex", GLOBEX_ZENDESK)):
+        vault.secrets.kv.v2.create_or_update_secret(
+            path=f"{CONNECTOR_CREDENTIALS_PREFIX}/{org}/support/zd", secret=creds, mount_point=CONNECTOR_MOUNT)
+        saas.zendesk_logins[f"{creds['email']}/token"] = creds["api_token"]
+    control_plane.set_policy("acme", "support", [
+        {"binding": "zd", "connector": "zendesk", "tools": ["zendesk.create_ticket"]}])
+    control_plane.set_policy("globex", "support", [
+        {"binding": "zd", "connector": "zendesk", "tools": ["zendesk.get_ticket"]}])
+    secret = gateway.env["SERVICE_JWT_SECRET"]
+    call = {"binding": "zd", "arguments": {"subject": "Refund", "body": "Order 42 twice"}}
+    invoke = f"{gateway.url}/v1/tools/zendesk.create_ticket:invoke"
+
+    ok = httpx.post(invoke, json=call, headers={"authorization": f"Bearer {_token(secret, 'acme')}"}, timeout=10)
+    assert ok.status_code == 200, ok.text
+    (sent,) = saas.calls_to("zendesk")
+    expected = base64.b64encode(f"bot@acme.test/token:{ACME_ZENDESK['api_token']}".encode()).decode()
+    assert sent.authorization == f"Basic {expected}"
+    assert sent.body["ticket"]["subject"] == "Refund"
+
+    denied = httpx.post(invoke, json=call, headers={"authorization": f"Bearer {_token(secret, 'globex')}"},
+                        timeout=10)
+    assert denied.status_code == 403, denied.text
+    assert len(saas.calls_to("zendesk")) == 1  # nothing left the gateway for globex
+    audit = [json.loads(x) for x in gateway.audit_path.read_text().splitlines() if x.strip()]
+    decisions = [(a["org"], a["binding"], a["decision"], a["status"]) for a in audit]
+    assert ("acme", "zd", "allow", 200) in decisions
+    assert decisions[-1] == ("globex", "zd", "deny", 403)
+    for secret_value in (ACME_ZENDESK["api_token"], GLOBEX_ZENDESK["api_token"], secret):
+        assert secret_value not in gateway.audit_path.read_text()
+        assert secret_value not in gateway.log()
+
+
+def test_services_run_only_on_what_the_program_deploys(provisioner, gateway, preview, seeded_vault):
+    """Env = the ConfigMap's keys + the ExternalSecret's keys (+ VAULT_TOKEN, the local stand-in for k8s auth)."""
+    for service, extra in ((provisioner, set()), (gateway, {"VAULT_TOKEN"})):
+        config = preview.get("ConfigMap", f"{service.name}-config")["data"]
+        secret_keys = {e["secretKey"] for e in preview.get("ExternalSecret", f"{service.name}-secrets")["spec"]["data"]}
+        assert set(service.env) == set(config) | secret_keys | extra
+        assert service.env["LOG_LEVEL"] == config["LOG_LEVEL"]
+    stored = seeded_vault.client().secrets.kv.v2.read_secret_version(
+        path=CONNECTOR.path, mount_point=CONNECTOR.mount, raise_on_deleted_version=True)["data"]["data"]
+    assert gateway.env["SERVICE_JWT_SECRET"] == stored["service_jwt_secret"]
+    assert provisioner.env["DATABASE_URL"].startswith("postgresql+psycopg://")
