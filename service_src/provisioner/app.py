@@ -14,9 +14,11 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 
 from .control_plane import ControlPlaneClient
-from .inbox import PENDING, RECORDED, InboxStore
+from .group_commit import GroupCommitter
+from .inbox import PENDING, RECORDED, InboxStore, NewDelivery
 from .jwks import JwksCache
 from .metrics import Metrics
 from .payloads import OrderEvent, PayloadError, parse_payload
@@ -98,6 +100,7 @@ class Verifier:
 def create_app(settings: ProvisionerSettings, *, store: InboxStore | None = None) -> FastAPI:
     store = store or InboxStore(settings.database_url.get_secret_value())
     metrics = Metrics(store.counts)
+    committer = GroupCommitter(store.record_many)
     state: dict = {}
 
     @asynccontextmanager
@@ -160,7 +163,11 @@ def create_app(settings: ProvisionerSettings, *, store: InboxStore | None = None
                 raise Rejected(exc.status, "rejected_payload", str(exc)) from exc
             # ORDER_CREATED is kept for the record only: it lands finished and the worker never claims it.
             status = RECORDED if event is OrderEvent.ORDER_CREATED else PENDING
-            created = await asyncio.to_thread(store.record, event.value, payload.order.id, body, status=status)
+            try:
+                created = await committer.submit(NewDelivery(event.value, payload.order.id, body, status))
+            except SQLAlchemyError as exc:
+                log.error("inbox_write_failed", error=type(exc).__name__)
+                raise Rejected(503, "unavailable", "the inbox database is unavailable; retry later") from exc
         except Rejected as exc:
             metrics.deliveries.labels(event.value, exc.outcome).inc()
             log.info("delivery_rejected", saleor_event=event.value, status=exc.status, reason=exc.detail)

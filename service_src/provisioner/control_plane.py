@@ -73,7 +73,8 @@ class ControlPlaneClient:
             timeout=timeout_seconds,
             follow_redirects=False,
             transport=transport,
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            # A small pool: httpcore checks every pooled connection per request, so more costs more CPU here.
+            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
         )
 
     async def aclose(self) -> None:

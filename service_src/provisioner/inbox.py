@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
     event,
     func,
@@ -73,6 +74,14 @@ class Delivery(Base):
 
 
 @dataclass(frozen=True)
+class NewDelivery:
+    event: str
+    order_id: str
+    payload: bytes
+    status: str = PENDING
+
+
+@dataclass(frozen=True)
 class Claimed:
     """A row a worker holds the lease on."""
 
@@ -84,6 +93,35 @@ class Claimed:
     received_at: datetime
     lease_token: str
     result: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Finish:
+    """What one attempt on a claimed row ends with; built by the worker, written by ``finish_many``."""
+
+    row: Claimed
+    status: str
+    attempts: int
+    delay_seconds: float = 0.0
+    error: str | None = None
+    result: dict[str, Any] | None = None
+
+    @classmethod
+    def complete(cls, row: Claimed, status: str, result: dict[str, Any] | None) -> Finish:
+        return cls(row, status, row.attempts + 1, result=result)
+
+    @classmethod
+    def retry(cls, row: Claimed, delay_seconds: float, error: str, result: dict[str, Any] | None) -> Finish:
+        return cls(row, PENDING, row.attempts + 1, delay_seconds, error, result)
+
+    @classmethod
+    def defer(cls, row: Claimed, delay_seconds: float, reason: str) -> Finish:
+        """Back to the queue without counting an attempt: it waits on another row, not on a failure."""
+        return cls(row, PENDING, row.attempts, delay_seconds, reason, row.result)
+
+    @classmethod
+    def dead(cls, row: Claimed, reason: str, result: dict[str, Any] | None) -> Finish:
+        return cls(row, DEAD, row.attempts + 1, error=reason, result=result)
 
 
 @dataclass(frozen=True)
@@ -149,26 +187,45 @@ class InboxStore:
     # ---- receiving -------------------------------------------------------------------------------------------
     def record(self, event_name: str, order_id: str, payload: bytes, *, status: str = PENDING) -> bool:
         """Insert one delivery; False when (event, order id) is already in the inbox."""
+        return self.record_many([NewDelivery(event_name, order_id, payload, status)])[0]
+
+    def record_many(self, deliveries: list[NewDelivery]) -> list[bool]:
+        """Insert deliveries in one transaction (one commit for many webhooks); per delivery, whether it was new.
+
+        A second delivery of the same (event, order id), in this batch or already stored, is not new.
+        """
         now = utcnow()
-        values = {
-            "event": event_name,
-            "order_id": order_id,
-            "payload": payload,
-            "status": status,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "received_at": now,
-            "updated_at": now,
-        }
+        unique: dict[tuple[str, str], NewDelivery] = {}
+        for delivery in deliveries:
+            unique.setdefault((delivery.event, delivery.order_id), delivery)
+        values = [
+            {
+                "event": d.event,
+                "order_id": d.order_id,
+                "payload": d.payload,
+                "status": d.status,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "received_at": now,
+                "updated_at": now,
+            }
+            for d in unique.values()
+        ]
+        t = self._table
         dialect = postgresql if self.is_postgres else sqlite
         statement = (
-            dialect.insert(self._table)
-            .values(**values)
+            dialect.insert(t)
+            .values(values)
             .on_conflict_do_nothing(index_elements=["event", "order_id"])
-            .returning(self._table.c.id)
+            .returning(t.c.event, t.c.order_id)
         )
         with self.engine.begin() as conn:
-            return conn.execute(statement).first() is not None
+            inserted = {(row.event, row.order_id) for row in conn.execute(statement)}
+        answers = []
+        for delivery in deliveries:
+            key = (delivery.event, delivery.order_id)
+            answers.append(key in inserted and unique.get(key) is delivery)
+        return answers
 
     # ---- working ---------------------------------------------------------------------------------------------
     def claim(self, limit: int, lease_seconds: float) -> list[Claimed]:
@@ -197,33 +254,40 @@ class InboxStore:
             for r in rows
         ]
 
-    def _finish(self, row: Claimed, **values: Any) -> bool:
+    def finish_many(self, finishes: list[Finish]) -> None:
+        """Write a batch's outcomes in one transaction; a row whose lease was lost meanwhile is left alone."""
+        if not finishes:
+            return
         t = self._table
-        values.setdefault("updated_at", utcnow())
-        with self.engine.begin() as conn:
-            changed = conn.execute(
-                update(t).where(t.c.id == row.id, t.c.lease_token == row.lease_token).values(lease_token=None, **values)
-            ).rowcount
-        return changed == 1
-
-    def complete(self, row: Claimed, status: str, result: dict[str, Any] | None) -> bool:
-        return self._finish(row, status=status, result=result, last_error=None, attempts=row.attempts + 1)
-
-    def retry_later(self, row: Claimed, delay_seconds: float, error: str, result: dict[str, Any] | None) -> bool:
-        return self._finish(
-            row,
-            attempts=row.attempts + 1,
-            next_attempt_at=utcnow() + timedelta(seconds=delay_seconds),
-            last_error=error,
-            result=result,
+        statement = (
+            update(t)
+            .where(t.c.id == bindparam("b_id"), t.c.lease_token == bindparam("b_token"))
+            .values(
+                lease_token=None,
+                status=bindparam("b_status"),
+                attempts=bindparam("b_attempts"),
+                next_attempt_at=bindparam("b_next"),
+                last_error=bindparam("b_error"),
+                result=bindparam("b_result", type_=JSON),
+                updated_at=bindparam("b_now"),
+            )
         )
-
-    def defer(self, row: Claimed, delay_seconds: float, reason: str) -> bool:
-        """Put a row back without counting an attempt (it waits on another row, not on a failure)."""
-        return self._finish(row, next_attempt_at=utcnow() + timedelta(seconds=delay_seconds), last_error=reason)
-
-    def dead_letter(self, row: Claimed, reason: str, result: dict[str, Any] | None) -> bool:
-        return self._finish(row, status=DEAD, attempts=row.attempts + 1, last_error=reason, result=result)
+        now = utcnow()
+        params = [
+            {
+                "b_id": f.row.id,
+                "b_token": f.row.lease_token,
+                "b_status": f.status,
+                "b_attempts": f.attempts,
+                "b_next": now + timedelta(seconds=f.delay_seconds),
+                "b_error": f.error,
+                "b_result": f.result,
+                "b_now": now,
+            }
+            for f in finishes
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(statement, params)
 
     def unsettled(self, event_name: str, order_id: str) -> bool:
         """Whether a row for (event, order id) still waits for work (pending)."""

@@ -55,7 +55,9 @@ class JwksCache:
 
     async def key(self, origin: str, kid: str) -> rsa.RSAPublicKey:
         """The key for kid; SignatureError when Saleor does not publish it, KeysUnavailable on fetch trouble."""
-        entry = self._origins.setdefault(origin, _OriginKeys())
+        entry = self._origins.get(origin)
+        if entry is None:
+            entry = self._origins[origin] = _OriginKeys()
         if self._fresh(entry) and kid in entry.keys:
             return entry.keys[kid]
         async with entry.lock:

@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from .control_plane import ControlPlaneClient, ControlPlaneError
-from .inbox import DONE, RECORDED, Claimed, InboxStore, utcnow
+from .inbox import DEAD, DONE, PENDING, RECORDED, Claimed, Finish, InboxStore, utcnow
 from .metrics import Metrics
 from .offerings import Offering, offering_for_line
 from .payloads import EventPayload, OrderEvent, PayloadError, parse_payload
@@ -118,55 +118,56 @@ class Worker:
             self._wake.clear()
 
     async def run_once(self) -> int:
-        """Claim one batch and work it; returns how many rows were claimed."""
+        """Claim one batch, work its rows concurrently, write all outcomes in one transaction."""
         s = self._settings
         rows = await asyncio.to_thread(self._store.claim, s.worker_batch_size, s.worker_lease_seconds)
-        if rows:
-            await asyncio.gather(*(self._work(row) for row in rows))
+        if not rows:
+            return 0
+        finishes = [f for f in await asyncio.gather(*(self._work(row) for row in rows)) if f is not None]
+        await asyncio.to_thread(self._store.finish_many, finishes)
+        for finish in finishes:
+            self._report(finish)
         return len(rows)
 
-    async def _work(self, row: Claimed) -> None:
+    async def _work(self, row: Claimed) -> Finish | None:
         s = self._settings
-        store = self._store
         try:
             status, result = await self._handle(row)
         except _Defer as exc:
-            await asyncio.to_thread(store.defer, row, s.worker_poll_seconds, str(exc))
-            return
+            return Finish.defer(row, s.worker_poll_seconds, str(exc))
         except _Retry as exc:
             attempts = row.attempts + 1
             if attempts >= s.retry_max_attempts:
-                reason = f"gave up after {attempts} attempts: {exc}"
-                await asyncio.to_thread(store.dead_letter, row, reason, exc.result)
-                self._count(row, "dead")
-                log.error("dead_letter", id=row.id, saleor_event=row.event, order_id=row.order_id, reason=reason)
-                return
+                return Finish.dead(row, f"gave up after {attempts} attempts: {exc}", exc.result)
             delay = backoff_seconds(attempts, s.retry_backoff_seconds, s.retry_backoff_max_seconds)
-            await asyncio.to_thread(store.retry_later, row, delay, str(exc), exc.result)
-            self._count(row, "retry")
-            log.warning(
-                "retry_scheduled",
-                id=row.id,
-                saleor_event=row.event,
-                order_id=row.order_id,
-                attempt=attempts,
-                delay_s=round(delay, 3),
-                error=str(exc),
-            )
-            return
+            return Finish.retry(row, delay, str(exc), exc.result)
         except _Dead as exc:
-            await asyncio.to_thread(store.dead_letter, row, str(exc), exc.result)
-            self._count(row, "dead")
-            log.error("dead_letter", id=row.id, saleor_event=row.event, order_id=row.order_id, reason=str(exc))
-            return
+            return Finish.dead(row, str(exc), exc.result)
         except Exception as exc:  # a bug must not kill the loop; the row comes back after its lease
             log.exception("worker_row_crashed", id=row.id, saleor_event=row.event, error=type(exc).__name__)
-            return
-        await asyncio.to_thread(store.complete, row, status, result)
-        self._count(row, status)
-        log.info("row_done", id=row.id, saleor_event=row.event, order_id=row.order_id, status=status)
+            return None
+        return Finish.complete(row, status, result)
 
-    def _count(self, row: Claimed, outcome: str) -> None:
+    def _report(self, finish: Finish) -> None:
+        row = finish.row
+        fields = {"id": row.id, "saleor_event": row.event, "order_id": row.order_id}
+        if finish.status == DEAD:
+            outcome = "dead"
+            log.error("dead_letter", **fields, reason=finish.error)
+        elif finish.status == PENDING and finish.attempts > row.attempts:
+            outcome = "retry"
+            log.warning(
+                "retry_scheduled",
+                **fields,
+                attempt=finish.attempts,
+                delay_s=round(finish.delay_seconds, 3),
+                error=finish.error,
+            )
+        elif finish.status == PENDING:
+            return  # deferred behind another row: not an attempt
+        else:
+            outcome = finish.status
+            log.info("row_done", **fields, status=finish.status)
         self._metrics.rows.labels(row.event, outcome).inc()
 
     async def _handle(self, row: Claimed) -> tuple[str, dict | None]:

@@ -136,3 +136,40 @@ def test_secrets_do_not_leak_into_responses_logs_or_rows(provisioner_factory, co
 def test_only_post_is_served(provisioner):
     assert provisioner.client.get(f"/webhooks/{PAID}").status_code == 405
     assert httpx.post(provisioner.url + "/webhooks/order-refunded", content=b"{}").status_code == 404
+
+
+async def test_concurrent_burst_with_duplicates_accepts_each_order_once(provisioner):
+    """Deliveries committed together (group commit) still get one 'accepted' per (event, order)."""
+    import asyncio
+
+    bodies = [body_of(order_payload(f"T3JkZXI6YnVyc3{i % 25:02d}")) for i in range(50)]
+    async with httpx.AsyncClient(base_url=provisioner.url, timeout=10) as client:
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    f"/webhooks/{PAID}",
+                    content=b,
+                    headers={"Saleor-Event": "order_fully_paid", "Saleor-Signature": hmac_sign(b)},
+                )
+                for b in bodies
+            )
+        )
+    assert [a.status_code for a in answers] == [200] * 50
+    outcomes = [(a.json()["order_id"], a.json()["status"]) for a in answers]
+    accepted = sorted(order for order, status in outcomes if status == "accepted")
+    assert accepted == sorted({order for order, _ in outcomes})
+    assert len(provisioner.store.rows()) == 25
+
+
+def test_inbox_unavailable_is_503_so_saleor_retries(provisioner_factory):
+    from service_src.provisioner.inbox import make_engine
+    from tests.support.net import free_port
+
+    provisioner = provisioner_factory(worker_enabled=False)
+    provisioner.store.engine = make_engine(
+        f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing?connect_timeout=1"
+    )
+    body = body_of(order_payload("T3JkZXI6ZG93bg"))
+    response = provisioner.deliver(PAID, body)
+    assert response.status_code == 503
+    assert response.json()["detail"] == "the inbox database is unavailable; retry later"
