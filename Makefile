@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?=
 
-.PHONY: venv preview test lint bench-preview bench-saleor bench-gateway clean images e2e
+.PHONY: venv preview test lint bench-preview bench-saleor bench-gateway bench-provisioner clean images e2e
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,6 +39,11 @@ bench-saleor: $(STAMP)
 bench-gateway: $(STAMP)
 	bash .ci/system-deps.sh
 	$(BIN)/python tests/bench/bench_gateway.py
+
+## Provisioner: signed deliveries accepted/s into PostgreSQL (HMAC, JWS), delivery -> CP p50/p99 (build/bench/provisioner.json).
+bench-provisioner: $(STAMP)
+	bash .ci/system-deps.sh
+	$(BIN)/python tests/bench/bench_provisioner.py
 
 ## Service images with buildah into a loopback registry (Debian base from debootstrap, cached under build/images).
 images: $(STAMP)
