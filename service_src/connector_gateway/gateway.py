@@ -3,6 +3,8 @@ the upstream call, then one audit line and the metrics, whatever happened."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +20,8 @@ from service_src.connector_gateway.policy import Policy, PolicyCache
 from service_src.connector_gateway.ratelimit import RateLimiter
 from service_src.connector_gateway.settings import GatewaySettings
 from service_src.connector_gateway.vault import CredentialStore
+
+log = logging.getLogger("cmp.connector_gateway")
 
 
 @dataclass(slots=True)
@@ -112,6 +116,15 @@ class ToolGateway:
             if decision == "deny" and exc.status >= 500:
                 decision = "error"
             raise
+        except asyncio.CancelledError:
+            status, error = 499, "client_closed"  # the caller went away mid-call
+            raise
+        except Exception as exc:
+            # A bug or an unforeseen library error: 500 with a fixed message; the type and traceback go to the
+            # service log (exception messages are not echoed to the caller).
+            status, error, decision = 500, "internal_error", "error"
+            log.error("tool call %s failed: %s", call.request_id, type(exc).__name__, exc_info=True)
+            raise GatewayError(500, "internal_error", f"internal error (request {call.request_id})") from None
         finally:
             elapsed = time.perf_counter() - started
             self.audit.record(record, decision=decision, status=status, latency_ms=elapsed * 1000, error=error)

@@ -99,3 +99,19 @@ def test_health_and_ready(gateway):
     ready = gateway.http.get("/readyz")
     assert ready.status_code == 200, ready.text
     assert ready.json() == {"status": "ok", "checks": {"vault": "ok", "control_plane": "ok"}}
+
+
+def test_unexpected_error_is_500_audited_and_not_echoed(gateway, monkeypatch, caplog):
+    from dataclasses import replace
+
+    from service_src.connector_gateway.connectors import TOOLS
+
+    async def boom(ctx, creds, args):
+        raise RuntimeError("do-not-echo-this")
+
+    monkeypatch.setitem(TOOLS, "zendesk.get_ticket", replace(TOOLS["zendesk.get_ticket"], run=boom))
+    r = gateway.invoke("zendesk.get_ticket", GET_TICKET)
+    assert r.status_code == 500 and r.json()["error"] == "internal_error"
+    assert "do-not-echo-this" not in r.text
+    line = gateway.audit()[-1]
+    assert (line["decision"], line["status"], line["error"]) == ("error", 500, "internal_error")
