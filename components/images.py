@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 import pulumi
-import pulumi_docker_build as docker_build
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from infra.images.services import REPO_ROOT, SERVICE_IMAGES, ServiceImage, check_build_inputs
@@ -84,6 +83,8 @@ class ServiceImages(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServiceImagesArgs, opts: pulumi.ResourceOptions | None = None):
         services = [SERVICE_IMAGES[key] for key in args.services]
         dockerfiles = {svc.service: check_build_inputs(svc, args.root) for svc in services}  # before registering
+        import pulumi_docker_build as docker_build  # ~30 ms: paid only by stacks that build (images.build)
+
         super().__init__(TYPE_TOKEN, name, None, opts)
         context = _relative(args.root)
         self.refs, self.digests = {}, {}
