@@ -27,6 +27,10 @@ def bao_binary() -> str:
     return found
 
 
+class _EarlyExit(RuntimeError):
+    pass
+
+
 class OpenBaoServer:
     """``bao server -dev`` with a known root token, a file audit device (``audit_paths()``), and KV v2 at ``kv``.
 
@@ -42,7 +46,19 @@ class OpenBaoServer:
         self._log = open(self.workdir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> OpenBaoServer:
+    def start(self, attempts: int = 3) -> OpenBaoServer:
+        """Start the server; a port taken between ``free_port()`` and bind gets a fresh port and another try."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once()
+            except _EarlyExit:
+                if attempt == attempts:
+                    raise
+                self.port = free_port()
+                self.addr = f"http://127.0.0.1:{self.port}"
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> OpenBaoServer:
         # OpenBao only enables audit devices declaratively, so the dev server also reads a small config file.
         config = self.workdir / "audit.hcl"
         config.write_text(
@@ -79,7 +95,7 @@ class OpenBaoServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process and self.process.poll() is not None:
-                raise RuntimeError(f"bao server exited early: {self.server_log()[-2000:]}")
+                raise _EarlyExit(f"bao server exited early: {self.server_log()[-2000:]}")
             try:
                 if httpx.get(f"{self.addr}/v1/sys/health", timeout=1.0).status_code == 200:
                     return
