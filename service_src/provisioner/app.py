@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.routing import Route
 
 from .control_plane import ControlPlaneClient
 from .group_commit import GroupCommitter
@@ -178,14 +179,14 @@ def create_app(settings: ProvisionerSettings, *, store: InboxStore | None = None
             state["worker"].wake()
         return JSONResponse({"status": outcome, "order_id": payload.order.id})
 
+    # Plain Starlette routes: the webhooks take the raw request and need none of FastAPI's parameter machinery,
+    # which is a measurable share of a delivery's cost at a thousand deliveries a second.
     for event in OrderEvent:
 
         async def endpoint(request: Request, _event: OrderEvent = event) -> Response:
             return await receive(request, _event)
 
-        app.add_api_route(
-            f"/webhooks/{event.path}", endpoint, methods=["POST"], name=event.path, include_in_schema=False
-        )
+        app.router.routes.append(Route(f"/webhooks/{event.path}", endpoint, methods=["POST"], name=event.path))
 
     @app.get("/healthz")
     async def healthz() -> dict:
