@@ -131,9 +131,9 @@ def create_app(settings: ProvisionerSettings, *, store: InboxStore | None = None
         finally:
             worker.stop()
             if task is not None:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
+                # Let the batch in hand finish and be written; cut it off only past one CP timeout and a margin.
+                with suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=settings.cp_timeout_seconds + 5)
             await jwks.aclose()
             await control_plane.aclose()
             store.dispose()

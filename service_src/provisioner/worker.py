@@ -111,6 +111,9 @@ class Worker:
             except SQLAlchemyError as exc:
                 log.warning("inbox_unavailable", error=type(exc).__name__)
                 worked = 0
+            except Exception as exc:  # the loop outlives any one batch; its rows return when their lease ends
+                log.exception("worker_batch_failed", error=type(exc).__name__)
+                worked = 0
             if worked >= self._settings.worker_batch_size:
                 continue  # a full batch: more may be due
             with suppress(TimeoutError):
