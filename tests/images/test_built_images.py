@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from infra.images.base import debian_arch, recipe_key
 from infra.images.buildah import BuildError
 from infra.images.registry import LocalRegistry
 from infra.images.services import REPO_ROOT, SERVICE_IMAGES
+from tests.images.conftest import IMAGES_OUT
 
+BUNDLE = "etc/ssl/certs/ca-certificates.crt"
 pytestmark = [pytest.mark.images, pytest.mark.registry, pytest.mark.timeout(900)]
 
 # What each service needs to start (the values do not matter for /healthz; no dependency is contacted).
@@ -77,8 +80,11 @@ def test_host_ca_bundle_was_mounted_for_the_build_not_copied(image_storage, cont
     mount = Path(image_storage.run("mount", ctr, what="mount"))
     try:
         image_bundle = (mount / "etc/ssl/certs/ca-certificates.crt").read_bytes()
-        host_bundle = Path("/etc/ssl/certs/ca-certificates.crt").read_bytes()
-        assert image_bundle and image_bundle != host_bundle
+        base_bundle = (IMAGES_OUT / "base" / recipe_key(debian_arch()) / "rootfs" / BUNDLE).read_bytes()
+        assert image_bundle == base_bundle  # the base image's own bundle, untouched by the build
+        host_bundle = Path("/", BUNDLE).read_bytes()
+        if host_bundle != base_bundle:  # the host trusts an extra (proxy) CA: it must not have leaked in
+            assert image_bundle != host_bundle
         assert not (mount / "src").exists()  # build sources removed
         assert (mount / "etc/resolv.conf").read_text() == ""
     finally:
