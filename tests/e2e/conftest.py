@@ -27,6 +27,7 @@ from infra.preview.runner import preview_stack
 from tests.services.connector_gateway.fakes import SaaSFake
 from tests.services.provisioner.helpers import JwksServer, SigningKey
 from tests.support.net import free_port, run_uvicorn_in_thread
+from tests.support.openbao import OpenBaoServer
 from tests.support.postgres import PostgresServer
 
 BIN = Path(sys.executable).parent
@@ -78,10 +79,20 @@ def database_url(postgres) -> str:
 
 
 @pytest.fixture(scope="session")
-def seeded_vault(openbao, database_url):
+def e2e_openbao() -> Iterator[OpenBaoServer]:
+    """An OpenBao of its own: the smoke's seeds must not leak into the suite's shared dev server."""
+    server = OpenBaoServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def seeded_vault(e2e_openbao, database_url):
     """Every path and key of components/vault/paths.SEED_PATHS written as the seed provider would."""
     operator = {**OPERATOR_VALUES, "provisionerDatabaseUrl": database_url}
-    client = openbao.client()
+    client = e2e_openbao.client()
     for seed in SEED_PATHS:
         data = {}
         for key in seed.keys:
@@ -92,7 +103,7 @@ def seeded_vault(openbao, database_url):
             else:
                 data[key.name] = secrets.token_urlsafe(32)
         client.secrets.kv.v2.create_or_update_secret(path=seed.path, secret=data, mount_point=seed.mount)
-    return openbao
+    return e2e_openbao
 
 
 def external_secret_env(preview: Preview, name: str, vault) -> dict[str, str]:
