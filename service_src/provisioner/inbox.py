@@ -41,6 +41,7 @@ DONE = "done"  # the control plane has it
 RECORDED = "recorded"  # ORDER_CREATED: kept, nothing to do
 DEAD = "dead"  # permanent failure or retries exhausted; the CLI replays it
 STATUSES = (PENDING, DONE, RECORDED, DEAD)
+CANCELLED_EVENT = "ORDER_CANCELLED"
 
 
 def utcnow() -> datetime:
@@ -93,6 +94,7 @@ class Claimed:
     received_at: datetime
     lease_token: str
     result: dict[str, Any] | None
+    cancelled: bool = False  # an ORDER_CANCELLED delivery for this order is in the inbox
 
 
 @dataclass(frozen=True)
@@ -249,8 +251,25 @@ class InboxStore:
                 .where(t.c.id.in_([r.id for r in rows]))
                 .values(next_attempt_at=now + timedelta(seconds=lease_seconds), lease_token=token, updated_at=now)
             )
+            cancelled = set(
+                conn.execute(
+                    select(t.c.order_id).where(
+                        t.c.event == CANCELLED_EVENT, t.c.order_id.in_({r.order_id for r in rows})
+                    )
+                ).scalars()
+            )
         return [
-            Claimed(r.id, r.event, r.order_id, bytes(r.payload), r.attempts, r.received_at, token, r.result)
+            Claimed(
+                r.id,
+                r.event,
+                r.order_id,
+                bytes(r.payload),
+                r.attempts,
+                r.received_at,
+                token,
+                r.result,
+                cancelled=r.order_id in cancelled,
+            )
             for r in rows
         ]
 

@@ -197,6 +197,10 @@ class Worker:
             skus = [line.productSku or (line.variant.sku if line.variant else None) for line in order.lines]
             raise _Dead(f"no order line maps to an offering ({len(order.lines)} lines, SKUs {skus})")
         done: dict[str, str] = dict((row.result or {}).get("instances", {}))
+        if row.cancelled:
+            # The cancel overtook the payment (Saleor was retrying the paid delivery): provision nothing more;
+            # the cancel, which waits for this row, then cancels whatever an earlier attempt made.
+            return {"instances": done, "skipped": "order cancelled before it was provisioned"}
         for purchase in wanted:
             if purchase.key in done:
                 continue

@@ -203,7 +203,7 @@ def test_cancel_after_paid_cancels_the_instances(provisioner_factory, control_pl
     assert cancel_row.result == {"cancelled": [instance.instance_id]}
 
 
-def test_cancel_waits_for_a_paid_order_still_retrying(provisioner_factory, control_plane):
+def test_cancel_during_paid_retries_leaves_no_active_instance(provisioner_factory, control_plane):
     provisioner = provisioner_factory()
     order_id = "T3JkZXI6d2FpdA"
     control_plane.go_down()
@@ -212,9 +212,25 @@ def test_cancel_waits_for_a_paid_order_still_retrying(provisioner_factory, contr
     time.sleep(0.5)
     control_plane.come_up()
     wait_until(lambda: settled(provisioner, 2), what="both rows")
-    paths = [c.path for c in control_plane.calls if c.status < 300]
-    assert paths == ["/instances", "/instances/cancel"]
-    assert [i.status for i in control_plane.instances_for_order(order_id)] == ["cancelled"]
+    # The paid row settles first (the cancel waits for it) and, seeing the cancel, provisions nothing.
+    assert [c.path for c in control_plane.calls if c.status < 300] == ["/instances/cancel"]
+    assert control_plane.instances_for_order(order_id, status="active") == []
+    assert statuses(provisioner) == Counter({DONE: 2})
+
+
+def test_paid_arriving_after_the_cancel_provisions_nothing(provisioner_factory, control_plane):
+    provisioner = provisioner_factory()
+    order_id = "T3JkZXI6bGF0ZQ"
+    provisioner.deliver(CANCELLED, body_of(order_payload(order_id, typename="OrderCancelled")))
+    wait_until(lambda: settled(provisioner, 1), what="cancel")
+    provisioner.deliver(PAID, body_of(order_payload(order_id)))  # Saleor's late retry of the paid webhook
+    wait_until(lambda: settled(provisioner, 2), what="paid")
+    assert control_plane.calls_to("POST", "/instances") == []
+    paid = next(r for r in provisioner.store.rows() if r.event == "ORDER_FULLY_PAID")
+    assert (paid.status, paid.result) == (
+        DONE,
+        {"instances": {}, "skipped": "order cancelled before it was provisioned"},
+    )
 
 
 def test_permanent_4xx_and_unmappable_orders_become_dead_letters(provisioner_factory, control_plane):
