@@ -6,7 +6,9 @@ later serves what an earlier run pushed; its config file lives in a temporary di
 
 from __future__ import annotations
 
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -18,6 +20,13 @@ from pathlib import Path
 from infra.images.buildah import BuildError
 
 REGISTRY_BINARY = "docker-registry"
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the builder dies (a killed `make images` leaves no registry behind)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -53,7 +62,8 @@ class LocalRegistry:
             + f"http:\n  addr: {self.address}\n"
         )
         with (Path(self._tmp.name) / "registry.log").open("wb") as log:
-            self._proc = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+            self._proc = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT,
+                                          preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
