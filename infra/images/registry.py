@@ -35,8 +35,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def registry_binary() -> str | None:
+    """Debian's docker-registry (on PATH or in /usr/bin), or None when the package is not installed."""
+    fallback = Path("/usr/bin") / REGISTRY_BINARY
+    return shutil.which(REGISTRY_BINARY) or (str(fallback) if fallback.exists() else None)
+
+
 class LocalRegistry:
-    """`docker-registry serve` on 127.0.0.1:<free port>; use as a context manager."""
+    """`docker-registry serve` on 127.0.0.1:<free port>; use as a context manager.
+
+    Shared by `make images` (a persistent data_dir) and the Ragflow preflight tests (a throwaway one).
+    """
 
     def __init__(self, data_dir: Path, port: int | None = None, readonly: bool = False):
         self.data_dir = data_dir.resolve()
@@ -46,9 +55,12 @@ class LocalRegistry:
         self._proc: subprocess.Popen | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
 
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
     def start(self, timeout: float = 15.0) -> LocalRegistry:
-        binary = shutil.which(REGISTRY_BINARY) or (f"/usr/bin/{REGISTRY_BINARY}"
-                                                  if Path(f"/usr/bin/{REGISTRY_BINARY}").exists() else None)
+        binary = registry_binary()
         if binary is None:
             raise BuildError("registry: docker-registry is not installed (run .ci/system-deps.sh)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -77,7 +89,7 @@ class LocalRegistry:
             except (urllib.error.URLError, OSError):
                 time.sleep(0.05)
         self.stop()
-        raise BuildError(f"registry: no answer from http://{self.address}/v2/ within {timeout:.0f} s")
+        raise BuildError(f"registry: no answer from {self.url}/v2/ within {timeout:.0f} s")
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from tests.components.registry import REGISTRY_BINARY, LocalRegistry
+from infra.images.registry import registry_binary
+from tests.components.registry import PushableRegistry
 
 
 @pytest.fixture(scope="module")
 def docker_registry():
     """docker-registry serving a temp dir on a free 127.0.0.1 port; tests push their own images."""
-    if not os.access(REGISTRY_BINARY, os.X_OK):
-        pytest.skip(f"{REGISTRY_BINARY} is absent: install Debian's docker-registry (.ci/system-deps.sh)")
-    registry = LocalRegistry().start()
+    if registry_binary() is None:
+        pytest.skip("docker-registry is absent: install Debian's docker-registry (.ci/system-deps.sh)")
+    registry = PushableRegistry().start()
     try:
         yield registry
     finally:

@@ -1,22 +1,20 @@
-"""A real Debian ``docker-registry`` on loopback, and pushing images into it over the distribution API."""
+"""A throwaway Debian ``docker-registry`` on loopback (infra.images' LocalRegistry), and pushing images into it
+over the distribution API."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import shutil
-import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from components.oci_platforms import OCI_INDEX, OCI_MANIFEST
-from tests.support.net import free_port, wait_http
+from infra.images.registry import LocalRegistry
 
-REGISTRY_BINARY = "/usr/bin/docker-registry"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
@@ -25,46 +23,15 @@ def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-@dataclass
-class LocalRegistry:
-    """``docker-registry serve`` with filesystem storage in a temp dir, on a free loopback port."""
+class PushableRegistry(LocalRegistry):
+    """The registry `make images` uses, over a temp dir removed at stop; tests push their own images."""
 
-    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cmp-registry-")))
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> LocalRegistry:
-        config = self.root / "config.yml"
-        config.write_text(json.dumps({  # JSON is YAML
-            "version": 0.1,
-            "log": {"level": "error"},
-            "storage": {"filesystem": {"rootdirectory": str(self.root / "data")}, "delete": {"enabled": True}},
-            "http": {"addr": f"127.0.0.1:{self.port}"},
-        }))
-        self.process = subprocess.Popen([REGISTRY_BINARY, "serve", str(config)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
-        try:
-            wait_http(f"{self.url}/v2/", timeout=20)
-        except TimeoutError:
-            self.stop()
-            raise
-        return self
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="cmp-registry-"))
+        super().__init__(self.root / "data")
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            if self.process.stderr:
-                self.process.stderr.close()
-            self.process = None
+        super().stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
     # --- pushing -------------------------------------------------------------------------------------------
