@@ -2,41 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pulumi
-from pydantic import BaseModel, ConfigDict
 
 from components.vault.paths import CONNECTOR, CONNECTOR_CREDENTIALS_PREFIX
-from components.workload import ServiceWorkload, env_flag, env_number, service_workload_args
+from components.workload import ServiceArgs, ServiceWorkload, env_flag, env_number, service_env, service_workload_args
 from infra.config import ConnectorGatewayConfig, VaultConfig
-from infra.naming import SERVICE_PORT, type_token
+from infra.naming import type_token
 
 NAME = "cmp-connector"
 
 
-class ConnectorGatewayArgs(BaseModel):
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-
-    namespace: str
+class ConnectorGatewayArgs(ServiceArgs):
     settings: ConnectorGatewayConfig
     vault: VaultConfig
-    control_plane_url: str
-    cluster_secret_store: str
-    debug: bool = False
-    protect: bool = False
-    image: Any = None  # a built, digest-pinned ref (str or Output) overriding settings.image
 
 
 def connector_env(args: ConnectorGatewayArgs) -> dict[str, str]:
     """The gateway's plain environment (the ConfigMap); SERVICE_JWT_SECRET comes from the ExternalSecret."""
     s = args.settings
     return {
-        "LOG_LEVEL": "DEBUG" if (args.debug or s.debug) else "INFO",
-        "PORT": str(SERVICE_PORT),
-        "CONTROL_PLANE_URL": args.control_plane_url,
-        "CP_TIMEOUT_SECONDS": env_number(s.cp_timeout_seconds),
-        "MAX_BODY_BYTES": str(s.max_body_bytes),
+        **service_env(args),
         "VAULT_ADDR": args.vault.address,
         "VAULT_AUTH_METHOD": s.vault_auth_method,
         "VAULT_K8S_AUTH_MOUNT": args.vault.kubernetes_auth_path,
@@ -64,10 +49,8 @@ class ConnectorGateway(pulumi.ComponentResource):
         super().__init__(type_token("ConnectorGateway"), name, None, opts)
         s = args.settings
         self.workload = ServiceWorkload(NAME, service_workload_args(
-            NAME, args.namespace, s, image=args.image, env=connector_env(args), secret_path=CONNECTOR,
-            cluster_secret_store=args.cluster_secret_store, ingress_from=s.ingress_from,
-            egress_peers=(s.vault_egress, s.control_plane_egress), external_https=s.external_https,
-            protect=args.protect,
+            NAME, args, env=connector_env(args), secret_path=CONNECTOR,
+            egress_peers=(s.vault_egress, s.control_plane_egress),
             # Vault's Kubernetes auth logs in with the pod's service-account token.
             automount_service_account_token=s.vault_auth_method == "kubernetes",
         ), opts=pulumi.ResourceOptions(parent=self))

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pulumi
-from pydantic import BaseModel, ConfigDict
 
 from components.vault.paths import PROVISIONER
-from components.workload import ServiceWorkload, env_flag, env_number, service_workload_args
+from components.workload import ServiceArgs, ServiceWorkload, env_flag, env_number, service_env, service_workload_args
 from infra.config import ProvisionerConfig
 from infra.naming import SERVICE_PORT, service_url, type_token
 
@@ -21,17 +18,9 @@ WEBHOOK_ROUTES = {
 }
 
 
-class ProvisionerArgs(BaseModel):
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-
-    namespace: str
+class ProvisionerArgs(ServiceArgs):
     settings: ProvisionerConfig
-    control_plane_url: str
     saleor_origin: str  # the default allowed origin of webhook deliveries
-    cluster_secret_store: str
-    debug: bool = False
-    protect: bool = False
-    image: Any = None  # a built, digest-pinned ref (str or Output) overriding settings.image
 
 
 def webhook_urls(namespace: str) -> dict[str, str]:
@@ -45,11 +34,7 @@ def provisioner_env(args: ProvisionerArgs) -> dict[str, str]:
     come from the ExternalSecret."""
     s = args.settings
     return {
-        "LOG_LEVEL": "DEBUG" if (args.debug or s.debug) else "INFO",
-        "PORT": str(SERVICE_PORT),
-        "CONTROL_PLANE_URL": args.control_plane_url,
-        "CP_TIMEOUT_SECONDS": env_number(s.cp_timeout_seconds),
-        "MAX_BODY_BYTES": str(s.max_body_bytes),
+        **service_env(args),
         "SALEOR_ALLOWED_ORIGINS": ",".join(s.saleor_allowed_origins or [args.saleor_origin]),
         "SALEOR_LEGACY_HMAC": env_flag(s.saleor_legacy_hmac),
         "JWKS_CACHE_TTL_SECONDS": str(s.jwks_cache_ttl_seconds),
@@ -69,10 +54,8 @@ class Provisioner(pulumi.ComponentResource):
         super().__init__(type_token("Provisioner"), name, None, opts)
         s = args.settings
         self.workload = ServiceWorkload(NAME, service_workload_args(
-            NAME, args.namespace, s, image=args.image, env=provisioner_env(args), secret_path=PROVISIONER,
-            cluster_secret_store=args.cluster_secret_store, ingress_from=s.ingress_from,
+            NAME, args, env=provisioner_env(args), secret_path=PROVISIONER,
             egress_peers=(s.control_plane_egress, s.database_egress, s.saleor_egress),
-            external_https=s.external_https, protect=args.protect,
         ), opts=pulumi.ResourceOptions(parent=self))
         self.url = self.workload.url
         self.webhook_urls = webhook_urls(args.namespace)

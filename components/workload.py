@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from components.vault.paths import SeedPath
-from infra.config import Peer, Resources, WorkloadSettings, check_image, dns_label
+from infra.config import Peer, Resources, ServiceSettings, check_image, dns_label
 from infra.naming import (
     CONFIG_CHECKSUM_ANNOTATION,
     NAMESPACE_NAME_LABEL,
@@ -269,17 +269,42 @@ class ServiceWorkload(pulumi.ComponentResource):
         }
 
 
-def service_workload_args(name: str, namespace: str, settings: WorkloadSettings, *, env: dict[str, str],
-                          secret_path: SeedPath, cluster_secret_store: str, ingress_from: Sequence[Peer],
-                          egress_peers: Sequence[Peer], external_https: bool, protect: bool,
-                          image: Any = None, **extra: Any) -> ServiceWorkloadArgs:
-    """Args of one platform service from its stack settings; ``image`` (a built, digest-pinned ref,
+class ServiceArgs(BaseModel):
+    """What every platform service component takes; each service narrows ``settings`` and adds its own."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    namespace: str
+    settings: ServiceSettings
+    control_plane_url: str
+    cluster_secret_store: str
+    debug: bool = False
+    protect: bool = False
+    image: Any = None  # a built, digest-pinned ref (str or Output) overriding settings.image
+
+
+def service_env(args: ServiceArgs) -> dict[str, str]:
+    """The ConfigMap keys both services read (DESIGN: environment variables); each adds its own after these."""
+    s = args.settings
+    return {
+        "LOG_LEVEL": "DEBUG" if (args.debug or s.debug) else "INFO",
+        "PORT": str(SERVICE_PORT),
+        "CONTROL_PLANE_URL": args.control_plane_url,
+        "CP_TIMEOUT_SECONDS": env_number(s.cp_timeout_seconds),
+        "MAX_BODY_BYTES": str(s.max_body_bytes),
+    }
+
+
+def service_workload_args(name: str, args: ServiceArgs, *, env: dict[str, str], secret_path: SeedPath,
+                          egress_peers: Sequence[Peer], **extra: Any) -> ServiceWorkloadArgs:
+    """Args of one platform service from its component args; ``args.image`` (a built, digest-pinned ref,
     possibly an Output) replaces ``settings.image`` when given."""
-    egress = [peer_egress(peer, namespace) for peer in egress_peers]
-    if external_https:
+    s = args.settings
+    egress = [peer_egress(peer, args.namespace) for peer in egress_peers]
+    if s.external_https:
         egress.append(external_https_egress())
     return ServiceWorkloadArgs(
-        name=name, namespace=namespace, image=settings.image if image is None else image,
-        replicas=settings.replicas, resources=settings.resources, env=env, secret_path=secret_path,
-        cluster_secret_store=cluster_secret_store, ingress_from=tuple(ingress_from), egress=tuple(egress),
-        protect_secrets=protect, **extra)
+        name=name, namespace=args.namespace, image=s.image if args.image is None else args.image,
+        replicas=s.replicas, resources=s.resources, env=env, secret_path=secret_path,
+        cluster_secret_store=args.cluster_secret_store, ingress_from=tuple(s.ingress_from), egress=tuple(egress),
+        protect_secrets=args.protect, **extra)

@@ -200,15 +200,23 @@ class WorkloadSettings(Model):
     resources: Resources = Field(default_factory=lambda: resources("100m", "128Mi", "500m", "256Mi"))
 
 
-class ConnectorGatewayConfig(WorkloadSettings):
+class ServiceSettings(WorkloadSettings):
+    """What both platform services share: their callers, the control plane they call, the request body limit."""
+
+    ingress_from: list[Peer] = Field(default_factory=list)  # each service names its callers
+    control_plane_egress: Peer = Field(default_factory=lambda: _peer(None, "cmp-control-plane", 8000))
+    external_https: bool = True
+    cp_timeout_seconds: float = Field(default=5, gt=0)
+    max_body_bytes: int = Field(gt=0)  # each service sets its default
+
+
+class ConnectorGatewayConfig(ServiceSettings):
     """Reference section 1 plus the gateway's environment contract (DESIGN: environment variables)."""
 
     image: ImageRef = "ghcr.io/gsvdev/cmp-connector-gateway:0.1.0"
     ingress_from: list[Peer] = Field(default_factory=lambda: [
         _peer(None, "cmp-runtime"), _peer(None, "cmp-runner")])
     vault_egress: Peer = Field(default_factory=lambda: _peer("vault", "vault", 8200))
-    control_plane_egress: Peer = Field(default_factory=lambda: _peer(None, "cmp-control-plane", 8000))
-    external_https: bool = True
     vault_auth_method: Literal["kubernetes", "token"] = "kubernetes"
     vault_k8s_role: str = "cmp-connector"
     vault_timeout_seconds: float = Field(default=2, gt=0)
@@ -218,7 +226,6 @@ class ConnectorGatewayConfig(WorkloadSettings):
     connector_timeout_seconds: float = Field(default=10, gt=0)
     connector_max_retries: int = Field(default=2, ge=0, le=10)
     rate_limit_requests_per_minute: int = Field(default=600, gt=0)
-    cp_timeout_seconds: float = Field(default=5, gt=0)
     max_body_bytes: int = Field(default=65536, gt=0)
     zendesk_base_url: str = "https://{subdomain}.zendesk.com"
     slack_base_url: HttpUrl = "https://slack.com/api"
@@ -234,12 +241,11 @@ class ConnectorGatewayConfig(WorkloadSettings):
         return value
 
 
-class ProvisionerConfig(WorkloadSettings):
+class ProvisionerConfig(ServiceSettings):
     """Reference section 3 plus the provisioner's environment contract."""
 
     image: ImageRef = "ghcr.io/gsvdev/cmp-provisioner:0.1.0"
     ingress_from: list[Peer] = Field(default_factory=lambda: [_peer("saleor", None)])
-    control_plane_egress: Peer = Field(default_factory=lambda: _peer(None, "cmp-control-plane", 8000))
     database_egress: Peer = Field(default_factory=lambda: _peer(None, "postgresql", 5432))
     saleor_egress: Peer = Field(default_factory=lambda: _peer("saleor", None, 8000))
     external_https: bool = True  # JWKS of a Saleor outside the cluster
@@ -252,7 +258,6 @@ class ProvisionerConfig(WorkloadSettings):
     retry_backoff_max_seconds: float = Field(default=300, gt=0)
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     worker_batch_size: int = Field(default=20, ge=1, le=1000)
-    cp_timeout_seconds: float = Field(default=5, gt=0)
     max_body_bytes: int = Field(default=262144, gt=0)
 
     @field_validator("saleor_allowed_origins")
