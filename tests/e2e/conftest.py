@@ -12,21 +12,19 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
 from components.vault.paths import SEED_PATHS, KeySource
 from infra.preview.runner import preview_stack
 from tests.services.connector_gateway.fakes import SaaSFake
-from tests.services.provisioner.helpers import JwksServer, SigningKey
-from tests.support.net import free_port, run_uvicorn_in_thread
+from tests.services.provisioner.helpers import JwksServer, SigningKey, serving_jwks
+from tests.support.net import free_port, run_uvicorn_in_thread, stop_process, wait_http
 from tests.support.openbao import OpenBaoServer
 from tests.support.postgres import PostgresServer
 
@@ -150,27 +148,13 @@ def start_service(name: str, argv: list[str], env: dict[str, str], port: int, tm
         proc = subprocess.Popen([str(BIN / argv[0]), *argv[1:], "--host", "127.0.0.1", "--port", str(port)],
                                 env=full_env, stdout=log, stderr=subprocess.STDOUT)
     service = Service(name, f"http://127.0.0.1:{port}", proc, log_path, env)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{name} exited with {proc.returncode}:\n{service.log()[-3000:]}")
-        try:
-            if httpx.get(f"{service.url}/healthz", timeout=1).status_code == 200:
-                return service
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    stop_service(service)
-    raise AssertionError(f"{name} did not answer /healthz within 30 s:\n{service.log()[-3000:]}")
-
-
-def stop_service(service: Service) -> None:
-    if service.proc.poll() is None:
-        service.proc.terminate()
-        try:
-            service.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            service.proc.kill()
-            service.proc.wait()
+    try:
+        wait_http(f"{service.url}/healthz", timeout=30, ok=lambda r: r.status_code == 200, proc=proc,
+                  log=service.log)
+    except TimeoutError:
+        stop_process(proc)
+        raise
+    return service
 
 
 @pytest.fixture(scope="session")
@@ -180,10 +164,7 @@ def saleor_key() -> SigningKey:
 
 @pytest.fixture(scope="session")
 def saleor_jwks(saleor_key) -> Iterator[JwksServer]:
-    server = JwksServer([saleor_key])
-    with run_uvicorn_in_thread(server.app) as url:
-        server.origin = url
-        server.api_url = url + "/graphql/"
+    with serving_jwks([saleor_key]) as server:
         yield server
 
 
@@ -194,7 +175,7 @@ def provisioner(preview, seeded_vault, control_plane, saleor_jwks, tmp_path) -> 
     control_plane.add_issuer("cmp-provisioner", env["SERVICE_JWT_SECRET"])
     service = start_service("cmp-provisioner", ["cmp-provisioner", "serve"], env, free_port(), tmp_path)
     yield service
-    stop_service(service)
+    stop_process(service.proc)
 
 
 @pytest.fixture
@@ -217,4 +198,4 @@ def gateway(preview, seeded_vault, control_plane, saas, tmp_path) -> Iterator[Se
     service = start_service("cmp-connector", ["cmp-connector-gateway"], env, free_port(), tmp_path)
     service.audit_path = audit
     yield service
-    stop_service(service)
+    stop_process(service.proc)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
@@ -18,11 +19,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_http(url: str, *, timeout: float = 20.0, ok=lambda r: r.status_code < 500) -> httpx.Response:
-    """Poll ``url`` until it answers (any status accepted by ``ok``) or fail after ``timeout`` seconds."""
+class ProcessExited(RuntimeError):
+    """The process being waited for exited before it answered."""
+
+
+def wait_http(url: str, *, timeout: float = 20.0, ok=lambda r: r.status_code < 500,
+              proc: subprocess.Popen | None = None, log: Callable[[], str] = lambda: "") -> httpx.Response:
+    """Poll ``url`` until it answers (any status accepted by ``ok``) or fail after ``timeout`` seconds.
+
+    With ``proc``, a process that exits first fails at once (``ProcessExited``); ``log`` gives the text whose
+    tail either failure shows.
+    """
     deadline = time.monotonic() + timeout
     last: Exception | str = "no answer"
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise ProcessExited(f"the process serving {url} exited with {proc.returncode}:\n{log()[-3000:]}")
         try:
             response = httpx.get(url, timeout=1.0)
             if ok(response):
@@ -31,7 +43,19 @@ def wait_http(url: str, *, timeout: float = 20.0, ok=lambda r: r.status_code < 5
         except httpx.HTTPError as exc:
             last = exc
         time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {timeout}s: {last}")
+    tail = log()[-3000:]
+    raise TimeoutError(f"{url} did not answer within {timeout}s: {last}" + (f"\n{tail}" if tail else ""))
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited after ``timeout`` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @contextmanager

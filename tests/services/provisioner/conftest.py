@@ -15,8 +15,8 @@ from tests.services.provisioner.helpers import (
     SigningKey,
     make_settings,
     running_provisioner,
+    serving_jwks,
 )
-from tests.support.net import run_uvicorn_in_thread
 from tests.support.postgres import PostgresServer
 
 
@@ -45,10 +45,7 @@ def foreign_key() -> SigningKey:
 
 @pytest.fixture
 def jwks_server(saleor_key: SigningKey) -> Iterator[JwksServer]:
-    server = JwksServer([saleor_key])
-    with run_uvicorn_in_thread(server.app) as url:
-        server.origin = url
-        server.api_url = url + "/graphql/"
+    with serving_jwks([saleor_key]) as server:
         yield server
 
 

@@ -70,6 +70,16 @@ class JwksServer:
             return {"keys": [k.jwk() for k in self.keys]}
 
 
+@contextmanager
+def serving_jwks(keys: list[SigningKey]) -> Iterator[JwksServer]:
+    """A JwksServer on loopback with ``origin`` and ``api_url`` (Saleor's, for Saleor-Api-Url) set; stops after."""
+    server = JwksServer(keys)
+    with run_uvicorn_in_thread(server.app) as url:
+        server.origin = url
+        server.api_url = url + "/graphql/"
+        yield server
+
+
 # ---- payloads ------------------------------------------------------------------------------------------------------
 def order_payload(
     order_id: str,
