@@ -149,7 +149,7 @@ _DEAD_LETTER_COLUMNS = (
 )
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, synchronous_commit: bool = True) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -161,7 +161,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    connect_args = {} if synchronous_commit else {"options": "-c synchronous_commit=off"}
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, connect_args=connect_args
+    )
 
 
 class InboxStore:
@@ -170,6 +173,12 @@ class InboxStore:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.engine = make_engine(url, pool_size=pool_size)
         self.is_postgres = self.engine.dialect.name == "postgresql"
+        # The worker's own bookkeeping (leases, outcomes) commits without waiting for the WAL flush: a write
+        # lost in a database crash only repeats an attempt, and every control-plane call is idempotent under
+        # its key. Deliveries (``record_many``) always wait for the flush: they are committed before the 200.
+        self.work_engine = (
+            make_engine(url, pool_size=pool_size, synchronous_commit=False) if self.is_postgres else self.engine
+        )
         self._table = Delivery.__table__
 
     def create_schema(self) -> None:
@@ -181,6 +190,7 @@ class InboxStore:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.work_engine.dispose()
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -215,14 +225,15 @@ class InboxStore:
         ]
         t = self._table
         dialect = postgresql if self.is_postgres else sqlite
+        # One statement compiled once and cached; executed with many parameter sets, which SQLAlchemy sends
+        # as multi-row INSERTs ("insertmanyvalues"), instead of a new statement compiled for every batch size.
         statement = (
             dialect.insert(t)
-            .values(values)
             .on_conflict_do_nothing(index_elements=["event", "order_id"])
             .returning(t.c.event, t.c.order_id)
         )
         with self.engine.begin() as conn:
-            inserted = {(row.event, row.order_id) for row in conn.execute(statement)}
+            inserted = {(row.event, row.order_id) for row in conn.execute(statement, values)}
         answers = []
         for delivery in deliveries:
             key = (delivery.event, delivery.order_id)
@@ -231,33 +242,50 @@ class InboxStore:
 
     # ---- working ---------------------------------------------------------------------------------------------
     def claim(self, limit: int, lease_seconds: float) -> list[Claimed]:
-        """Lease up to ``limit`` due rows; rows another replica holds are skipped, not waited for."""
+        """Lease up to ``limit`` due rows; rows another replica holds are skipped, not waited for.
+
+        One statement: pick the due rows (``FOR UPDATE SKIP LOCKED``), push their ``next_attempt_at`` past the
+        lease, and return them with whether their order has an ORDER_CANCELLED delivery in the inbox.
+        """
         now = utcnow()
         t = self._table
         token = secrets.token_hex(8)
-        query = (
-            select(t.c.id, t.c.event, t.c.order_id, t.c.payload, t.c.attempts, t.c.received_at, t.c.result)
+        due = (
+            select(t.c.id)
             .where(t.c.status == PENDING, t.c.next_attempt_at <= now)
             .order_by(t.c.next_attempt_at, t.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
+            .cte("due")
         )
-        with self.engine.begin() as conn:
-            rows = conn.execute(query).all()
-            if not rows:
-                return []
-            conn.execute(
-                update(t)
-                .where(t.c.id.in_([r.id for r in rows]))
-                .values(next_attempt_at=now + timedelta(seconds=lease_seconds), lease_token=token, updated_at=now)
+        returned = [t.c.id, t.c.event, t.c.order_id, t.c.payload, t.c.attempts, t.c.received_at, t.c.result]
+        if self.is_postgres:
+            cancel = t.alias("cancel")
+            returned.append(
+                select(cancel.c.id)
+                .where(cancel.c.event == CANCELLED_EVENT, cancel.c.order_id == t.c.order_id)
+                .exists()
+                .label("cancelled")
             )
-            cancelled = set(
-                conn.execute(
-                    select(t.c.order_id).where(
-                        t.c.event == CANCELLED_EVENT, t.c.order_id.in_({r.order_id for r in rows})
-                    )
-                ).scalars()
-            )
+        statement = (
+            update(t)
+            .where(t.c.id == due.c.id)
+            .values(next_attempt_at=now + timedelta(seconds=lease_seconds), lease_token=token, updated_at=now)
+            .returning(*returned)
+        )
+        cancelled: set[str] = set()
+        with self.work_engine.begin() as conn:
+            rows = conn.execute(statement).all()
+            if self.is_postgres:
+                cancelled = {r.order_id for r in rows if r.cancelled}
+            elif rows:  # SQLite's RETURNING cannot see other rows: ask in the same transaction
+                cancelled = set(
+                    conn.execute(
+                        select(t.c.order_id).where(
+                            t.c.event == CANCELLED_EVENT, t.c.order_id.in_({r.order_id for r in rows})
+                        )
+                    ).scalars()
+                )
         return [
             Claimed(
                 r.id,
@@ -270,7 +298,7 @@ class InboxStore:
                 r.result,
                 cancelled=r.order_id in cancelled,
             )
-            for r in rows
+            for r in sorted(rows, key=lambda r: r.id)
         ]
 
     def finish_many(self, finishes: list[Finish]) -> None:
@@ -305,7 +333,7 @@ class InboxStore:
             }
             for f in finishes
         ]
-        with self.engine.begin() as conn:
+        with self.work_engine.begin() as conn:
             conn.execute(statement, params)
 
     def unsettled(self, event_name: str, order_id: str) -> bool:

@@ -53,6 +53,9 @@ class ProvisionerSettings(BaseSettings):
     retry_backoff_max_seconds: float = Field(300.0, gt=0)
     worker_poll_seconds: float = Field(0.5, gt=0)
     worker_batch_size: int = Field(20, ge=1, le=1000)
+    # Not in the ConfigMap: how many claimed batches one replica works at once. While a backlog lasts the
+    # worker claims the next batch while the previous ones wait on the control plane (and their writes).
+    worker_batches_in_flight: int = Field(4, ge=1, le=64)
     # Not in the ConfigMap: a claimed row is invisible to other replicas for this long; a replica that dies
     # mid-row releases it when the lease ends. Must exceed the time one row takes (lines x CP timeout).
     worker_lease_seconds: float = Field(120.0, gt=0)

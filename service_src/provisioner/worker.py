@@ -105,32 +105,72 @@ class Worker:
         self._wake.set()
 
     async def run(self) -> None:
+        """Claim batches and work them, up to ``WORKER_BATCHES_IN_FLIGHT`` at once.
+
+        One loop claims; each claimed batch is worked in its own task (its rows' calls concurrently, its
+        outcomes in one transaction). While claims come back full (a backlog) the loop claims again at once, so
+        the database round trips of one batch overlap the control-plane calls of the others; otherwise it
+        sleeps until a delivery is committed here, a batch finishes, or the poll interval passes.
+        """
+        s = self._settings
+        in_flight: set[asyncio.Task] = set()
         while not self._stopping:
-            try:
-                worked = await self.run_once()
-            except SQLAlchemyError as exc:
-                log.warning("inbox_unavailable", error=type(exc).__name__)
-                worked = 0
-            except Exception as exc:  # the loop outlives any one batch; its rows return when their lease ends
-                log.exception("worker_batch_failed", error=type(exc).__name__)
-                worked = 0
-            if worked >= self._settings.worker_batch_size:
+            self._wake.clear()  # before claiming: a wake during the claim is not lost
+            claimed: list[Claimed] = []
+            if len(in_flight) < s.worker_batches_in_flight:
+                claimed = await self._claim()
+                if claimed:
+                    task = asyncio.create_task(self._batch(claimed), name="provisioner-batch")
+                    in_flight.add(task)
+                    task.add_done_callback(self._batch_done(in_flight))
+            if len(claimed) >= s.worker_batch_size and len(in_flight) < s.worker_batches_in_flight:
                 continue  # a full batch: more may be due
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._settings.worker_poll_seconds)
-            self._wake.clear()
+                await asyncio.wait_for(self._wake.wait(), timeout=s.worker_poll_seconds)
+        if in_flight:  # stopping: let the batches in hand finish and be written
+            await asyncio.gather(*in_flight, return_exceptions=True)
+
+    def _batch_done(self, in_flight: set[asyncio.Task]):
+        def done(task: asyncio.Task) -> None:
+            was_full = len(in_flight) >= self._settings.worker_batches_in_flight
+            in_flight.discard(task)
+            if was_full:
+                self._wake.set()  # the loop waits for this free slot
+
+        return done
+
+    async def _claim(self) -> list[Claimed]:
+        s = self._settings
+        try:
+            return await asyncio.to_thread(self._store.claim, s.worker_batch_size, s.worker_lease_seconds)
+        except SQLAlchemyError as exc:
+            log.warning("inbox_unavailable", error=type(exc).__name__)
+        except Exception as exc:  # the loop outlives any one claim
+            log.exception("worker_claim_failed", error=type(exc).__name__)
+        return []
+
+    async def _batch(self, rows: list[Claimed]) -> None:
+        try:
+            await self.work(rows)
+        except SQLAlchemyError as exc:
+            log.warning("inbox_unavailable", error=type(exc).__name__)
+        except Exception as exc:  # the loop outlives any one batch; its rows return when their lease ends
+            log.exception("worker_batch_failed", error=type(exc).__name__)
 
     async def run_once(self) -> int:
-        """Claim one batch, work its rows concurrently, write all outcomes in one transaction."""
-        s = self._settings
-        rows = await asyncio.to_thread(self._store.claim, s.worker_batch_size, s.worker_lease_seconds)
+        """Claim one batch and work it (tests and tools; ``run`` is the service's loop)."""
+        rows = await self._claim()
+        await self.work(rows)
+        return len(rows)
+
+    async def work(self, rows: list[Claimed]) -> None:
+        """Work claimed rows concurrently, then write all their outcomes in one transaction."""
         if not rows:
-            return 0
+            return
         finishes = [f for f in await asyncio.gather(*(self._work(row) for row in rows)) if f is not None]
         await asyncio.to_thread(self._store.finish_many, finishes)
         for finish in finishes:
             self._report(finish)
-        return len(rows)
 
     async def _work(self, row: Claimed) -> Finish | None:
         s = self._settings
