@@ -27,14 +27,9 @@ class VaultSettings:
     address: str
     token: str
     timeout: float = DEFAULT_TIMEOUT_SECONDS
-    operator_values: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:
         return f"VaultSettings(address={self.address!r}, timeout={self.timeout})"
-
-    def operator_value(self, config_key: str) -> str | None:
-        """The stack secret ``cmp-platform:<config_key>``, or None when an operator has not set it."""
-        return dict(self.operator_values).get(config_key)
 
     def client(self):
         import hvac
@@ -51,22 +46,17 @@ def _as_dict(raw: Any) -> dict[str, Any]:
     return {}
 
 
-def settings_from_config(get, env: dict[str, str] | None = None, config_keys: tuple[str, ...] = ()) -> VaultSettings:
+def settings_from_config(get, env: dict[str, str] | None = None) -> VaultSettings:
     """Resolve settings: ``vault:address``/``vault:token``, then ``cmp-platform:vault``, then VAULT_ADDR/VAULT_TOKEN.
 
-    ``get`` is ``ConfigureRequest.config.get``; ``config_keys`` are the operator-supplied stack secrets to pick up.
+    ``get`` is ``ConfigureRequest.config.get``. Operator-supplied values are read by the seed provider itself.
     """
     env = dict(os.environ if env is None else env)
     section = _as_dict(get("cmp-platform:vault"))
     address = get("vault:address") or section.get("address") or env.get("VAULT_ADDR")
     token = get("vault:token") or env.get("VAULT_TOKEN")
     timeout = section.get("timeoutSeconds") or env.get("VAULT_CLIENT_TIMEOUT") or DEFAULT_TIMEOUT_SECONDS
-    operator = tuple(
-        (key, str(value)) for key in config_keys if (value := get(f"cmp-platform:{key}")) not in (None, "")
-    )
-    return VaultSettings(
-        address=str(address or ""), token=str(token or ""), timeout=float(timeout), operator_values=operator
-    )
+    return VaultSettings(address=str(address or ""), token=str(token or ""), timeout=float(timeout))
 
 
 def require_usable(settings: VaultSettings | None) -> VaultSettings:
