@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from infra.images.services import REPO_ROOT, SERVICE_IMAGES, ServiceImage, check_build_inputs
 from infra.images.settings import ImagesConfig
+from infra.naming import type_token
 
-TYPE_TOKEN = "cmp:platform:ServiceImages"
 DIGEST_MARK = "@sha256:"
 
 
@@ -85,7 +85,7 @@ class ServiceImages(pulumi.ComponentResource):
         dockerfiles = {svc.service: check_build_inputs(svc, args.root) for svc in services}  # before registering
         import pulumi_docker_build as docker_build  # ~30 ms: paid only by stacks that build (images.build)
 
-        super().__init__(TYPE_TOKEN, name, None, opts)
+        super().__init__(type_token("ServiceImages"), name, None, opts)
         context = _relative(args.root)
         self.refs, self.digests = {}, {}
         for svc in services:

@@ -16,18 +16,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic.alias_generators import to_camel
 
 from components.saleor.settings import SaleorTuning
-from components.vault.paths import CONNECTOR_MOUNT, SECRET_MOUNT, SEED_PATHS, KeySource, check_rotations
+from components.vault.paths import CONNECTOR_MOUNT, SECRET_MOUNT, check_rotations, operator_keys
 from infra.images.settings import ImagesConfig
-from infra.naming import PROJECT
+from infra.naming import NAME_LABEL, PROJECT
 
 # ---------------------------------------------------------------------------------------------------------
 # Secrets: never in a stack file as plain text. saleorStaffPassword is a `secure:` value in each stack
 # file; the operator keys come from the Vault path table and are set with `pulumi config set --secret`.
 SALEOR_STAFF_PASSWORD = "saleorStaffPassword"
-OPERATOR_SECRET_KEYS: tuple[str, ...] = tuple(
-    key.config_key for path in SEED_PATHS for key in path.keys
-    if key.source is KeySource.OPERATOR and key.config_key
-)
+OPERATOR_SECRET_KEYS: tuple[str, ...] = tuple(key.config_key for _path, key in operator_keys() if key.config_key)
 SECRET_KEYS: tuple[str, ...] = (SALEOR_STAFF_PASSWORD, *OPERATOR_SECRET_KEYS)
 REDACTED = "[secret]"
 
@@ -187,7 +184,7 @@ class Peer(Model):
 
 
 def _peer(namespace: str | None, name: str | None, *ports: int) -> Peer:
-    return Peer(namespace=namespace, pod_labels={"app.kubernetes.io/name": name} if name else {},
+    return Peer(namespace=namespace, pod_labels={NAME_LABEL: name} if name else {},
                 ports=list(ports))
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from components.saleor.documents import ORDER_EVENTS, order_subscription
 from components.saleor.resources import SaleorApp, SaleorAppArgs, SaleorWebhook, SaleorWebhookArgs
+from infra.naming import type_token
 
 APP_NAME = "CMP Provisioner"
 APP_IDENTIFIER = "cmp-provisioner"
@@ -74,7 +75,7 @@ class SaleorWebhooks(pulumi.ComponentResource):
     """The provisioner's Saleor app and its order webhooks."""
 
     def __init__(self, name: str, args: SaleorWebhooksArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("cmp:platform:SaleorWebhooks", name, None, opts)
+        super().__init__(type_token("SaleorWebhooks"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self, protect=args.protect)
         self.app = SaleorApp(
             f"{name}-app",

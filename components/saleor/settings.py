@@ -16,7 +16,8 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-PROJECT = "cmp-platform"
+from infra.naming import PROJECT
+
 CONFIG_KEY = f"{PROJECT}:saleor"
 PASSWORD_KEY = f"{PROJECT}:saleorStaffPassword"
 ENV_API_URL = "SALEOR_API_URL"

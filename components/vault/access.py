@@ -16,10 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from components.vault.paths import CONNECTOR_CONSUMER, EXTERNAL_SECRETS_CONSUMER, PROVISIONER_CONSUMER
 from components.vault.policies import CONSUMERS, Mounts, consumer_policy_hcl
-from infra.naming import labels
+from components.workload import ESO_API_VERSION
+from infra.config import dns_label
+from infra.naming import labels, type_token
 
-TYPE = "cmp:platform:VaultAccess"
-ESO_API_VERSION = "external-secrets.io/v1"
+TYPE = type_token("VaultAccess")
 TOKEN_TTL_SECONDS = 3600
 TOKEN_MAX_TTL_SECONDS = 14400
 
@@ -54,11 +55,7 @@ class VaultAccessArgs(BaseModel):
                      "external_secrets_service_account", "connector_role")
     @classmethod
     def _dns(cls, value: str) -> str:
-        import re
-
-        if not re.match(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", value):
-            raise ValueError(f"{value!r} must be a DNS-1123 label")
-        return value
+        return dns_label(value)
 
     @property
     def mounts(self) -> Mounts:

@@ -16,8 +16,9 @@ CONNECTOR_MOUNT = "kv"
 # Tenant connector credentials live at kv/data/connectors/{org}/{project}/{binding}.
 CONNECTOR_CREDENTIALS_PREFIX = "connectors"
 
-_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_KEY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# One mount or path segment, and a key name (it becomes an env var name); the seed provider checks with these too.
+SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+KEY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _CONFIG_KEY = re.compile(r"^[a-z][A-Za-z0-9]*$")
 
 # The consumers that get a Vault policy (and a Kubernetes auth role) generated from this table.
@@ -47,7 +48,7 @@ class SeedKey(BaseModel):
     @field_validator("name")
     @classmethod
     def _name_is_env_safe(cls, name: str) -> str:
-        if not _KEY_NAME.match(name):
+        if not KEY_NAME.match(name):
             raise ValueError(f"vault key name {name!r} must match [a-z][a-z0-9_]* (it becomes an env var name)")
         return name
 
@@ -86,7 +87,7 @@ class SeedPath(BaseModel):
     @field_validator("mount")
     @classmethod
     def _mount_is_clean(cls, mount: str) -> str:
-        if not _SEGMENT.match(mount):
+        if not SEGMENT.match(mount):
             raise ValueError(f"vault mount {mount!r} must be one segment of [a-z0-9_-]")
         return mount
 
@@ -104,7 +105,7 @@ class SeedPath(BaseModel):
     @classmethod
     def _path_is_clean(cls, path: str) -> str:
         segments = path.split("/")
-        if not all(_SEGMENT.match(s) for s in segments):
+        if not all(SEGMENT.match(s) for s in segments):
             raise ValueError(
                 f"vault path {path!r} must be '/'-separated segments of [a-z0-9_-] (no '..', no empty segment)"
             )

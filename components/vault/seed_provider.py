@@ -11,7 +11,6 @@ Inputs (``props``): ``mount``, ``path``, ``keys`` (``[{name, source, value?, con
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from pulumi.dynamic import (
@@ -27,12 +26,11 @@ from pulumi.dynamic import (
 
 from components.vault import kv
 from components.vault.client import VaultSeedError, VaultSettings, require_usable, settings_from_config
+from components.vault.paths import KEY_NAME, SEGMENT, KeySource
 
 log = logging.getLogger(__name__)
 
-_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_KEY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-SOURCES = ("generated", "fixed", "operator")
+SOURCES = tuple(source.value for source in KeySource)
 REPLACE_ON = ("mount", "path")
 
 
@@ -137,7 +135,7 @@ class VaultSeedProvider(ResourceProvider):
         for field in ("mount", "path"):
             value = news.get(field)
             parts = value.split("/") if isinstance(value, str) else []
-            if not parts or not all(_SEGMENT.match(p) for p in parts) or (field == "mount" and len(parts) != 1):
+            if not parts or not all(SEGMENT.match(p) for p in parts) or (field == "mount" and len(parts) != 1):
                 failures.append(CheckFailure(field, f"{field} {value!r} must be '/'-separated [a-z0-9_-] segments"))
         keys = news.get("keys")
         if not isinstance(keys, list) or not keys:
@@ -147,7 +145,7 @@ class VaultSeedProvider(ResourceProvider):
         for i, key in enumerate(keys):
             where = f"keys[{i}]"
             name = key.get("name") if isinstance(key, dict) else None
-            if not isinstance(name, str) or not _KEY_NAME.match(name):
+            if not isinstance(name, str) or not KEY_NAME.match(name):
                 failures.append(CheckFailure(f"{where}.name", f"key name {name!r} must match [a-z][a-z0-9_]*"))
                 continue
             if name in seen:

@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from components.vault.paths import SEED_PATHS, KeySource, SeedPath, check_rotations
 from components.vault.policies import Mounts
 from components.vault.seed_provider import VaultSeedProvider, operator_hint
+from infra.naming import type_token
 
-TYPE = "cmp:platform:VaultSecretSeeds"
+TYPE = type_token("VaultSecretSeeds")
 
 
 class VaultSeed(pulumi.dynamic.Resource, module="vault", name="Seed"):
