@@ -17,7 +17,7 @@ from pydantic.alias_generators import to_camel
 
 from components.saleor.settings import SaleorTuning
 from components.vault.paths import CONNECTOR_MOUNT, SECRET_MOUNT, check_rotations, operator_keys
-from infra.images.settings import ImagesConfig
+from infra.images.settings import ImagesConfig, check_tag
 from infra.naming import NAME_LABEL, PROJECT
 
 # ---------------------------------------------------------------------------------------------------------
@@ -202,7 +202,7 @@ class ServiceSettings(WorkloadSettings):
 
     ingress_from: list[Peer] = Field(default_factory=list)  # each service names its callers
     control_plane_egress: Peer = Field(default_factory=lambda: _peer(None, "cmp-control-plane", 8000))
-    external_https: bool = True
+    external_https: bool = True  # SaaS APIs (gateway), the JWKS of a Saleor outside the cluster (provisioner)
     cp_timeout_seconds: float = Field(default=5, gt=0)
     max_body_bytes: int = Field(gt=0)  # each service sets its default
 
@@ -245,7 +245,6 @@ class ProvisionerConfig(ServiceSettings):
     ingress_from: list[Peer] = Field(default_factory=lambda: [_peer("saleor", None)])
     database_egress: Peer = Field(default_factory=lambda: _peer(None, "postgresql", 5432))
     saleor_egress: Peer = Field(default_factory=lambda: _peer("saleor", None, 8000))
-    external_https: bool = True  # JWKS of a Saleor outside the cluster
     saleor_allowed_origins: list[str] = Field(default_factory=list)  # empty: the origin of saleor.apiUrl
     saleor_legacy_hmac: bool = False
     jwks_cache_ttl_seconds: int = Field(default=300, gt=0)
@@ -330,8 +329,7 @@ class RagflowConfig(Model):
     @field_validator("tag")
     @classmethod
     def _tag(cls, value: str) -> str:
-        if not re.match(r"^[\w][\w.-]{0,127}$", value):
-            raise ValueError("must be an image tag ([A-Za-z0-9_.-], at most 128 characters)")
+        check_tag(value)
         if value == "latest":
             raise ValueError("must not use the moving tag 'latest'")
         return value

@@ -110,8 +110,9 @@ class VaultAccess(pulumi.ComponentResource):
             for consumer in CONSUMERS
         }
         self.auth_backend, backend_ready = self._auth_backend(args)
+        bindings = args.bindings()
         self.roles = {}
-        for consumer, binding in args.bindings().items():
+        for consumer, binding in bindings.items():
             policy = self.policies[consumer]
             self.roles[consumer] = vault.kubernetes.AuthBackendRole(
                 f"vault-role-{binding.role}",
@@ -135,7 +136,7 @@ class VaultAccess(pulumi.ComponentResource):
         )
         self.register_outputs({
             "policies": list(self.policies),
-            "roles": {c: b.role for c, b in args.bindings().items()},
+            "roles": {c: b.role for c, b in bindings.items()},
             "clusterSecretStore": args.cluster_secret_store,
         })
 

@@ -18,6 +18,13 @@ _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 DEFAULT_BASE_IMAGE = "docker.io/library/python:3.11-slim-bookworm"
 
 
+def check_tag(value: str) -> str:
+    """An image tag as registries accept it (also Ragflow's tag in infra/config.py)."""
+    if not _TAG.match(value):
+        raise ValueError("must be an image tag ([A-Za-z0-9_.-], at most 128 characters)")
+    return value
+
+
 class ImagesConfig(BaseModel):
     """`cmp-platform:images`. With build=false the workloads run the refs in connectorGateway.image etc."""
 
@@ -50,9 +57,7 @@ class ImagesConfig(BaseModel):
     @field_validator("tag")
     @classmethod
     def _tag(cls, value: str | None) -> str | None:
-        if value is not None and not _TAG.match(value):
-            raise ValueError("must be an image tag ([A-Za-z0-9_.-], at most 128 characters)")
-        return value
+        return value if value is None else check_tag(value)
 
     @model_validator(mode="after")
     def _build_needs_registry(self) -> ImagesConfig:

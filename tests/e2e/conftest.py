@@ -64,11 +64,8 @@ def preview(tmp_path_factory) -> Preview:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer().start()
-    try:
+    with PostgresServer() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -79,11 +76,8 @@ def database_url(postgres) -> str:
 @pytest.fixture(scope="session")
 def e2e_openbao() -> Iterator[OpenBaoServer]:
     """An OpenBao of its own: the smoke's seeds must not leak into the suite's shared dev server."""
-    server = OpenBaoServer().start()
-    try:
+    with OpenBaoServer() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

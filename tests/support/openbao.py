@@ -112,6 +112,12 @@ class OpenBaoServer:
                 paths.append(entry["request"]["path"])
         return paths
 
+    def __enter__(self) -> OpenBaoServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.process:
             stop_process(self.process)
