@@ -30,18 +30,21 @@ def service_images(cfg: StackConfig) -> dict[str, Any]:
         cfg.images, require_digest=cfg.digests_required)).refs
 
 
+def service_args(cfg: StackConfig, image: Any) -> dict[str, Any]:
+    """The ServiceArgs fields both services take from the stack (components.workload.ServiceArgs)."""
+    return {"namespace": cfg.namespace, "control_plane_url": cfg.control_plane_url,
+            "cluster_secret_store": cfg.cluster_secret_store, "debug": cfg.debug, "protect": cfg.protected,
+            "image": image}
+
+
 def connector_gateway(cfg: StackConfig, image: Any = None) -> ConnectorGateway:
     return ConnectorGateway("connector-gateway", ConnectorGatewayArgs(
-        namespace=cfg.namespace, settings=cfg.connector_gateway, vault=cfg.vault,
-        control_plane_url=cfg.control_plane_url, cluster_secret_store=cfg.cluster_secret_store,
-        debug=cfg.debug, protect=cfg.protected, image=image))
+        **service_args(cfg, image), settings=cfg.connector_gateway, vault=cfg.vault))
 
 
 def provisioner(cfg: StackConfig, image: Any = None) -> Provisioner:
     return Provisioner("provisioner", ProvisionerArgs(
-        namespace=cfg.namespace, settings=cfg.provisioner, control_plane_url=cfg.control_plane_url,
-        saleor_origin=cfg.saleor.origin, cluster_secret_store=cfg.cluster_secret_store,
-        debug=cfg.debug, protect=cfg.protected, image=image))
+        **service_args(cfg, image), settings=cfg.provisioner, saleor_origin=cfg.saleor.origin))
 
 
 def gateway_billing(cfg: StackConfig) -> GatewayBilling:
