@@ -6,8 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from infra.preview.runner import PROJECT_ROOT, preview_stack
-from infra.preview.stack_files import known_stacks
+from infra.preview import lazy_annotations
+from infra.preview.stack_files import known_stacks, load_stack_files
+
+# Deliberately not imported here: infra.preview.runner (it loads the Pulumi SDK). The command first
+# starts the schema-validation helper, so that it forks from a small process (see __main__ below).
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -19,9 +22,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None, *, root: Path = PROJECT_ROOT, **overrides) -> int:
+def main(argv: list[str] | None = None, *, root: Path | None = None, **overrides) -> int:
     """Preview the chosen stacks; print each one's table and summary; return the worst exit code."""
+    from infra.preview.runner import PROJECT_ROOT, preview_stack
+
     args = parse_args(argv)
+    root = root or PROJECT_ROOT
     stacks = known_stacks(root) if args.all else [args.stack]
     code = 0
     for stack in stacks:
@@ -32,5 +38,35 @@ def main(argv: list[str] | None = None, *, root: Path = PROJECT_ROOT, **override
     return code
 
 
+def stack_kubernetes_versions(root: Path, argv: list[str] | None = None) -> list[str]:
+    """The kubernetesVersion values of the stacks a command line will preview (to warm their schemas)."""
+    args = parse_args(argv)
+    stacks = known_stacks(root) if args.all else [args.stack]
+    versions = []
+    for stack in stacks:
+        version = load_stack_files(root, stack).values.get("kubernetesVersion")
+        if isinstance(version, str) and version not in versions:
+            versions.append(version)
+    return versions
+
+
+def command(argv: list[str] | None = None) -> int:
+    """The command: SDK typed modules with postponed annotations, schema checks in a helper process.
+
+    Both only speed the run up (see infra.preview.lazy_annotations and .validator_worker); the files
+    and the report are the same as ``main`` run in-process (tests/infra/preview/test_command.py).
+    """
+    from infra.preview.validator_worker import ValidatorWorker
+
+    parse_args(argv)  # a usage error exits here, before anything is started
+    lazy_annotations.install()
+    root = Path(__file__).resolve().parents[2]
+    worker = ValidatorWorker.start(lambda: stack_kubernetes_versions(root, argv))
+    try:
+        return main(argv, validate=worker.validate_all)
+    finally:
+        worker.close()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command())

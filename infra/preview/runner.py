@@ -7,7 +7,7 @@ written for inspection); 2 unknown stack, config error or program error (nothing
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,9 @@ DEFAULT_KUBERNETES_VERSION = "1.33"
 
 # check_config(files) -> the Kubernetes version to validate against; raises on invalid config.
 ConfigCheck = Callable[[StackFiles], str]
+# validate((object, is_partial) pairs, kubernetes version) -> violations: validation.validate_all, or
+# the same run in a helper process (infra.preview.validator_worker, used by the command).
+Validate = Callable[[Iterable[tuple[dict[str, Any], bool]], str], list[Any]]
 
 
 class PreviewError(Exception):
@@ -85,10 +88,13 @@ def _one_line(exc: BaseException) -> str:
 
 def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | None = None,
                   program: Callable[[], Any] = real_program, check_config: ConfigCheck = check_with_infra_config,
-                  secret_keys: Callable[[], tuple[str, ...]] = declared_secret_keys) -> StackPreview:
+                  secret_keys: Callable[[], tuple[str, ...]] = declared_secret_keys,
+                  validate: Validate | None = None) -> StackPreview:
     """Preview one stack into ``out_root/<stack>``; never raises for user errors (see the exit codes)."""
-    from infra.preview.validation import validate_all
     from policy.policies import evaluate
+
+    if validate is None:
+        from infra.preview.validation import validate_all as validate
 
     out_root = out_root or root / "build" / "preview"
     result = StackPreview(stack=stack, code=0)
@@ -102,7 +108,7 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
         recording = run_program(program, stack=stack, config=files.values, secret_keys=files.secret_keys,
                                 project=files.project)
         manifests = manifests_of(recording)
-        invalid = validate_all(((m.obj, m.is_patch) for m in manifests), kubernetes_version)
+        invalid = validate(((m.obj, m.is_patch) for m in manifests), kubernetes_version)
     except Exception as exc:  # one line for any config/program error; nothing is written
         result.code, result.lines = 2, [f"error: {stack}: {_one_line(exc)}"]
         return result
