@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import copy
-import functools
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import kubernetes_validate
 import yaml
 
 from infra.config import SECRET_KEYS
 from infra.preview.engine import Recording, run_program
+from infra.preview.validation import validate_object
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = "placeholder-secret-value"
@@ -71,30 +70,7 @@ def validate_k8s(obj: dict[str, Any]) -> None:
     kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
 
-def _crd_dir() -> Path | None:
-    for base in (ROOT / "contracts" / "external-secrets", ROOT.parent / "shared" / "contracts" / "external-secrets",
-                 Path("/work/shared/contracts/external-secrets")):
-        if base.is_dir():
-            return base
-    return None
-
-
-@functools.cache
-def _crd_schema(kind: str) -> dict[str, Any] | None:
-    base = _crd_dir()
-    if base is None:
-        return None
-    doc = yaml.safe_load((base / f"external-secrets.io_{kind.lower()}s.yaml").read_text())
-    for version in doc["spec"]["versions"]:
-        if version["name"] == "v1" and version.get("served"):
-            return version["schema"]["openAPIV3Schema"]
-    raise AssertionError(f"{kind} CRD serves no v1")
-
-
-def validate_crd(obj: dict[str, Any]) -> bool:
-    """Check an ESO object against its CRD's v1 schema; False when the CRD files are not on this machine."""
-    schema = _crd_schema(obj["kind"])
-    if schema is None:
-        return False
-    jsonschema.validate(obj, schema)
-    return True
+def validate_crd(obj: dict[str, Any]) -> None:
+    """Strict check of an ESO object against the v1 schema of its CRD, as shipped in infra/schemas."""
+    violation = validate_object(obj, K8S_VERSION)
+    assert violation is None, str(violation)

@@ -23,7 +23,9 @@ ROLE = "vault:kubernetes/authBackendRole:AuthBackendRole"
 AUTH = "vault:index/authBackend:AuthBackend"
 AUTH_CONFIG = "vault:kubernetes/authBackendConfig:AuthBackendConfig"
 CSS = "kubernetes:external-secrets.io/v1:ClusterSecretStore"
-CONTRACT = Path("/work/shared/contracts/external-secrets/external-secrets.io_clustersecretstores.yaml")
+# The shared contracts folder sits beside the repository (CI lays a copy there too).
+CONTRACT = (Path(__file__).resolve().parents[4] / "shared/contracts/external-secrets"
+            / "external-secrets.io_clustersecretstores.yaml")
 LOCAL_CRD = Path(__file__).resolve().parents[3] / "infra/schemas/external-secrets.io_clustersecretstores.yaml"
 
 
