@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from components.oci_platforms import PreflightError, fetch_platforms, locate, supports
 from components.workload import network_policy_spec
-from infra.config import RagflowConfig
+from infra.config import Peer, RagflowConfig
 from infra.naming import SECURITY_EXCEPTION_ANNOTATION, labels, selector_labels, type_token
 
 ARCH_LABEL = "kubernetes.io/arch"
@@ -26,6 +26,13 @@ class RagflowArgs(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     settings: RagflowConfig
+    callers_namespace: str = "cmp"  # the stack's namespace: callers when settings.ingressFrom is unset
+
+    @property
+    def ingress_from(self) -> list[Peer]:
+        if self.settings.ingress_from is not None:
+            return list(self.settings.ingress_from)
+        return [Peer(namespace=self.callers_namespace)]
 
 
 def image_platforms(settings: RagflowConfig) -> list[str]:
@@ -66,7 +73,7 @@ class Ragflow(pulumi.ComponentResource):
         # Ragflow talks to its own stores (MySQL, Elasticsearch, MinIO, Redis) in its namespace.
         same_namespace = {"to": [{"podSelector": {}}]}
         self.network_policy = k8s.networking.v1.NetworkPolicy(s.name, metadata=meta, spec=network_policy_spec(
-            selector_labels(s.name), s.namespace, s.ingress_from, list(ports.values()), [same_namespace]),
+            selector_labels(s.name), s.namespace, args.ingress_from, list(ports.values()), [same_namespace]),
             opts=child)
         self.register_outputs({"image": s.image_ref, "platforms": self.platforms, "node_arch": s.node_arch})
 

@@ -324,7 +324,8 @@ class RagflowConfig(Model):
     resources: Resources = Field(default_factory=lambda: resources("1", "4Gi", "4", "8Gi"))
     http_port: int = Field(default=80, ge=1, le=65535)
     api_port: int = Field(default=9380, ge=1, le=65535)
-    ingress_from: list[Peer] = Field(default_factory=lambda: [_peer("cmp", None)])
+    # None: every pod of the stack's namespace (where the runtime and runner call it from).
+    ingress_from: list[Peer] | None = None
 
     @field_validator("tag")
     @classmethod

@@ -53,7 +53,9 @@ def gateway_billing(cfg: StackConfig) -> GatewayBilling:
 
 
 def ragflow(cfg: StackConfig) -> Ragflow | None:
-    return Ragflow("ragflow", RagflowArgs(settings=cfg.ragflow)) if cfg.ragflow.enabled else None
+    if not cfg.ragflow.enabled:
+        return None
+    return Ragflow("ragflow", RagflowArgs(settings=cfg.ragflow, callers_namespace=cfg.namespace))
 
 
 def saleor_webhooks(cfg: StackConfig, prov: Provisioner) -> SaleorWebhooks:

@@ -21,6 +21,7 @@ from tests.components.helpers import base_config, run_platform, validate_k8s
 from tests.support.net import free_port
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 
 def ragflow_config(**ragflow):
@@ -48,6 +49,16 @@ def test_deployment_pins_the_arch_and_records_the_root_exception():
     for r in rec.children_of(component.urn):
         validate_k8s(r.inputs)
     assert component.registered_outputs["platforms"] == ["linux/amd64", "linux/arm64"]
+
+
+def test_callers_default_to_the_stacks_namespace_and_can_be_set():
+    policy = run_platform(base_config(namespace="platform")).one(NETWORK_POLICY, "ragflow").inputs
+    assert [rule["from"] for rule in policy["spec"]["ingress"]] == [
+        [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "platform"}}}]]
+    custom = ragflow_config(ingressFrom=[{"namespace": "cmp", "podLabels": {"app.kubernetes.io/name": "cmp-runner"}}])
+    policy = run_platform(custom).one(NETWORK_POLICY, "ragflow").inputs
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"][0]["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "cmp-runner"}}
 
 
 def test_config_platforms_mismatch_fails_with_one_line():
