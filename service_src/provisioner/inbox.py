@@ -149,6 +149,64 @@ _DEAD_LETTER_COLUMNS = (
 )
 
 
+def _record_statement(is_postgres: bool):
+    """INSERT of new deliveries, run with many parameter sets: SQLAlchemy sends them as multi-row INSERTs
+    ("insertmanyvalues"); duplicates of (event, order id) are skipped and not returned."""
+    dialect = postgresql if is_postgres else sqlite
+    return (
+        dialect.insert(_T)
+        .on_conflict_do_nothing(index_elements=["event", "order_id"])
+        .returning(_T.c.event, _T.c.order_id)
+    )
+
+
+def _claim_statement(is_postgres: bool):
+    """Lease up to ``b_limit`` due rows in one statement (``FOR UPDATE SKIP LOCKED``), returning them; on
+    PostgreSQL also whether their order has an ORDER_CANCELLED delivery."""
+    t = _T
+    due = (
+        select(t.c.id)
+        .where(t.c.status == PENDING, t.c.next_attempt_at <= bindparam("b_now"))
+        .order_by(t.c.next_attempt_at, t.c.id)
+        .limit(bindparam("b_limit"))
+        .with_for_update(skip_locked=True)
+        .cte("due")
+    )
+    returned = [t.c.id, t.c.event, t.c.order_id, t.c.payload, t.c.attempts, t.c.received_at, t.c.result]
+    if is_postgres:  # SQLite's RETURNING cannot see other rows
+        cancel = t.alias("cancel")
+        returned.append(
+            select(cancel.c.id)
+            .where(cancel.c.event == CANCELLED_EVENT, cancel.c.order_id == t.c.order_id)
+            .exists()
+            .label("cancelled")
+        )
+    return (
+        update(t)
+        .where(t.c.id == due.c.id)
+        .values(next_attempt_at=bindparam("b_until"), lease_token=bindparam("b_token"), updated_at=bindparam("b_now"))
+        .returning(*returned)
+    )
+
+
+def _finish_statement():
+    """One attempt's outcome; matches nothing when the row's lease (``lease_token``) was lost meanwhile."""
+    t = _T
+    return (
+        update(t)
+        .where(t.c.id == bindparam("b_id"), t.c.lease_token == bindparam("b_token"))
+        .values(
+            lease_token=None,
+            status=bindparam("b_status"),
+            attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next"),
+            last_error=bindparam("b_error"),
+            result=bindparam("b_result", type_=JSON),
+            updated_at=bindparam("b_now"),
+        )
+    )
+
+
 def make_engine(url: str, *, pool_size: int = 10, synchronous_commit: bool = True) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -180,6 +238,10 @@ class InboxStore:
             make_engine(url, pool_size=pool_size, synchronous_commit=False) if self.is_postgres else self.engine
         )
         self._table = Delivery.__table__
+        # Built once: SQLAlchemy then finds each compiled form in its cache without rebuilding the statement.
+        self._record_statement = _record_statement(self.is_postgres)
+        self._claim_statement = _claim_statement(self.is_postgres)
+        self._finish_statement = _finish_statement()
 
     def create_schema(self) -> None:
         """Create the table if missing; replicas starting together serialise on an advisory lock."""
@@ -223,17 +285,8 @@ class InboxStore:
             }
             for d in unique.values()
         ]
-        t = self._table
-        dialect = postgresql if self.is_postgres else sqlite
-        # One statement compiled once and cached; executed with many parameter sets, which SQLAlchemy sends
-        # as multi-row INSERTs ("insertmanyvalues"), instead of a new statement compiled for every batch size.
-        statement = (
-            dialect.insert(t)
-            .on_conflict_do_nothing(index_elements=["event", "order_id"])
-            .returning(t.c.event, t.c.order_id)
-        )
         with self.engine.begin() as conn:
-            inserted = {(row.event, row.order_id) for row in conn.execute(statement, values)}
+            inserted = {(row.event, row.order_id) for row in conn.execute(self._record_statement, values)}
         answers = []
         for delivery in deliveries:
             key = (delivery.event, delivery.order_id)
@@ -248,34 +301,12 @@ class InboxStore:
         lease, and return them with whether their order has an ORDER_CANCELLED delivery in the inbox.
         """
         now = utcnow()
-        t = self._table
         token = secrets.token_hex(8)
-        due = (
-            select(t.c.id)
-            .where(t.c.status == PENDING, t.c.next_attempt_at <= now)
-            .order_by(t.c.next_attempt_at, t.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .cte("due")
-        )
-        returned = [t.c.id, t.c.event, t.c.order_id, t.c.payload, t.c.attempts, t.c.received_at, t.c.result]
-        if self.is_postgres:
-            cancel = t.alias("cancel")
-            returned.append(
-                select(cancel.c.id)
-                .where(cancel.c.event == CANCELLED_EVENT, cancel.c.order_id == t.c.order_id)
-                .exists()
-                .label("cancelled")
-            )
-        statement = (
-            update(t)
-            .where(t.c.id == due.c.id)
-            .values(next_attempt_at=now + timedelta(seconds=lease_seconds), lease_token=token, updated_at=now)
-            .returning(*returned)
-        )
+        params = {"b_now": now, "b_limit": limit, "b_until": now + timedelta(seconds=lease_seconds), "b_token": token}
+        t = self._table
         cancelled: set[str] = set()
         with self.work_engine.begin() as conn:
-            rows = conn.execute(statement).all()
+            rows = conn.execute(self._claim_statement, params).all()
             if self.is_postgres:
                 cancelled = {r.order_id for r in rows if r.cancelled}
             elif rows:  # SQLite's RETURNING cannot see other rows: ask in the same transaction
@@ -305,20 +336,6 @@ class InboxStore:
         """Write a batch's outcomes in one transaction; a row whose lease was lost meanwhile is left alone."""
         if not finishes:
             return
-        t = self._table
-        statement = (
-            update(t)
-            .where(t.c.id == bindparam("b_id"), t.c.lease_token == bindparam("b_token"))
-            .values(
-                lease_token=None,
-                status=bindparam("b_status"),
-                attempts=bindparam("b_attempts"),
-                next_attempt_at=bindparam("b_next"),
-                last_error=bindparam("b_error"),
-                result=bindparam("b_result", type_=JSON),
-                updated_at=bindparam("b_now"),
-            )
-        )
         now = utcnow()
         params = [
             {
@@ -334,7 +351,7 @@ class InboxStore:
             for f in finishes
         ]
         with self.work_engine.begin() as conn:
-            conn.execute(statement, params)
+            conn.execute(self._finish_statement, params)
 
     def unsettled(self, event_name: str, order_id: str) -> bool:
         """Whether a row for (event, order id) still waits for work (pending)."""
