@@ -69,6 +69,7 @@ def test_settings_defaults(monkeypatch):
         300,
     )
     assert (settings.worker_poll_seconds, settings.worker_batch_size, settings.max_body_bytes) == (0.5, 20, 262144)
+    assert settings.worker_batches_in_flight == 4
     assert (settings.jwks_cache_ttl_seconds, settings.jwks_min_refetch_seconds, settings.port) == (300, 30, 8000)
 
 
@@ -86,6 +87,7 @@ def test_settings_defaults(monkeypatch):
         ({"SALEOR_ALLOWED_ORIGINS": "https://a.example", "DATABASE_URL": "mysql://x"}, "DATABASE_URL must be"),
         ({"SALEOR_ALLOWED_ORIGINS": "https://a.example", "LOG_LEVEL": "loud"}, "LOG_LEVEL='loud' must be one of"),
         ({"SALEOR_ALLOWED_ORIGINS": "https://a.example", "WORKER_BATCH_SIZE": "0"}, "worker_batch_size"),
+        ({"SALEOR_ALLOWED_ORIGINS": "https://a.example", "WORKER_BATCHES_IN_FLIGHT": "0"}, "worker_batches_in_flight"),
         (
             {"SALEOR_ALLOWED_ORIGINS": "https://a.example", "RETRY_BACKOFF_MAX_SECONDS": "0.5"},
             "RETRY_BACKOFF_MAX_SECONDS must be >= RETRY_BACKOFF_SECONDS",
