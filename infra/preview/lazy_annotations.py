@@ -48,6 +48,20 @@ def _header(source: str) -> bytes:
     return importlib.util.MAGIC_NUMBER + mtime.to_bytes(4, "little") + size.to_bytes(4, "little")
 
 
+def cache_usable(source: str) -> bool:
+    """A valid cached code object exists, or one can be written: otherwise every run would compile
+    (seconds), slower than the SDK's own .pyc files, so the module loads the normal way."""
+    cached, header = cache_path(source), _header(source)
+    try:
+        with cached.open("rb") as f:
+            if f.read(len(header)) == header:
+                return True
+    except OSError:
+        pass
+    folder = cached.parent if cached.parent.is_dir() else cached.parent.parent
+    return os.access(folder, os.W_OK)
+
+
 class LazyAnnotationsLoader(importlib.machinery.SourceFileLoader):
     """A SourceFileLoader whose code objects are compiled with postponed annotations."""
 
@@ -78,7 +92,8 @@ class LazyAnnotationsFinder(importlib.abc.MetaPathFinder):
         if not in_scope(fullname):
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
-        if spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader:
+        if (spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader
+                or not cache_usable(spec.loader.path)):
             return spec
         spec.loader = LazyAnnotationsLoader(spec.loader.name, spec.loader.path)
         return spec

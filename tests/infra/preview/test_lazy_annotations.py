@@ -89,3 +89,19 @@ def test_code_is_cached_by_source_mtime_and_size(tmp_path):
     proc = subprocess.run([sys.executable, "-c", "import pulumi_kubernetes.grp.v1.kind"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "NotDefinedAnywhere" in proc.stderr
+
+
+def test_without_a_writable_cache_the_module_loads_the_normal_way(tmp_path, monkeypatch):
+    from infra.preview import lazy_annotations
+
+    source = tmp_path / "kind.py"
+    source.write_text("X = 1\n")
+    monkeypatch.setattr(lazy_annotations.os, "access", lambda path, mode: False)
+    assert lazy_annotations.cache_usable(str(source)) is False  # nothing cached, nowhere to write
+    monkeypatch.undo()
+    assert lazy_annotations.cache_usable(str(source)) is True  # writable: compile once, then cached
+    cached = cache_path(str(source))
+    cached.parent.mkdir()
+    cached.write_bytes(lazy_annotations._header(str(source)) + b"code")
+    monkeypatch.setattr(lazy_annotations.os, "access", lambda path, mode: False)
+    assert lazy_annotations.cache_usable(str(source)) is True  # a valid cache needs no writing
