@@ -31,7 +31,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc, settings
 from pulumi.runtime import stack as pulumi_stack
-from pulumi.runtime.proto import source_pb2
+from pulumi.runtime.proto import resource_pb2, source_pb2
 
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
@@ -227,11 +227,33 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             return super().RegisterResource(request)
         self._claim(urn)
         self._record(request, urn, bool(request.custom))
-        response = super().RegisterResource(request)
+        response, echoed = self._register(request, urn)
         record = self.records[urn]
         record.id = response.id or None
-        record.outputs, _ = struct_to_python(response.object) if record.custom else ({}, [])
+        if not record.custom:
+            record.outputs = {}
+        elif echoed:
+            record.outputs = record.inputs  # the very same wire object: same plain value
+        else:
+            record.outputs, _ = struct_to_python(response.object)
         return response
+
+    def _register(self, request: Any, urn: str) -> tuple[Any, bool]:
+        """MockMonitor.RegisterResource, except that when the mocks hand the inputs back unchanged
+        (every resource but docker-build's Image) the request's own wire object is the response's,
+        instead of serialising the deserialised copy again (~40% of each stack's run, measured).
+        Returns the response and whether the object was echoed."""
+        pulumi_mocks._ensure_event_loop()
+        inputs = rpc.deserialize_properties(request.object)
+        args = pulumi_mocks.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
+            resource_id=request.importId, custom=request.custom or False,
+            transforms=pulumi_mocks._resolve_callbacks(request.transforms))
+        resource_id, state = self.mocks.new_resource(args)
+        echoed = state == inputs
+        obj = request.object if echoed else pulumi_mocks._sync_await(rpc.serialize_properties(state, {}))
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=obj), echoed
 
     def ReadResource(self, request):
         urn = self.make_urn(request.parent, request.type, request.name)

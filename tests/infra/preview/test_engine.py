@@ -173,3 +173,28 @@ def test_runtime_speedups_are_undone_after_a_run_even_a_failed_one():
         run_program(lambda: (_ for _ in ()).throw(ValueError("x")), stack="dev", config={})
     run_small()
     assert gc.isenabled() and pulumi_resource._get_stack_trace is original
+
+
+def test_echoed_outputs_reach_the_program_as_the_sdk_round_trip_would():
+    """The monitor hands the request's own wire object back when the mocks echo the inputs: the
+    program must still see every output, secrets still secret, numbers and nesting intact."""
+    seen = {}
+
+    def program():
+        cm = k8s.core.v1.ConfigMap("cm", metadata={"name": "cm", "labels": {"a": "b"}},
+                                   data={"n": "1", "s": pulumi.Output.secret("x")})
+        deploy = k8s.apps.v1.Deployment("d", metadata={"name": "d"}, spec={
+            "replicas": 3, "selector": {"matchLabels": {"app": "d"}},
+            "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"containers": [
+                {"name": "c", "image": "x:1", "ports": [{"containerPort": 8000}]}]}}})
+        cm.metadata.labels.apply(lambda v: seen.__setitem__("labels", v))
+        cm.data.apply(lambda v: seen.__setitem__("data", v))
+        deploy.spec.replicas.apply(lambda v: seen.__setitem__("replicas", v))
+
+    rec = run_program(program, stack="dev", config={})
+    assert seen["labels"] == {"a": "b"} and seen["replicas"] == 3
+    assert seen["data"] == {"n": "1", "s": "x"}  # the program can use its own secret
+    cm = rec.one("kubernetes:core/v1:ConfigMap", "cm")
+    assert cm.outputs == cm.inputs and cm.outputs["data"]["s"] == SECRET
+    assert cm.id == "cm"
+    assert rec.one("kubernetes:apps/v1:Deployment", "d").outputs["spec"]["replicas"] == 3
