@@ -6,7 +6,8 @@ control-plane stub in its own process, and drives the webhook with wrk from pre-
 order, so every request is a real insert, not a duplicate):
   1. HMAC-signed deliveries, worker off: accepted/s = rows committed / wall time;
   2. JWS-signed (RS256, b64:false, JWKS on loopback), worker off: the same;
-  3. an open-loop sender at half the HMAC rate with the worker on: per order, the time from sending the
+  3. the worker alone (no deliveries arriving) draining the rows phases 1-2 left pending: rows/s;
+  4. an open-loop sender at half the HMAC rate with the worker on: per order, the time from sending the
      delivery to the control plane receiving POST /instances (p50, p99).
 Writes build/bench/provisioner.json. Figures depend on what else runs on the machine: the run prints its load.
 """
@@ -164,11 +165,24 @@ def run_wrk(url: str, script: Path, requests_file: Path, seconds: float) -> dict
     }
 
 
-def rows_in(dsn: str) -> int:
+def rows_in(dsn: str, where: str = "TRUE") -> int:
     import psycopg
 
     with psycopg.connect(dsn) as conn:
-        return conn.execute("SELECT count(*) FROM provisioner_inbox").fetchone()[0]
+        return conn.execute(f"SELECT count(*) FROM provisioner_inbox WHERE {where}").fetchone()[0]
+
+
+def measure_drain(dsn: str, seconds: float) -> dict:
+    """Rows the (running) worker settles per second while nothing new arrives."""
+    pending = rows_in(dsn, "status = 'pending'")
+    start, left = time.perf_counter(), pending
+    while time.perf_counter() - start < seconds and left:
+        time.sleep(0.1)
+        left = rows_in(dsn, "status = 'pending'")
+    elapsed = time.perf_counter() - start
+    figures = {"rows_per_s": round((pending - left) / elapsed, 1), "rows": pending - left, "seconds": round(elapsed, 2)}
+    print(f"  worker drain: {pending - left} of {pending} pending in {elapsed:.1f}s, {figures['rows_per_s']:.0f}/s")
+    return figures
 
 
 CP_STUB = textwrap.dedent(
@@ -360,7 +374,14 @@ def main() -> None:
             finally:
                 provisioner.stop()
 
-            # 3: delivery -> control plane at half the HMAC rate, worker on; then at a light 50/s for contrast.
+            # 3: the worker alone, draining what phases 1-2 left pending.
+            provisioner = Provisioner(base_env, work / "drain.log")
+            try:
+                results["worker_drain"] = measure_drain(pg.dsn("bench"), DURATION_S)
+            finally:
+                provisioner.stop()
+
+            # 4: delivery -> control plane at half the HMAC rate, worker on; then at a light 50/s for contrast.
             rate = results["hmac"]["accepted_per_s"] / 2
             # A fresh database: the rows of phases 1-2 are pending (no worker ran) and would be worked first.
             latency_env = {**base_env, "DATABASE_URL": pg.create_database("bench_latency")}
