@@ -282,8 +282,21 @@ def raw_request(signature: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-def measure_latency(url: str, cp_port: int, prefix: str, rate: float, total: int) -> dict:
-    """Send ``total`` new paid orders at ``rate``/s; per order, send -> the CP stub receiving POST /instances."""
+def committed_at(dsn: str, prefix: str) -> dict[str, float]:
+    """When each order's delivery was committed to the inbox (its ``received_at``, naive UTC), epoch seconds."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT order_id, extract(epoch FROM received_at) FROM provisioner_inbox WHERE order_id LIKE %s",
+            (prefix + "-%",),
+        ).fetchall()
+    return {order_id: float(at) for order_id, at in rows}
+
+
+def measure_latency(url: str, cp_port: int, prefix: str, rate: float, total: int, dsn: str) -> dict:
+    """Send ``total`` new paid orders at ``rate``/s; per order, send -> the CP stub receiving POST /instances,
+    and the part of it until the delivery was in the inbox (the rest is the worker's)."""
     orders = [(f"{prefix}-{i}", raw_request(hmac_hex(b := order_body(f"{prefix}-{i}")), b)) for i in range(total)]
     sent = asyncio.run(open_loop(url, orders, rate))
     deadline = time.monotonic() + 120
@@ -293,16 +306,21 @@ def measure_latency(url: str, cp_port: int, prefix: str, rate: float, total: int
             break
         time.sleep(0.2)
     latencies = [(arrivals[o] - sent[o]) * 1000 for o in sent if o in arrivals]
+    committed = committed_at(dsn, prefix)
+    to_inbox = [(committed[o] - sent[o]) * 1000 for o in sent if o in committed]
     figures = {
         "p50_ms": round(percentile(latencies, 0.50), 2),
         "p99_ms": round(percentile(latencies, 0.99), 2),
+        "to_inbox_p50_ms": round(percentile(to_inbox, 0.50), 2),
+        "to_inbox_p99_ms": round(percentile(to_inbox, 0.99), 2),
         "rate_per_s": round(rate, 1),
         "orders": len(sent),
         "missing": len(sent) - len(latencies),
     }
     print(
         f"  delivery->CP at {rate:.0f}/s over {len(sent)} orders: p50 {figures['p50_ms']} ms, "
-        f"p99 {figures['p99_ms']} ms, missing {figures['missing']}"
+        f"p99 {figures['p99_ms']} ms, missing {figures['missing']} (to the inbox: p50 {figures['to_inbox_p50_ms']} ms,"
+        f" p99 {figures['to_inbox_p99_ms']} ms)"
     )
     return figures
 
@@ -387,10 +405,13 @@ def main() -> None:
             latency_env = {**base_env, "DATABASE_URL": pg.create_database("bench_latency")}
             provisioner = Provisioner(latency_env, work / "latency.log")
             try:
+                dsn = pg.dsn("bench_latency")
                 results["delivery_to_cp"] = measure_latency(
-                    provisioner.url, cp_port, "half", rate, int(rate * DURATION_S)
+                    provisioner.url, cp_port, "half", rate, int(rate * DURATION_S), dsn
                 )
-                results["delivery_to_cp_at_50_per_s"] = measure_latency(provisioner.url, cp_port, "light", 50, 150)
+                results["delivery_to_cp_at_50_per_s"] = measure_latency(
+                    provisioner.url, cp_port, "light", 50, 150, dsn
+                )
             finally:
                 provisioner.stop()
         finally:
