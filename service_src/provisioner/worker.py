@@ -95,6 +95,7 @@ class Worker:
         self._metrics = metrics
         self._wake = asyncio.Event()
         self._stopping = False
+        self._partial: asyncio.Task | None = None  # the one batch in flight that was claimed less than full
 
     def wake(self) -> None:
         """A delivery was just committed here: look now instead of at the next poll."""
@@ -110,18 +111,22 @@ class Worker:
         One loop claims; each claimed batch is worked in its own task (its rows' calls concurrently, its
         outcomes in one transaction). While claims come back full (a backlog) the loop claims again at once, so
         the database round trips of one batch overlap the control-plane calls of the others; otherwise it
-        sleeps until a delivery is committed here, a batch finishes, or the poll interval passes.
+        sleeps until a delivery is committed here, a batch finishes, or the poll interval passes. At most one
+        partial batch is in flight: deliveries committed meanwhile wait for it and then go out together, so a
+        steady stream is worked in few, full batches instead of one claim and one write per delivery.
         """
         s = self._settings
         in_flight: set[asyncio.Task] = set()
         while not self._stopping:
             self._wake.clear()  # before claiming: a wake during the claim is not lost
             claimed: list[Claimed] = []
-            if len(in_flight) < s.worker_batches_in_flight:
+            if len(in_flight) < s.worker_batches_in_flight and self._partial is None:
                 claimed = await self._claim()
                 if claimed:
                     task = asyncio.create_task(self._batch(claimed), name="provisioner-batch")
                     in_flight.add(task)
+                    if len(claimed) < s.worker_batch_size:
+                        self._partial = task
                     task.add_done_callback(self._batch_done(in_flight))
             if len(claimed) >= s.worker_batch_size and len(in_flight) < s.worker_batches_in_flight:
                 continue  # a full batch: more may be due
@@ -134,7 +139,10 @@ class Worker:
         def done(task: asyncio.Task) -> None:
             was_full = len(in_flight) >= self._settings.worker_batches_in_flight
             in_flight.discard(task)
-            if was_full:
+            if task is self._partial:
+                self._partial = None
+                self._wake.set()  # what arrived meanwhile is claimed now
+            elif was_full:
                 self._wake.set()  # the loop waits for this free slot
 
         return done

@@ -29,6 +29,13 @@ def receive_only(provisioner_factory, orders: list[str], **settings):
     return provisioner
 
 
+async def settled(provisioner, *, timeout: float) -> None:
+    """Wait (without blocking the loop the worker runs on) until no row is pending."""
+    deadline = time.monotonic() + timeout
+    while any(r.status == PENDING for r in provisioner.store.rows()) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
 class CountingClient(ControlPlaneClient):
     """The real client, counting how many create_instance calls are in flight at once."""
 
@@ -92,9 +99,7 @@ async def test_batches_overlap_up_to_the_in_flight_bound_and_no_row_is_worked_tw
     worker = Worker(settings, provisioner.store, client, Metrics())
     task = asyncio.create_task(worker.run())
     try:
-        deadline = time.monotonic() + 20
-        while any(r.status == PENDING for r in provisioner.store.rows()) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await settled(provisioner, timeout=20)
     finally:
         worker.stop()
         await task
@@ -115,3 +120,29 @@ def test_the_service_worker_keeps_up_with_a_burst_and_wakes_on_delivery(provisio
         lambda: all(r.status == DONE for r in provisioner.store.rows()), timeout=15, what="the burst to settle"
     )
     assert sorted(c.body["order_id"] for c in control_plane.calls_to("POST", "/instances")) == sorted(orders)
+
+
+async def test_deliveries_arriving_during_a_partial_batch_go_out_together_after_it(
+    provisioner_factory, control_plane, pg_url
+):
+    provisioner = receive_only(provisioner_factory, ["T3JkZXI6Zmlyc3Q"])
+    settings = make_settings(pg_url, control_plane.url, worker_batch_size=10, worker_batches_in_flight=8)
+    control_plane.delay_seconds = 0.3
+    client = CountingClient(control_plane.url, SERVICE_JWT_SECRET, timeout_seconds=2)
+    worker = Worker(settings, provisioner.store, client, Metrics())
+    task = asyncio.create_task(worker.run())
+    try:
+        deadline = time.monotonic() + 5
+        while client.now == 0 and time.monotonic() < deadline:  # the first order's one-row batch is in flight
+            await asyncio.sleep(0.01)
+        later = [f"T3JkZXI6bGF0ZX{i}" for i in range(5)]
+        for order_id in later:  # each commit wakes the worker, but the partial batch is still out
+            await asyncio.to_thread(provisioner.deliver, PAID, body_of(order_payload(order_id)))
+            worker.wake()
+        await settled(provisioner, timeout=10)
+    finally:
+        worker.stop()
+        await task
+        await client.aclose()
+    assert Counter(r.status for r in provisioner.store.rows()) == Counter({DONE: 6})
+    assert client.most == 5  # the five later orders in one batch, none beside the first order's
