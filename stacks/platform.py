@@ -1,7 +1,7 @@
 """The platform composition: which components a stack gets and how they are wired.
 
-One function per piece, so the Vault (VaultSecretSeeds) and Saleor (SaleorWebhooks) pieces plug in
-as one more function each, called from ``build``.
+One function per piece, each reading only its slice of the stack config; ``build`` orders them (the
+Ragflow preflight first, so an arch mismatch registers nothing) and exports what operators look up.
 """
 
 from __future__ import annotations
