@@ -12,7 +12,9 @@ DOCKERFILE = Path("service_src/connector_gateway/Dockerfile")
 def test_dockerfile_is_lint_clean_non_root_and_gateway_only():
     text = DOCKERFILE.read_text()
     assert "ARG BASE_IMAGE" in text and "FROM ${BASE_IMAGE}" in text
-    assert "'.[gateway]'" in text and "infra" not in text and "components" not in text
+    # Only the gateway extra's requirements (no Pulumi), and only the gateway's sources.
+    assert "['optional-dependencies']['gateway']" in text and "'infra'" not in text
+    assert "infra" not in text and "components" not in text and "COPY service_src/connector_gateway " in text
     assert "USER 10001:10001" in text and "PYTHONDONTWRITEBYTECODE=1" in text
     assert 'ENTRYPOINT ["cmp-connector-gateway"]' in text
     hadolint = Path(sys.executable).with_name("hadolint")
