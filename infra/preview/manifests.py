@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.preview.engine import RecordedResource, Recording
+from policy.policies import kind_of
 
 CRD_DIR = "0-crd"
 MANIFEST_DIR = "1-manifest"
@@ -42,12 +43,6 @@ class Manifest:
         return f"{self.obj.get('kind')} {ns + '/' if ns else ''}{meta.get('name')}"
 
 
-def kubernetes_kind(resource_type: str) -> str | None:
-    """``kubernetes:apps/v1:Deployment`` -> ``Deployment``; None for providers, helpers, components."""
-    parts = resource_type.split(":")
-    if len(parts) != 3 or parts[0] != "kubernetes" or "/" not in parts[1]:
-        return None
-    return parts[2]
 
 
 def _api_version(resource_type: str) -> str:
@@ -79,7 +74,7 @@ def render_path(obj: dict[str, Any]) -> str:
 
 def manifest_of(resource: RecordedResource) -> Manifest | None:
     """The Kubernetes object a recorded resource stands for, or None when it is not one."""
-    kind = kubernetes_kind(resource.type)
+    kind = kind_of(resource.type)
     if kind is None or not resource.custom or kind.endswith("List"):
         return None
     obj = _drop_none(dict(resource.inputs))
