@@ -9,18 +9,13 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from graphql import (
-    GraphQLEnumType,
-    GraphQLSchema,
-    GraphQLSyntaxError,
-    InlineFragmentNode,
-    OperationDefinitionNode,
-    OperationType,
-    build_schema,
-    parse,
-    validate,
-)
+if TYPE_CHECKING:
+    from graphql import GraphQLSchema
+
+# graphql-core (~50 ms to import) is imported inside the functions: the program imports this module through the
+# component's args checks, and only the provider's check() (in its own process) needs the schemas.
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 SCHEMA_FILES: dict[str, str] = {
@@ -35,10 +30,14 @@ SUPPORTED_VERSIONS = tuple(SCHEMA_FILES)
 def load_schema(version: str) -> GraphQLSchema:
     if version not in SCHEMA_FILES:
         raise ValueError(f"Saleor schema version {version!r} is not one of {list(SUPPORTED_VERSIONS)}")
+    from graphql import build_schema
+
     return build_schema((SCHEMA_DIR / SCHEMA_FILES[version]).read_text())
 
 
 def _enum_values(version: str, enum_name: str) -> frozenset[str]:
+    from graphql import GraphQLEnumType
+
     enum = load_schema(version).get_type(enum_name)
     assert isinstance(enum, GraphQLEnumType), enum_name
     return frozenset(enum.values)
@@ -46,6 +45,8 @@ def _enum_values(version: str, enum_name: str) -> frozenset[str]:
 
 def document_errors(document: str, version: str) -> list[str]:
     """graphql-core's parse/validation messages for `document` against Saleor `version` (empty when valid)."""
+    from graphql import GraphQLSyntaxError, parse, validate
+
     try:
         ast = parse(document)
     except GraphQLSyntaxError as exc:
@@ -67,6 +68,8 @@ def subscription_problems(query: str, events: list[str] | None, versions: tuple[
 
     With `events` None (not known yet) the query is checked against the schemas only.
     """
+    from graphql import InlineFragmentNode, OperationDefinitionNode, OperationType, parse
+
     problems: list[str] = []
     for version in versions:
         problems += [f"Saleor {version}: {msg}" for msg in document_errors(query, version)]

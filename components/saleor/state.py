@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from graphql import GraphQLError, parse, print_ast
 from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN, unwrap_rpc_secret
 
@@ -37,6 +36,10 @@ def headers_from_saleor(raw: str | None) -> dict[str, str]:
 def canonical_query(query: Any) -> Any:
     if not isinstance(query, str):
         return query
+    # graphql-core is imported here, not at module load: the program imports this module, only the provider
+    # (in its own process) compares queries.
+    from graphql import GraphQLError, parse, print_ast
+
     try:
         return print_ast(parse(query))
     except GraphQLError:
