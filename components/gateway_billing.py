@@ -7,9 +7,9 @@ ConfigMap and a checksum annotation, so a billing change rolls the gateway's pod
 from __future__ import annotations
 
 import pulumi
-import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict
 
+from components.kube import KubeObject
 from components.workload import env_flag, env_number
 from infra.config import GatewayBillingConfig
 from infra.naming import checksum, labels, type_token
@@ -48,21 +48,21 @@ class GatewayBilling(pulumi.ComponentResource):
         super().__init__(type_token("GatewayBilling"), name, None, opts)
         s = args.settings
         data = billing_data(s)
-        self.config_map = k8s.core.v1.ConfigMap(
-            s.config_map_name,
-            metadata={"name": s.config_map_name, "namespace": args.namespace, "labels": labels(s.deployment_name)},
-            data=data, opts=pulumi.ResourceOptions(parent=self))
-        self.patch = k8s.apps.v1.DeploymentPatch(
-            s.deployment_name,
-            metadata={"name": s.deployment_name, "namespace": args.namespace,
-                      # Take over fields another manager (Argo CD, kubectl) set before.
-                      "annotations": {PATCH_FORCE_ANNOTATION: "true"}},
-            spec={"template": {
+        self.config_map = KubeObject(s.config_map_name, {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": s.config_map_name, "namespace": args.namespace, "labels": labels(s.deployment_name)},
+            "data": data}, opts=pulumi.ResourceOptions(parent=self))
+        self.patch = KubeObject(s.deployment_name, {
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": s.deployment_name, "namespace": args.namespace,
+                         # Take over fields another manager (Argo CD, kubectl) set before.
+                         "annotations": {PATCH_FORCE_ANNOTATION: "true"}},
+            "spec": {"template": {
                 "metadata": {"annotations": {CHECKSUM_ANNOTATION: checksum(data)}},
                 "spec": {"containers": [{
                     "name": s.container_name,
                     "envFrom": [{"configMapRef": {"name": s.config_map_name}}],
                 }]},
-            }},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.config_map]))
+            }}},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.config_map]), patch=True)
         self.register_outputs({"config_map": s.config_map_name, "deployment": s.deployment_name})

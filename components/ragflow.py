@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict
 
+from components.kube import KubeObject
 from components.oci_platforms import PreflightError, fetch_platforms, locate, supports
 from components.workload import network_policy_spec
 from infra.config import Peer, RagflowConfig
@@ -62,19 +62,21 @@ class Ragflow(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         meta = {"name": s.name, "namespace": s.namespace, "labels": labels(s.name)}
         ports = {"http": s.http_port, "api": s.api_port}
-        self.deployment = k8s.apps.v1.Deployment(s.name, metadata={
-            **meta, "annotations": {SECURITY_EXCEPTION_ANNOTATION: SECURITY_EXCEPTION}},
-            spec=self._spec(s, ports), opts=child)
-        self.service = k8s.core.v1.Service(s.name, metadata=meta, spec={
+        self.deployment = KubeObject(s.name, {
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {**meta, "annotations": {SECURITY_EXCEPTION_ANNOTATION: SECURITY_EXCEPTION}},
+            "spec": self._spec(s, ports)}, opts=child)
+        self.service = KubeObject(s.name, {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": {
             "type": "ClusterIP",
             "selector": selector_labels(s.name),
             "ports": [{"name": n, "port": p, "targetPort": n, "protocol": "TCP"} for n, p in ports.items()],
-        }, opts=child)
+        }}, opts=child)
         # Ragflow talks to its own stores (MySQL, Elasticsearch, MinIO, Redis) in its namespace.
         same_namespace = {"to": [{"podSelector": {}}]}
-        self.network_policy = k8s.networking.v1.NetworkPolicy(s.name, metadata=meta, spec=network_policy_spec(
-            selector_labels(s.name), s.namespace, args.ingress_from, list(ports.values()), [same_namespace]),
-            opts=child)
+        self.network_policy = KubeObject(s.name, {
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta,
+            "spec": network_policy_spec(selector_labels(s.name), s.namespace, args.ingress_from,
+                                        list(ports.values()), [same_namespace])}, opts=child)
         self.register_outputs({"image": s.image_ref, "platforms": self.platforms, "node_arch": s.node_arch})
 
     @staticmethod

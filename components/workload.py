@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from components.kube import KubeObject
 from components.vault.paths import SeedPath
 from infra.config import Peer, Resources, ServiceSettings, check_image, dns_label
 from infra.naming import (
@@ -169,29 +169,33 @@ class ServiceWorkload(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         meta = self._meta
 
-        self.service_account = k8s.core.v1.ServiceAccount(
-            args.name, metadata=meta(args.name),
-            automount_service_account_token=args.automount_service_account_token, opts=child)
-        self.config_map = k8s.core.v1.ConfigMap(
-            config_map_name(args.name), metadata=meta(config_map_name(args.name)), data=dict(args.env), opts=child)
+        self.service_account = KubeObject(args.name, {
+            "apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(args.name),
+            "automountServiceAccountToken": args.automount_service_account_token}, opts=child)
+        self.config_map = KubeObject(config_map_name(args.name), {
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(config_map_name(args.name)),
+            "data": dict(args.env)}, opts=child)
         self.external_secret = self._external_secret() if args.secret_path else None
-        self.deployment = k8s.apps.v1.Deployment(
-            args.name, metadata=meta(args.name), spec=self._deployment_spec(),
+        self.deployment = KubeObject(args.name, {
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(args.name),
+            "spec": self._deployment_spec()},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[r for r in (self.config_map, self.external_secret)
                                                                  if r is not None]))
-        self.service = k8s.core.v1.Service(args.name, metadata=meta(args.name), spec={
+        self.service = KubeObject(args.name, {"apiVersion": "v1", "kind": "Service", "metadata": meta(args.name),
+                                              "spec": {
             "type": "ClusterIP",
             "selector": selector_labels(args.name),
             "ports": [{"name": "http", "port": args.port, "targetPort": "http", "protocol": "TCP"}],
-        }, opts=child)
-        self.network_policy = k8s.networking.v1.NetworkPolicy(
-            args.name, metadata=meta(args.name),
-            spec=network_policy_spec(selector_labels(args.name), args.namespace, args.ingress_from,
-                                     [args.port], args.egress), opts=child)
+        }}, opts=child)
+        self.network_policy = KubeObject(args.name, {
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta(args.name),
+            "spec": network_policy_spec(selector_labels(args.name), args.namespace, args.ingress_from,
+                                        [args.port], args.egress)}, opts=child)
         self.pdb = None
         if args.replicas > 1:
-            self.pdb = k8s.policy.v1.PodDisruptionBudget(args.name, metadata=meta(args.name), spec={
-                "maxUnavailable": 1, "selector": {"matchLabels": selector_labels(args.name)}}, opts=child)
+            self.pdb = KubeObject(args.name, {
+                "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta(args.name),
+                "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(args.name)}}}, opts=child)
 
         self.url = service_url(args.name, args.namespace, args.port)
         self.register_outputs({"url": self.url, "deployment": args.name,
@@ -201,21 +205,20 @@ class ServiceWorkload(pulumi.ComponentResource):
     def _meta(self, name: str) -> dict[str, Any]:
         return {"name": name, "namespace": self.args.namespace, "labels": labels(self.args.name)}
 
-    def _external_secret(self) -> k8s.apiextensions.CustomResource:
+    def _external_secret(self) -> KubeObject:
         args = self.args
         assert args.secret_path is not None
         data = [{"secretKey": args.secret_path.key(key).env_name,
                  "remoteRef": {"key": args.secret_path.path, "property": key}}
                 for key in args.selected_secret_keys]
-        return k8s.apiextensions.CustomResource(
-            secret_name(args.name), api_version=ESO_API_VERSION, kind="ExternalSecret",
-            metadata=self._meta(secret_name(args.name)),
-            spec={
+        return KubeObject(secret_name(args.name), {
+            "apiVersion": ESO_API_VERSION, "kind": "ExternalSecret", "metadata": self._meta(secret_name(args.name)),
+            "spec": {
                 "refreshInterval": "1h",
                 "secretStoreRef": {"name": args.cluster_secret_store, "kind": "ClusterSecretStore"},
                 "target": {"name": secret_name(args.name), "creationPolicy": "Owner"},
                 "data": data,
-            },
+            }},
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect_secrets))
 
     def _deployment_spec(self) -> dict[str, Any]:

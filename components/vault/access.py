@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 import pulumi_vault as vault
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from components.kube import KubeObject
 from components.vault.paths import CONNECTOR_CONSUMER, EXTERNAL_SECRETS_CONSUMER, PROVISIONER_CONSUMER
 from components.vault.policies import CONSUMERS, Mounts, consumer_policy_hcl
 from components.workload import ESO_API_VERSION
@@ -125,13 +125,12 @@ class VaultAccess(pulumi.ComponentResource):
                 token_max_ttl=TOKEN_MAX_TTL_SECONDS,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, *backend_ready]),
             )
-        self.cluster_secret_store = k8s.apiextensions.CustomResource(
+        self.cluster_secret_store = KubeObject(
             "cluster-secret-store",
-            api_version=ESO_API_VERSION,
-            kind="ClusterSecretStore",
-            metadata={"name": args.cluster_secret_store,
-                      "labels": {**labels(args.cluster_secret_store), **args.labels}},
-            spec=cluster_secret_store_spec(args),
+            {"apiVersion": ESO_API_VERSION, "kind": "ClusterSecretStore",
+             "metadata": {"name": args.cluster_secret_store,
+                          "labels": {**labels(args.cluster_secret_store), **args.labels}},
+             "spec": cluster_secret_store_spec(args)},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.roles[EXTERNAL_SECRETS_CONSUMER]]),
         )
         self.register_outputs({
