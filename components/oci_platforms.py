@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from infra.config import ConfigError
+
+if TYPE_CHECKING:  # imported where used: only registryPreflight talks to a registry
+    import httpx
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -103,6 +105,8 @@ class _Session:
         return response
 
     def _send(self, url: str, accept: str) -> httpx.Response:
+        import httpx
+
         headers = {"Accept": accept}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -113,6 +117,8 @@ class _Session:
                                 f"registry {self.location.registry} unreachable: {type(exc).__name__}") from None
 
     def _token(self, response: httpx.Response) -> str:
+        import httpx
+
         challenge = response.headers.get("www-authenticate", "")
         if not challenge.lower().startswith("bearer "):
             raise RegistryError("ragflow.image", str(self.location),
@@ -141,6 +147,8 @@ class _Session:
 def fetch_platforms(location: ImageLocation, *, timeout: float = 10.0,
                     transport: httpx.BaseTransport | None = None) -> list[str]:
     """The platforms of an image index / manifest list, or of a single manifest's config blob."""
+    import httpx
+
     with httpx.Client(timeout=timeout, transport=transport, follow_redirects=True) as client:
         session = _Session(location, client)
         response = session.get(f"manifests/{location.reference}", ACCEPT)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from components.saleor.documents import document
 from components.saleor.errors import FieldError, SaleorError, SaleorUnavailable
 from components.saleor.settings import SaleorSettings
+
+if TYPE_CHECKING:  # imported where used: httpx costs ~20 ms of every program load otherwise
+    import httpx
 
 log = logging.getLogger("components.saleor")
 
@@ -38,6 +39,8 @@ class SaleorSession:
         self._http: httpx.Client | None = None
 
     def __enter__(self) -> SaleorSession:
+        import httpx
+
         # Plain-http API URLs use no TLS, so skip loading the CA bundle (~50 ms per operation).
         tls = self._config.api_url.startswith("https://")
         self._http = httpx.Client(
@@ -172,6 +175,8 @@ class SaleorSession:
         return found or [FieldError(root, f"HTTP {response.status_code}", "no error detail")]
 
     def _post(self, root: str, body: dict, headers: dict, *, idempotent: bool) -> httpx.Response:
+        import httpx
+
         assert self._http is not None, "use SaleorSession as a context manager"
         cfg = self._config.tuning
         deadline = time.monotonic() + cfg.retry_deadline_seconds
