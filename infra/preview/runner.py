@@ -53,7 +53,8 @@ def check_with_infra_config(files: StackFiles) -> str:
 
 
 def real_program() -> None:
-    """infra.program.main, imported only once the mocks are in place (module-level Config binds early)."""
+    """infra.program.main, imported on first use (the command preloads it before forking; nothing in the
+    program reads Pulumi config or settings at import, so either order is safe)."""
     from infra.program import main
 
     main()

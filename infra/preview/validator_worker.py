@@ -6,8 +6,11 @@ still small, the helper pays it on the other core while this process imports the
 program; validation itself then costs one round trip of the manifests per stack. The helper runs
 the same ``infra.preview.validation.validate_all``; nothing else changes.
 
-Protocol on two pipes: length-prefixed JSON. Request ``{"version", "objects": [[obj, partial], ...]}``;
-reply ``{"violations": [{obj, path, rule, message}, ...]}`` or ``{"error": <type>, "message": <text>}``.
+One channel (a request pipe and a reply pipe) per process that validates: the command previews
+stacks side by side in forked processes (infra/preview/side_by_side.py), each on its own channel;
+the helper answers whichever channel has a request. Protocol on each channel: length-prefixed JSON.
+Request ``{"version", "objects": [[obj, partial], ...]}``; reply
+``{"violations": [{obj, path, rule, message}, ...]}`` or ``{"error": <type>, "message": <text>}``.
 """
 
 from __future__ import annotations
@@ -66,61 +69,80 @@ def _warm_up(warm_versions: WarmVersions) -> None:
             continue
 
 
-def _serve(requests: int, replies: int, warm_versions: WarmVersions) -> None:
-    """The helper's loop: warm up, then validate until the parent closes its end."""
+def _answer(request: dict[str, Any]) -> dict[str, Any]:
     from infra.preview import validation
 
+    try:
+        found = validation.validate_all(((o, bool(p)) for o, p in request["objects"]), request["version"])
+        return {"violations": [vars(v) for v in found]}
+    except Exception as exc:
+        return {"error": type(exc).__name__, "message": str(exc)}
+
+
+def _serve(channels: list[tuple[int, int]], warm_versions: WarmVersions) -> None:
+    """The helper's loop: warm up, then answer each channel until every writer has closed it."""
+    import selectors
+
     _warm_up(warm_versions)
-    while True:
-        try:
-            request = _read(requests)
-        except EOFError:
-            return
-        try:
-            found = validation.validate_all(((o, bool(p)) for o, p in request["objects"]), request["version"])
-            reply: dict[str, Any] = {"violations": [vars(v) for v in found]}
-        except Exception as exc:
-            reply = {"error": type(exc).__name__, "message": str(exc)}
-        _write(replies, reply)
+    with selectors.DefaultSelector() as selector:
+        for requests, replies in channels:
+            selector.register(requests, selectors.EVENT_READ, replies)
+        while selector.get_map():
+            for key, _ in selector.select():
+                try:
+                    request = _read(key.fd)
+                except EOFError:
+                    selector.unregister(key.fd)
+                    continue
+                _write(key.data, _answer(request))
 
 
 class ValidatorWorker:
     """The parent's handle: ``validate_all`` has the signature of ``validation.validate_all``."""
 
-    def __init__(self, pid: int, requests: int, replies: int):
-        self.pid, self._requests, self._replies = pid, requests, replies
+    def __init__(self, pid: int, channels: list[tuple[int, int]]):
+        self.pid, self._channels = pid, channels
+        self._channel = 0
         self._closed = False
 
     @classmethod
-    def start(cls, warm_versions: WarmVersions = tuple) -> ValidatorWorker:
-        """Fork the helper now (call it early, before the heavy imports)."""
-        req_r, req_w = os.pipe()
-        rep_r, rep_w = os.pipe()
+    def start(cls, warm_versions: WarmVersions = tuple, *, channels: int = 1) -> ValidatorWorker:
+        """Fork the helper now (call it early, before the heavy imports), with ``channels`` channels."""
+        pipes = [(os.pipe(), os.pipe()) for _ in range(max(1, channels))]
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # pragma: no cover (the child; exercised through the parent's calls)
-            os.close(req_w)
-            os.close(rep_r)
             status = 0
             try:
-                _serve(req_r, rep_w, warm_versions)
+                for (_, req_w), (rep_r, _) in pipes:
+                    os.close(req_w)
+                    os.close(rep_r)
+                _serve([(req_r, rep_w) for (req_r, _), (_, rep_w) in pipes], warm_versions)
             except BaseException:
                 status = 1
             finally:
                 os._exit(status)
-        os.close(req_r)
-        os.close(rep_w)
-        return cls(pid, req_w, rep_r)
+        for (req_r, _), (_, rep_w) in pipes:
+            os.close(req_r)
+            os.close(rep_w)
+        return cls(pid, [(req_w, rep_r) for (_, req_w), (rep_r, _) in pipes])
+
+    def use_channel(self, index: int) -> None:
+        """Talk on channel ``index`` from now on: each process that validates uses its own channel."""
+        if not 0 <= index < len(self._channels):
+            raise ValueError(f"schema validator channel {index}: the helper has {len(self._channels)}")
+        self._channel = index
 
     def validate_all(self, objects: Iterable[tuple[dict[str, Any], bool]],
                      kubernetes_version: str) -> list[SchemaViolation]:
         if self._closed:
             raise RuntimeError(f"schema validator process {self.pid} was closed")
+        requests, replies = self._channels[self._channel]
         try:
-            _write(self._requests, {"version": kubernetes_version,
-                                    "objects": [[obj, partial] for obj, partial in objects]})
-            reply = _read(self._replies)
+            _write(requests, {"version": kubernetes_version,
+                              "objects": [[obj, partial] for obj, partial in objects]})
+            reply = _read(replies)
         except (EOFError, BrokenPipeError) as exc:
             raise RuntimeError(f"schema validator process {self.pid} stopped ({exc})") from None
         if "error" in reply:
@@ -135,8 +157,9 @@ class ValidatorWorker:
         if self._closed:
             return
         self._closed = True
-        for fd in (self._requests, self._replies):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        for channel in self._channels:
+            for fd in channel:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.pid, 0)

@@ -1,4 +1,4 @@
-"""`python -m infra.preview` (lazy-annotation typed modules, schema checks in a helper process) writes
+"""`python -m infra.preview` (schema checks in a helper process, stacks side by side in forked processes) writes
 and prints exactly what the plain in-process run does, on the real stacks; errors too."""
 
 import subprocess

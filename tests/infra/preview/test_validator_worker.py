@@ -58,3 +58,29 @@ def test_close_ends_the_helper(worker):
     worker.close()
     with pytest.raises(ProcessLookupError):
         os.kill(worker.pid, 0)
+
+
+def test_each_process_validates_on_its_own_channel():
+    handle = ValidatorWorker.start(lambda: ["1.33"], channels=2)
+    bad = [(config_map(dataa={"B": "2"}), False)]
+    expected = validate_all(bad, "1.33")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child asks on channel 1 while the parent asks on channel 0
+        handle.use_channel(1)
+        ok = all(handle.validate_all(bad, "1.33") == expected for _ in range(20))
+        os.write(write_end, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(write_end)
+    try:
+        assert all(handle.validate_all(bad, "1.33") == expected for _ in range(20))
+        assert os.read(read_end, 1) == b"1"
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+        handle.close()
+
+
+def test_an_unknown_channel_is_refused(worker):
+    with pytest.raises(ValueError, match="channel 1: the helper has 1"):
+        worker.use_channel(1)
