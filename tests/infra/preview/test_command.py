@@ -1,6 +1,7 @@
 """`python -m infra.preview` (schema checks in a helper process, stacks side by side in forked processes) writes
 and prints exactly what the plain in-process run does, on the real stacks; errors too."""
 
+import shutil
 import subprocess
 import sys
 
@@ -36,3 +37,21 @@ def test_command_reports_an_unknown_stack_in_one_line(tmp_path):
 def test_warm_versions_come_from_the_stack_files():
     assert stack_kubernetes_versions(PROJECT_ROOT, ["--all"]) == ["1.33"]
     assert stack_kubernetes_versions(PROJECT_ROOT, ["--stack", "dev"]) == ["1.33"]
+
+
+def test_side_by_side_reports_a_broken_stack_as_the_sequential_run_does(tmp_path, capsys):
+    for path in PROJECT_ROOT.glob("Pulumi*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    staging = tmp_path / "Pulumi.staging.yaml"
+    key = "cmp-platform:controlPlaneUrl: "
+    staging.write_text(staging.read_text().replace(key, f"{key}ftp:/"))
+    outputs = {}
+    for name, side_by_side in (("sequential", False), ("side", True)):
+        code = main(["--all", "--out", str(tmp_path / name)], root=tmp_path, side_by_side=side_by_side)
+        outputs[name] = (code, *capsys.readouterr())
+    assert outputs["side"] == outputs["sequential"]
+    code, out, err = outputs["side"]
+    assert code == 2 and err.count("\n") == 1 and "error: staging:" in err and "controlPlaneUrl" in err
+    assert "dev:" in out and "prod:" in out  # the other stacks still previewed and reported
+    assert files_of(tmp_path / "side") == files_of(tmp_path / "sequential")
+    assert not (tmp_path / "side" / "staging").exists() and (tmp_path / "side" / "prod" / "resources.json").exists()
