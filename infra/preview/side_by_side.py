@@ -16,6 +16,8 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 
+from infra.preview.pipes import read_to_end, write_all
+
 # (stack, index) -> (exit code, lines); index 0 is this process, i > 0 the i-th child.
 Report = tuple[int, list[str]]
 PreviewOne = Callable[[str, int], Report]
@@ -25,19 +27,6 @@ class ChildFailed(RuntimeError):
     """A child crashed or vanished: its stack has no report (the message carries what is known)."""
 
 
-def _send(fd: int, message: dict) -> None:
-    view = memoryview(json.dumps(message).encode())
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _receive(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 16):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _child(stack: str, index: int, preview_one: PreviewOne, fd: int) -> None:  # pragma: no cover (in the child)
     try:
         code, lines = preview_one(stack, index)
@@ -45,14 +34,14 @@ def _child(stack: str, index: int, preview_one: PreviewOne, fd: int) -> None:  #
     except BaseException:
         message = {"crash": traceback.format_exc()}
     try:
-        _send(fd, message)
+        write_all(fd, json.dumps(message).encode())
     finally:
         os._exit(0)
 
 
 def _collect(stack: str, pid: int, fd: int) -> Report:
     try:
-        data = _receive(fd)
+        data = read_to_end(fd)
     finally:
         os.close(fd)
         _, status = os.waitpid(pid, 0)

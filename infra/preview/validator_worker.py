@@ -24,6 +24,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from infra.preview.pipes import read_exact, write_all
 from infra.preview.validation import SchemaViolation
 
 _LEN = struct.Struct("!I")
@@ -33,25 +34,12 @@ WarmVersions = Callable[[], Iterable[str]]
 
 def _write(fd: int, message: dict[str, Any]) -> None:
     data = json.dumps(message).encode()
-    view = memoryview(_LEN.pack(len(data)) + data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _read_exact(fd: int, n: int) -> bytes:
-    chunks, left = [], n
-    while left:
-        chunk = os.read(fd, left)
-        if not chunk:
-            raise EOFError("validator pipe closed")
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+    write_all(fd, _LEN.pack(len(data)) + data)
 
 
 def _read(fd: int) -> dict[str, Any]:
-    (size,) = _LEN.unpack(_read_exact(fd, _LEN.size))
-    return json.loads(_read_exact(fd, size))
+    (size,) = _LEN.unpack(read_exact(fd, _LEN.size))
+    return json.loads(read_exact(fd, size))
 
 
 def _warm_up(warm_versions: WarmVersions) -> None:
