@@ -9,6 +9,7 @@ command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)        # actionlint 
 command -v buildah >/dev/null 2>&1 || need+=(buildah)              # make images
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)      # make images: the Debian base image
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)  # provisioner tests: a throwaway cluster
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)    # gateway tests: the shared rate limit
 for extra in "$@"; do need+=("$extra"); done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
