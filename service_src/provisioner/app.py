@@ -3,6 +3,9 @@
 A delivery is checked in this order, each failure answered before anything is stored: body size (413),
 Saleor-Event against the endpoint (400), signature on the raw bytes (401; 503 when Saleor's JWKS cannot be
 fetched, so Saleor retries), payload shape (400/422). Only then is it committed to the inbox and answered 200.
+
+Before serving, the app upgrades the inbox schema (MIGRATE_ON_START; ``schema.migrate`` serialises replicas on an
+advisory lock); /readyz answers 503 while the database is behind the code's revision.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.routing import Route
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from .control_plane import ControlPlaneClient
 from .group_commit import GroupCommitter
@@ -23,6 +27,7 @@ from .inbox import PENDING, RECORDED, InboxStore, NewDelivery
 from .jwks import JwksCache
 from .metrics import Metrics
 from .payloads import OrderEvent, PayloadError, parse_payload
+from .schema import SchemaError
 from .settings import ProvisionerSettings, origin_of
 from .signatures import KeysUnavailable, SignatureError, is_hex_hmac, parse_detached_jws, verify_hmac, verify_jws
 from .worker import Worker
@@ -104,9 +109,31 @@ def create_app(settings: ProvisionerSettings, *, store: InboxStore | None = None
     committer = GroupCommitter(store.record_many)
     state: dict = {}
 
+    def migrate() -> None:
+        """Upgrade the schema before serving; while the database is unreachable retry for up to 30 s (the pod's
+        liveness probe gives a start-up about 35 s), then fail the start so Kubernetes restarts the pod."""
+        for attempt in Retrying(
+            retry=retry_if_exception_type(OperationalError),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            stop=stop_after_delay(30),
+            reraise=True,
+        ):
+            with attempt:
+                try:
+                    before, after = store.migrate()
+                except OperationalError as exc:
+                    log.warning("schema_migration_waiting", error=type(exc).__name__)
+                    raise
+        log.info("schema_ready", revision_before=before, revision=after)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await asyncio.to_thread(store.create_schema)
+        if settings.migrate_on_start:
+            try:
+                await asyncio.to_thread(migrate)
+            except SchemaError as exc:
+                log.error("schema_migration_failed", reason=str(exc))
+                raise
         jwks = JwksCache(
             ttl_seconds=settings.jwks_cache_ttl_seconds,
             min_refetch_seconds=settings.jwks_min_refetch_seconds,
@@ -195,10 +222,14 @@ def create_app(settings: ProvisionerSettings, *, store: InboxStore | None = None
     @app.get("/readyz")
     async def readyz() -> Response:
         try:
-            await asyncio.wait_for(asyncio.to_thread(store.ping), timeout=settings.cp_timeout_seconds)
+            state = await asyncio.wait_for(asyncio.to_thread(store.schema_state), timeout=settings.cp_timeout_seconds)
         except Exception as exc:  # any failure means not ready; the type is enough to debug
             return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok"})
+        # A revision newer than this code's (a later release migrated first, during its rollout) is ready:
+        # revisions only add what older code can ignore.
+        if state.behind:
+            return JSONResponse({"status": "unavailable", "database": "ok", "schema": state.describe()}, 503)
+        return JSONResponse({"status": "ok", "database": "ok", "schema": state.describe()})
 
     @app.get("/metrics")
     async def metrics_endpoint() -> Response:

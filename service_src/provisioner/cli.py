@@ -1,11 +1,16 @@
-"""``cmp-provisioner``: serve the webhooks (default), or list and replay dead letters.
+"""``cmp-provisioner``: serve the webhooks (default), check the configuration, migrate the schema, or list and
+replay dead letters.
 
     cmp-provisioner [serve] [--host 0.0.0.0] [--port 8000]
-    cmp-provisioner dead-letters list [--json]
+    cmp-provisioner check-config
+    cmp-provisioner migrate
+    cmp-provisioner dead-letters list [--json] [--limit 1000]
     cmp-provisioner dead-letters replay ID
 
-The dead-letter commands read only DATABASE_URL, so an operator can run them with the pod's environment
+``serve`` and ``check-config`` read the whole environment the service reads; ``migrate`` and the dead-letter
+commands read only DATABASE_URL, so an operator can run them with the pod's environment
 (``kubectl exec deploy/cmp-provisioner -- cmp-provisioner dead-letters list``) or against a local SQLite file.
+Every failure is one line on stderr.
 """
 
 from __future__ import annotations
@@ -14,18 +19,34 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 
 import structlog
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.exc import SQLAlchemyError
 
 from .inbox import InboxStore
+from .schema import SchemaError
+from .settings import check_database_url, config_errors
+
+PROG = "cmp-provisioner"
+COMMANDS = ("serve", "check-config", "migrate", "dead-letters")
 
 
 class DatabaseSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     database_url: SecretStr = SecretStr("sqlite:////tmp/cmp-provisioner.db")
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_url(cls, value: SecretStr) -> SecretStr:
+        return check_database_url(value)
+
+
+class Failed(Exception):
+    """A command failed; the message is the one line to print."""
 
 
 def configure_logging(level: str) -> None:
@@ -46,19 +67,21 @@ def configure_logging(level: str) -> None:
     )
 
 
+def _settings():
+    from .settings import ProvisionerSettings
+
+    try:
+        return ProvisionerSettings()
+    except ValidationError as exc:
+        raise Failed("\n".join(f"{PROG}: {line}" for line in config_errors(exc))) from None
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
-    from .settings import ProvisionerSettings
 
-    try:
-        settings = ProvisionerSettings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            name = ".".join(str(p) for p in error["loc"]).upper() or "settings"
-            print(f"cmp-provisioner: {name}: {error['msg']}", file=sys.stderr)
-        return 2
+    settings = _settings()
     configure_logging(settings.log_level)
     uvicorn.run(
         create_app(settings),
@@ -72,63 +95,118 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store() -> InboxStore:
-    return InboxStore(DatabaseSettings().database_url.get_secret_value(), pool_size=1)
+def _check_config(args: argparse.Namespace) -> int:
+    _settings()
+    print("configuration ok")
+    return 0
+
+
+def _database_url() -> str:
+    try:
+        return DatabaseSettings().database_url.get_secret_value()
+    except ValidationError as exc:
+        raise Failed("\n".join(f"{PROG}: {line}" for line in config_errors(exc))) from None
+
+
+def _with_store(action: Callable[[InboxStore], int], *, needs_table: bool = True) -> int:
+    """Run ``action`` on the inbox; an unreachable database or a missing table is one line, not a traceback."""
+    try:
+        store = InboxStore(_database_url(), pool_size=1)
+    except SQLAlchemyError as exc:
+        raise Failed(f"{PROG}: DATABASE_URL is not usable: {type(exc).__name__}") from None
+    try:
+        if needs_table and store.schema_state().current is None:
+            raise Failed(f"{PROG}: the inbox table does not exist yet: run `{PROG} migrate` (or start the service)")
+        return action(store)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+        raise Failed(f"{PROG}: the inbox database failed: {type(exc).__name__}: {reason}") from None
+    finally:
+        store.dispose()
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    def run(store: InboxStore) -> int:
+        try:
+            before, after = store.migrate()
+        except SchemaError as exc:
+            raise Failed(f"{PROG}: {exc}") from None
+        print(f"inbox schema at {after}" + (" (nothing to do)" if before == after else f" (was {before or 'empty'})"))
+        return 0
+
+    return _with_store(run, needs_table=False)
 
 
 def _list(args: argparse.Namespace) -> int:
-    store = _store()
-    letters = store.dead_letters()
-    if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "id": d.id,
-                        "event": d.event,
-                        "order_id": d.order_id,
-                        "attempts": d.attempts,
-                        "reason": d.reason,
-                        "received_at": d.received_at.isoformat() + "Z",
-                        "updated_at": d.updated_at.isoformat() + "Z",
-                    }
-                    for d in letters
-                ],
-                indent=2,
+    def run(store: InboxStore) -> int:
+        letters = store.dead_letters(limit=args.limit + 1)
+        more = len(letters) > args.limit
+        letters = letters[: args.limit]
+        if args.json:
+            print(
+                json.dumps(
+                    [
+                        {
+                            "id": d.id,
+                            "event": d.event,
+                            "order_id": d.order_id,
+                            "attempts": d.attempts,
+                            "reason": d.reason,
+                            "received_at": d.received_at.isoformat() + "Z",
+                            "updated_at": d.updated_at.isoformat() + "Z",
+                        }
+                        for d in letters
+                    ],
+                    indent=2,
+                )
             )
-        )
-    else:
-        for d in letters:
-            print(f"{d.id}\t{d.event}\t{d.order_id}\tattempts={d.attempts}\t{d.reason}")
-        print(f"{len(letters)} dead letter(s)", file=sys.stderr)
-    store.dispose()
-    return 0
+        else:
+            for d in letters:
+                print(f"{d.id}\t{d.event}\t{d.order_id}\tattempts={d.attempts}\t{d.reason}")
+        if more:
+            print(f"{len(letters)} dead letter(s) shown: stopped at --limit {args.limit}; more exist", file=sys.stderr)
+        else:
+            print(f"{len(letters)} dead letter(s)", file=sys.stderr)
+        return 0
+
+    return _with_store(run)
 
 
 def _replay(args: argparse.Namespace) -> int:
-    store = _store()
-    try:
-        letter = store.replay(args.id)
-    except KeyError as exc:
-        print(f"cmp-provisioner: {exc.args[0]}", file=sys.stderr)
-        return 1
-    finally:
-        store.dispose()
-    print(f"replaying {letter.id} ({letter.event} order {letter.order_id}): pending again, attempts reset")
-    return 0
+    def run(store: InboxStore) -> int:
+        try:
+            letter = store.replay(args.id)
+        except KeyError as exc:
+            raise Failed(f"{PROG}: {exc.args[0]}") from None
+        print(f"replaying {letter.id} ({letter.event} order {letter.order_id}): pending again, attempts reset")
+        return 0
+
+    return _with_store(run)
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cmp-provisioner", description="Saleor order webhooks -> CMP instances")
+    parser = argparse.ArgumentParser(prog=PROG, description="Saleor order webhooks -> CMP instances")
     commands = parser.add_subparsers(dest="command")
     serve = commands.add_parser("serve", help="serve the webhooks and run the worker (default)")
     serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a pod listens on all its interfaces
     serve.add_argument("--port", type=int, default=None, help="default: PORT")
     serve.set_defaults(func=_serve)
+    check = commands.add_parser("check-config", help="validate the environment the service reads, then exit")
+    check.set_defaults(func=_check_config)
+    migrate = commands.add_parser("migrate", help="upgrade the inbox schema to this release's revision")
+    migrate.set_defaults(func=_migrate)
     dead = commands.add_parser("dead-letters", help="show or replay deliveries that failed for good")
     dead_commands = dead.add_subparsers(dest="dead_command", required=True)
     listing = dead_commands.add_parser("list", help="list dead letters with their reasons")
     listing.add_argument("--json", action="store_true")
+    listing.add_argument("--limit", type=_positive, default=1000, help="at most this many (default 1000)")
     listing.set_defaults(func=_list)
     replay = dead_commands.add_parser("replay", help="make a dead letter pending again")
     replay.add_argument("id", type=int)
@@ -138,10 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in {*COMMANDS, "-h", "--help"}:
+        argv = ["serve", *argv]  # `cmp-provisioner --port 8001` is `cmp-provisioner serve --port 8001`
     args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
-    return args.func(args)
+    try:
+        return args.func(args)
+    except Failed as exc:
+        print(exc, file=sys.stderr)
+        return 2 if args.func in (_serve, _check_config) else 1
 
 
 if __name__ == "__main__":

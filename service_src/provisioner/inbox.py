@@ -4,12 +4,16 @@ One row per (event, order id), so Saleor's retries and replays collapse onto the
 claimed by workers with ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL) and leased by pushing
 ``next_attempt_at`` past the lease, so several replicas never work on the same row at once and a replica that
 dies mid-row releases it when the lease ends. A finished write only lands while the worker still holds the
-lease (``lease_token``). Dead letters are rows in status ``dead`` with their reason.
+lease (``lease_token``); ``claimed_by`` names the replica (host:pid) that last claimed it. Dead letters are rows
+in status ``dead`` with their reason. The table's schema is Alembic's (``schema.py``, ``migrations/``); the model
+here is its head revision.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +39,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from . import schema
 
 PENDING = "pending"  # waiting for (another) attempt
 DONE = "done"  # the control plane has it
@@ -68,6 +74,7 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
     lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     received_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -184,7 +191,12 @@ def _claim_statement(is_postgres: bool):
     return (
         update(t)
         .where(t.c.id == due.c.id)
-        .values(next_attempt_at=bindparam("b_until"), lease_token=bindparam("b_token"), updated_at=bindparam("b_now"))
+        .values(
+            next_attempt_at=bindparam("b_until"),
+            lease_token=bindparam("b_token"),
+            claimed_by=bindparam("b_by"),
+            updated_at=bindparam("b_now"),
+        )
         .returning(*returned)
     )
 
@@ -228,8 +240,9 @@ def make_engine(url: str, *, pool_size: int = 10, synchronous_commit: bool = Tru
 class InboxStore:
     """All SQL the service runs; blocking calls, run from the event loop in a worker thread."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, replica: str | None = None) -> None:
         self.engine = make_engine(url, pool_size=pool_size)
+        self.replica = replica or f"{socket.gethostname()}:{os.getpid()}"  # written to the rows it claims
         self.is_postgres = self.engine.dialect.name == "postgresql"
         # The worker's own bookkeeping (leases, outcomes) commits without waiting for the WAL flush: a write
         # lost in a database crash only repeats an attempt, and every control-plane call is idempotent under
@@ -243,12 +256,13 @@ class InboxStore:
         self._claim_statement = _claim_statement(self.is_postgres)
         self._finish_statement = _finish_statement()
 
-    def create_schema(self) -> None:
-        """Create the table if missing; replicas starting together serialise on an advisory lock."""
-        with self.engine.begin() as conn:
-            if self.is_postgres:
-                conn.execute(text("SELECT pg_advisory_xact_lock(727001)"))
-            Base.metadata.create_all(conn)
+    def migrate(self) -> tuple[str | None, str | None]:
+        """Upgrade the schema to this code's revision (see ``schema.migrate``); (revision before, after)."""
+        return schema.migrate(self.engine)
+
+    def schema_state(self) -> schema.SchemaState:
+        with self.engine.connect() as conn:
+            return schema.schema_state(conn)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -302,7 +316,13 @@ class InboxStore:
         """
         now = utcnow()
         token = secrets.token_hex(8)
-        params = {"b_now": now, "b_limit": limit, "b_until": now + timedelta(seconds=lease_seconds), "b_token": token}
+        params = {
+            "b_now": now,
+            "b_limit": limit,
+            "b_until": now + timedelta(seconds=lease_seconds),
+            "b_token": token,
+            "b_by": self.replica,
+        }
         t = self._table
         cancelled: set[str] = set()
         with self.work_engine.begin() as conn:

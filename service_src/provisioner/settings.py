@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
@@ -29,6 +29,23 @@ def origin_of(url: str) -> str:
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def check_database_url(value: SecretStr) -> SecretStr:
+    scheme = value.get_secret_value().split("://", 1)[0]
+    if not (scheme.startswith("postgresql") or scheme.startswith("sqlite")):
+        raise ValueError(f"DATABASE_URL must be postgresql+psycopg://... or sqlite:///..., not {scheme}://")
+    return value
+
+
+def config_errors(exc: ValidationError) -> list[str]:
+    """One line per bad variable, ``NAME: rule`` (a rule spanning variables names them in its text)."""
+    lines = []
+    for error in exc.errors():
+        name = ".".join(str(p) for p in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(message if not name or message.startswith(name) else f"{name}: {message}")
+    return lines
 
 
 class ProvisionerSettings(BaseSettings):
@@ -61,6 +78,9 @@ class ProvisionerSettings(BaseSettings):
     worker_lease_seconds: float = Field(120.0, gt=0)
     # Off only for benchmarks that measure acceptance alone, or a replica that should only receive.
     worker_enabled: bool = True
+    # Upgrade the inbox schema at start, under an advisory lock, before the worker starts (readyz is 503 until
+    # the database is at this code's revision). Off: an operator runs `cmp-provisioner migrate`.
+    migrate_on_start: bool = True
 
     service_jwt_secret: SecretStr
     database_url: SecretStr = SecretStr("sqlite:////tmp/cmp-provisioner.db")
@@ -98,10 +118,7 @@ class ProvisionerSettings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _db_url(cls, value: SecretStr) -> SecretStr:
-        scheme = value.get_secret_value().split("://", 1)[0]
-        if not (scheme.startswith("postgresql") or scheme.startswith("sqlite")):
-            raise ValueError(f"DATABASE_URL must be postgresql+psycopg://... or sqlite:///..., not {scheme}://")
-        return value
+        return check_database_url(value)
 
     @model_validator(mode="after")
     def _a_way_to_verify(self) -> ProvisionerSettings:
@@ -111,7 +128,8 @@ class ProvisionerSettings(BaseSettings):
             raise ValueError("SALEOR_LEGACY_HMAC=true needs SALEOR_WEBHOOK_SECRET")
         if not self.saleor_legacy_hmac and not self.allowed_origins:
             raise ValueError(
-                "SALEOR_ALLOWED_ORIGINS is empty: JWS signatures can only be verified for configured origins"
+                "SALEOR_ALLOWED_ORIGINS is empty: it is required (the Saleor origins whose JWS signatures are "
+                "accepted, comma-separated scheme://host[:port]) unless SALEOR_LEGACY_HMAC=true"
             )
         if self.retry_backoff_max_seconds < self.retry_backoff_seconds:
             raise ValueError("RETRY_BACKOFF_MAX_SECONDS must be >= RETRY_BACKOFF_SECONDS")

@@ -90,7 +90,9 @@ def test_missing_event_header_is_400(provisioner):
 
 def test_health_readiness_and_metrics(provisioner, postgres):
     assert provisioner.client.get("/healthz").json() == {"status": "ok"}
-    assert provisioner.client.get("/readyz").json() == {"status": "ok", "database": "ok"}
+    from service_src.provisioner.schema import head_revision
+
+    assert provisioner.client.get("/readyz").json() == {"status": "ok", "database": "ok", "schema": head_revision()}
     body = body_of(order_payload("T3JkZXI6bWV0"))
     provisioner.deliver(PAID, body)
     provisioner.deliver(PAID, b"{", signature=hmac_sign(b"{"))
