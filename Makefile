@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?=
+# Third-party schemas (Saleor's GraphQL, operators' CRDs) are not in this repository; checks read them here.
+export CMP_SCHEMA_DIR ?= $(abspath ../shared/contracts)
 
 .PHONY: venv preview test lint bench-preview bench-saleor bench-gateway bench-provisioner clean images e2e
 
@@ -17,7 +19,7 @@ venv: $(STAMP)
 
 ## The main job: offline preview of every stack (or STACK=dev), no cluster, no CLI, no credentials.
 preview: $(STAMP)
-	$(BIN)/python -m infra.preview $(if $(STACK),--stack $(STACK),--all)
+	$(BIN)/python -m tools.preview $(if $(STACK),--stack $(STACK),--all)
 
 ## The tests (unit, component, service, e2e). Starts what it needs on loopback.
 test: $(STAMP)
@@ -29,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench-preview: $(STAMP)
-	$(BIN)/python -m infra.preview.bench
+	$(BIN)/python -m tools.preview.bench
 
 ## Saleor provider: requests and time of a refresh with the per-app snapshot vs one query per resource.
 bench-saleor: $(STAMP)
@@ -48,7 +50,7 @@ bench-provisioner: $(STAMP)
 ## Service images with buildah into a loopback registry (Debian base from debootstrap, cached under build/images).
 images: $(STAMP)
 	bash .ci/system-deps.sh
-	$(BIN)/python -m infra.images.build
+	$(BIN)/python -m tools.images.build
 
 ## End-to-end smoke only (T1 order paid -> instance -> cancel, T6 tool call + tenant isolation), all on loopback.
 e2e: $(STAMP)

@@ -1,5 +1,17 @@
-"""Pulumi runs this (Pulumi.yaml: main: infra/)."""
+"""The program Pulumi runs (Pulumi.yaml: the project root is the program's directory).
 
-from infra.program import main
+Loads and validates the stack's config, then builds the platform. A config error is one line and
+registers nothing.
+"""
 
-main()
+import pulumi
+
+from infra.config import ConfigError
+from stacks.config import load_stack_config
+from stacks.platform import build
+
+try:
+    build(load_stack_config())
+except ConfigError as exc:
+    pulumi.log.error(str(exc))
+    raise pulumi.RunError(str(exc)) from None

@@ -4,25 +4,34 @@ A pulumi_kubernetes typed class (``k8s.apps.v1.Deployment`` ...) registers three
 type token (``kubernetes:<group>/<version>:<Kind>``, group ``core`` for ``v1``, ``<Kind>Patch`` for a
 server-side-apply patch), the manifest's top-level fields as properties, and the SDK's plugin version
 as an option. ``KubeObject`` registers the same three from the manifest itself, so the engine, the
-provider and the state see no difference (tests/components/test_kube.py compares both registrations).
+provider and the state see no difference (tests/infra/test_kube.py compares both registrations).
 
 Why not the typed classes: the program writes every object as the plain manifest anyway (the form the
 preview checks against the strict OpenAPI schema and exports for GitOps), and the typed kind modules
 (``pulumi_kubernetes.core.v1`` alone is 42k lines) cost every ``pulumi preview``/``up`` and every
-offline preview ~0.3 s of import and annotation resolution for nothing the program reads
-(docs/preview.md, "Speed"). Not carried over: the typed classes' aliases to pre-``v1`` API versions
+offline preview a noticeable share of its time in import and annotation resolution for nothing the
+program reads. Not carried over: the typed classes' aliases to pre-``v1`` API versions
 (``extensions/v1beta1`` ...), which only matter to state written by those versions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
+from importlib.metadata import version
 from typing import Any
 
 import pulumi
-from pulumi_kubernetes import _utilities as k8s_sdk
 
 CORE_GROUP = "core"
+
+
+@cache
+def provider_version() -> str:
+    """The Kubernetes provider plugin the installed pulumi_kubernetes SDK asks for: its own version (the SDK
+    is generated per plugin release). A pre-release would be spelled differently in semver; the registration
+    test against the typed classes catches that."""
+    return version("pulumi_kubernetes")
 
 
 def type_token(api_version: str, kind: str, *, patch: bool = False) -> str:
@@ -47,5 +56,5 @@ class KubeObject(pulumi.CustomResource):
                  *, patch: bool = False):
         api_version, kind = manifest.get("apiVersion"), manifest.get("kind")
         token = type_token(str(api_version or ""), str(kind or ""), patch=patch)
-        opts = pulumi.ResourceOptions.merge(k8s_sdk.get_resource_opts_defaults(), opts)
+        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(version=provider_version()), opts)
         super().__init__(token, resource_name, dict(manifest), opts)

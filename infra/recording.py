@@ -1,51 +1,57 @@
-"""A recording engine: runs a Pulumi program under ``pulumi.runtime.set_mocks`` and keeps what it registered.
+"""A recording engine: runs a Pulumi program under the SDK's mocks and keeps what it registered.
 
-Mocks are more lenient than the real engine, so this one makes up for it:
+Only the SDK's public API runs the program (``reset_options``, ``set_all_config``, ``set_mocks`` and the
+``pulumi.runtime.test`` runner, which awaits every registration and output). Mocks are more lenient than
+the real engine, so this one makes up for it:
 - two resources with the same URN are rejected (the engine does; plain mocks overwrite silently);
 - every registration and every pending ``apply`` is awaited before results are read, so program
   exceptions and apply errors surface instead of racing the assertions;
 - secrecy is read from what the program itself wrapped as secret on the wire, never from
   ``additional_secret_outputs`` (which the engine applies and mocks ignore);
-- protobuf turns every number into a float: integral floats come back as ints.
+- protobuf turns every number into a float: integral floats come back as ints;
+- an output only a real deployment knows (a built image's digest) is unknown, as in ``pulumi preview``.
 
-One process can run it many times (one run per stack): Pulumi's global settings, root resource,
-config and pending outputs are reset at the start of each run.
+``run_program`` takes a callable; ``run_main`` runs a program directory's ``__main__.py`` the way
+Pulumi's Python language host does (config in ``PULUMI_CONFIG``, secret keys in
+``PULUMI_CONFIG_SECRET_KEYS``). One process can run many stacks: each run starts from fresh settings.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
-import hashlib
+import inspect
 import json
 import logging
+import os
+import runpy
+import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import pulumi
 from google.protobuf import json_format
-from pulumi.runtime import config as pulumi_config
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import resource as pulumi_resource
-from pulumi.runtime import rpc, settings
-from pulumi.runtime import stack as pulumi_stack
-from pulumi.runtime.proto import resource_pb2, source_pb2
+from pulumi.runtime import Mocks, get_root_resource, reset_options, rpc, set_all_config, set_mocks
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
+
+from infra.sdk_private import WIRE_SIGNATURES
 
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 STACK_TYPE = "pulumi:pulumi:Stack"
 DOCKER_BUILD_IMAGE = "docker-build:index:Image"
 
-_SIG_KEY = rpc._special_sig_key
-_SECRET_SIG = rpc._special_secret_sig
-_RESOURCE_SIG = rpc._special_resource_sig
-_OUTPUT_VALUE_SIG = rpc._special_output_value_sig
-_ASSET_SIGS = {rpc._special_asset_sig: "asset", rpc._special_archive_sig: "archive"}
+_SIG_KEY = WIRE_SIGNATURES.key
+_SECRET_SIG = WIRE_SIGNATURES.secret
+_RESOURCE_SIG = WIRE_SIGNATURES.resource
+_OUTPUT_VALUE_SIG = WIRE_SIGNATURES.output_value
+_ASSET_SIGS = {WIRE_SIGNATURES.asset: "asset", WIRE_SIGNATURES.archive: "archive"}
 
 # pulumi.log.* from the program: kept off the terminal (the preview reports errors as one line itself).
-PROGRAM_LOG = logging.getLogger("infra.preview.program")
+PROGRAM_LOG = logging.getLogger("infra.recording.program")
 PROGRAM_LOG.addHandler(logging.NullHandler())
 PROGRAM_LOG.propagate = False
 
@@ -117,13 +123,6 @@ class Recording:
 
         return sorted(self.resources, key=chain)
 
-    def get(self, urn: str) -> RecordedResource | None:
-        for r in self.resources:
-            if r.urn == urn:
-                return r
-        return None
-
-
 def _plain(value: Any, path: str, secret_paths: list[str]) -> Any:
     """Wire value (Struct as python) -> plain python; secrets -> "[secret]" with their path noted."""
     if isinstance(value, float):
@@ -159,14 +158,11 @@ def struct_to_python(struct: Any) -> tuple[dict[str, Any], list[str]]:
     return _plain(raw, "", secret_paths), secret_paths
 
 
-def _fake_digest(seed: str) -> str:
-    return "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
+class PreviewMocks(Mocks):
+    """Mock outputs: the inputs echoed plus an id. A docker-build Image's ``ref`` and ``digest`` exist only
+    after a real build and push, so they are unknown here, as ``pulumi preview`` shows them."""
 
-
-class PreviewMocks(pulumi_mocks.Mocks):
-    """Mock outputs: inputs echoed plus an id; docker-build Image also gets ``ref`` and ``digest``."""
-
-    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict]:
         state = dict(args.inputs)
         resource_id = args.resource_id or f"{args.name}-id"
         if args.typ.startswith("kubernetes:"):
@@ -175,29 +171,23 @@ class PreviewMocks(pulumi_mocks.Mocks):
             namespace = metadata.get("namespace")
             resource_id = f"{namespace}/{name}" if namespace else str(name)
         if args.typ == DOCKER_BUILD_IMAGE:
-            digest = _fake_digest(args.name)
-            tags = state.get("tags") or []
-            base = tags[0] if tags and isinstance(tags[0], str) else f"registry.invalid/{args.name}:latest"
-            state["digest"] = digest
-            state["ref"] = f"{base}@{digest}"
+            state["digest"] = rpc.UNKNOWN
+            state["ref"] = rpc.UNKNOWN
         return resource_id, state
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list | None]:
+    def call(self, args: MockCallArgs) -> tuple[dict, list | None]:
         return dict(args.args), None
 
 
-class RecordingMonitor(pulumi_mocks.MockMonitor):
+class RecordingMonitor(MockMonitor):
     """A MockMonitor that records raw registrations and refuses duplicate URNs."""
 
-    def __init__(self, mocks: pulumi_mocks.Mocks):
+    def __init__(self, mocks: Mocks):
         super().__init__(mocks)
         self._lock = threading.Lock()
-        self.records: dict[str, RecordedResource] = {}
+        self.records: dict[str, RecordedResource | None] = {}
         self.order: list[str] = []
         self.errors: list[Exception] = []
-        self.stack_urn: str | None = None
-        self.stack_outputs: dict[str, Any] = {}
-        self.stack_output_secrets: list[str] = []
 
     def _claim(self, urn: str) -> None:
         with self._lock:
@@ -206,71 +196,49 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                                         "name and parent; give one of them another name")
                 self.errors.append(err)
                 raise err
-            self.records[urn] = None  # type: ignore[assignment]  # reserved; filled below
+            self.records[urn] = None  # reserved; filled by _record
             self.order.append(urn)
 
-    def _record(self, request: Any, urn: str, custom: bool) -> None:
+    def _record(self, request: Any, urn: str, custom: bool) -> RecordedResource:
         inputs, secret_paths = struct_to_python(request.object if hasattr(request, "object")
                                                 else request.properties)
-        self.records[urn] = RecordedResource(
+        record = RecordedResource(
             urn=urn, type=request.type, name=request.name, parent=request.parent or None,
             custom=custom, inputs=inputs, secret_paths=secret_paths, outputs={},
             provider=request.provider or None, protect=bool(getattr(request, "protect", False)),
             depends_on=list(getattr(request, "dependencies", []) or []),
             additional_secret_outputs=list(getattr(request, "additionalSecretOutputs", []) or []),
         )
+        self.records[urn] = record
+        return record
 
     def RegisterResource(self, request):
-        urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == STACK_TYPE:
-            self.stack_urn = urn
             return super().RegisterResource(request)
+        urn = self.make_urn(request.parent, request.type, request.name)
         self._claim(urn)
-        self._record(request, urn, bool(request.custom))
-        response, echoed = self._register(request, urn)
-        record = self.records[urn]
+        record = self._record(request, urn, bool(request.custom))
+        response = super().RegisterResource(request)
         record.id = response.id or None
-        if not record.custom:
-            record.outputs = {}
-        elif echoed:
-            record.outputs = record.inputs  # the very same wire object: same plain value
-        else:
+        if record.custom:
             record.outputs, _ = struct_to_python(response.object)
         return response
-
-    def _register(self, request: Any, urn: str) -> tuple[Any, bool]:
-        """MockMonitor.RegisterResource, except that when the mocks hand the inputs back unchanged
-        (every resource but docker-build's Image) the request's own wire object is the response's,
-        instead of serialising the deserialised copy again (~40% of each stack's run, measured).
-        Returns the response and whether the object was echoed."""
-        pulumi_mocks._ensure_event_loop()
-        inputs = rpc.deserialize_properties(request.object)
-        args = pulumi_mocks.MockResourceArgs(
-            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
-            resource_id=request.importId, custom=request.custom or False,
-            transforms=pulumi_mocks._resolve_callbacks(request.transforms))
-        resource_id, state = self.mocks.new_resource(args)
-        echoed = state == inputs
-        obj = request.object if echoed else pulumi_mocks._sync_await(rpc.serialize_properties(state, {}))
-        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=obj), echoed
 
     def ReadResource(self, request):
         urn = self.make_urn(request.parent, request.type, request.name)
         self._claim(urn)
-        self._record(request, urn, True)
+        record = self._record(request, urn, True)
         response = super().ReadResource(request)
-        self.records[urn].id = request.id or None
-        self.records[urn].outputs, _ = struct_to_python(response.properties)
+        record.id = request.id or None
+        record.outputs, _ = struct_to_python(response.properties)
         return response
 
     def RegisterResourceOutputs(self, request):
-        outputs, secret_paths = struct_to_python(request.outputs)
+        outputs, _ = struct_to_python(request.outputs)
         with self._lock:
-            if request.urn == self.stack_urn:
-                self.stack_outputs, self.stack_output_secrets = outputs, secret_paths
-            elif self.records.get(request.urn) is not None:
-                self.records[request.urn].registered_outputs = outputs
+            record = self.records.get(request.urn)
+            if record is not None:
+                record.registered_outputs = outputs
         return super().RegisterResourceOutputs(request)
 
 
@@ -278,32 +246,32 @@ def _config_key(project: str, key: str) -> str:
     return key if ":" in key else f"{project}:{key}"
 
 
-def _encode_config(config: dict[str, Any], project: str) -> dict[str, str]:
-    """Pulumi keeps config as strings; structured values are JSON, as the CLI passes them."""
+def encode_config(config: dict[str, Any], project: str) -> dict[str, str]:
+    """Pulumi hands a program its config as strings; structured values as JSON, as the CLI passes them."""
     return {_config_key(project, k): v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 
-def _reset_runtime(project: str, stack: str, config: dict[str, str], secret_keys: Iterable[str],
-                   monitor: RecordingMonitor) -> None:
-    """Fresh Pulumi globals for one run: settings, root resource, pending outputs, config."""
-    settings.ROOT.set(None)
-    settings.SETTINGS.outputs = set()
-    settings.SETTINGS.lock = threading.Lock()
-    pulumi_config.set_all_config(config, list(secret_keys))
-    # set_mocks creates and finishes a root Stack when there is none; we want our own around the
-    # program (so its exports are registered), so hold the slot while set_mocks runs.
-    settings.ROOT.set(object())  # type: ignore[arg-type]
+@contextmanager
+def _language_host_env(config: dict[str, str], secret_keys: list[str]) -> Iterator[None]:
+    """The two variables Pulumi's Python language host sets for a program, and the config store it fills
+    from them; both undone afterwards."""
+    saved = {k: os.environ.get(k) for k in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")}
+    os.environ["PULUMI_CONFIG"] = json.dumps(config)
+    os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(secret_keys)
+    set_all_config(dict(config), list(secret_keys))
     try:
-        pulumi_mocks.set_mocks(PreviewMocks(), project=project, stack=stack, preview=True, monitor=monitor,
-                               logger=PROGRAM_LOG)
+        yield
     finally:
-        settings.ROOT.set(None)
-    settings.SETTINGS.package_refs = {}
-    settings.SETTINGS.base_providers_by_ref = {}
+        set_all_config({}, [])
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def run_program(program: Callable[[], Any], *, stack: str, config: dict[str, Any],
-                secret_keys: set[str] | frozenset[str] = frozenset(), project: str = "cmp-platform") -> Recording:
+                secret_keys: Iterable[str] = frozenset(), project: str = "cmp-platform") -> Recording:
     """Run ``program`` as stack ``stack`` with ``config`` under the recording engine; raise what it raises.
 
     ``config`` keys may be bare (``namespace``) or qualified (``cmp-platform:namespace``); values that
@@ -311,59 +279,66 @@ def run_program(program: Callable[[], Any], *, stack: str, config: dict[str, Any
     ``pulumi config set --secret`` does.
     """
     monitor = RecordingMonitor(PreviewMocks())
-    secrets = {_config_key(project, k) for k in secret_keys}
-    _reset_runtime(project, stack, _encode_config(config, project), secrets, monitor)
+    secrets = sorted({_config_key(project, k) for k in secret_keys})
+    exported: dict[str, Any] = {}
 
-    async def in_stack() -> None:
-        root = pulumi_stack.Stack()
-        try:
-            result = program()
-            if asyncio.iscoroutine(result):
-                await result
-        finally:
-            root._finish()
+    async def capture_exports() -> None:
+        # The root Stack collects pulumi.export()s; serialising them is what the engine receives.
+        root = get_root_resource()
+        struct = await rpc.serialize_properties(dict(getattr(root, "outputs", {}) or {}), {})
+        exported["struct"] = struct
+
+    async def finish(pending: Any) -> None:
+        if pending is not None:  # an async program
+            await pending
+        await capture_exports()
+
+    @pulumi.runtime.test
+    def run() -> Any:
+        result = program()
+        return pulumi.Output.from_input(asyncio.ensure_future(finish(result if inspect.isawaitable(result) else None)))
 
     loop = asyncio.new_event_loop()
-    # After a failure the SDK leaves dependent futures holding the same exception; the first one is
-    # raised below, the echoes would only be printed at garbage collection.
     loop.set_exception_handler(_quiet_after_failure)
     previous = _current_loop()
     asyncio.set_event_loop(loop)
     try:
-        with _fast_runtime():
-            loop.run_until_complete(pulumi_stack.run_pulumi_func(in_stack))
+        with _language_host_env(encode_config(config, project), secrets):
+            reset_options(project=project, stack=stack, preview=True)
+            set_mocks(PreviewMocks(), project=project, stack=stack, preview=True, monitor=monitor,
+                      logger=PROGRAM_LOG)
+            run()
     finally:
         _cancel_leftovers(loop)
         loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
         asyncio.set_event_loop(previous)
-        settings.ROOT.set(None)
+        reset_options()
     if monitor.errors:
         raise monitor.errors[0]
-    resources = [monitor.records[urn] for urn in monitor.order if monitor.records.get(urn) is not None]
-    return Recording(stack=stack, project=project, resources=resources, outputs=monitor.stack_outputs,
-                     output_secret_paths=monitor.stack_output_secrets)
+    outputs, output_secrets = struct_to_python(exported.get("struct"))
+    resources = [r for urn in monitor.order if (r := monitor.records.get(urn)) is not None]
+    return Recording(stack=stack, project=project, resources=resources, outputs=outputs,
+                     output_secret_paths=output_secrets)
 
 
-@contextlib.contextmanager
-def _fast_runtime():
-    """Two costs that buy nothing offline, measured on the real stacks (see docs/preview.md):
-    - the cyclic GC: with pulumi_kubernetes' typed modules loaded, the heap holds millions of objects,
-      and each full collection the run's allocations trigger took ~0.1-0.3 s; a run is short, so the
-      collector is paused for it (its garbage is collected afterwards);
-    - the source-position stack trace the SDK captures per resource (``traceback.extract_stack``,
-      ~1-3 ms each) for the engine's diagnostics: mocks have no use for it.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    original = pulumi_resource._get_stack_trace
-    pulumi_resource._get_stack_trace = source_pb2.StackTrace
-    try:
-        yield
-    finally:
-        pulumi_resource._get_stack_trace = original
-        if was_enabled:
-            gc.enable()
+def run_main(program_dir: Path, *, stack: str, config: dict[str, Any], secret_keys: Iterable[str] = frozenset(),
+             project: str = "cmp-platform") -> Recording:
+    """Run the program in ``program_dir`` (its ``__main__.py``) as the language host does: as ``__main__``,
+    with the directory first on ``sys.path`` and as the working directory."""
+    program_dir = Path(program_dir).resolve()
+
+    def program() -> None:
+        cwd, path = os.getcwd(), list(sys.path)
+        os.chdir(program_dir)
+        sys.path.insert(0, str(program_dir))
+        try:
+            runpy.run_path(str(program_dir), run_name="__main__")
+        finally:
+            os.chdir(cwd)
+            sys.path[:] = path
+
+    return run_program(program, stack=stack, config=config, secret_keys=secret_keys, project=project)
 
 
 def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:

@@ -10,16 +10,16 @@ from typing import Any
 
 import pulumi
 
-from components.connector_gateway import ConnectorGateway, ConnectorGatewayArgs
-from components.gateway_billing import GatewayBilling, GatewayBillingArgs
-from components.images import ServiceImages, ServiceImagesArgs
-from components.provisioner import Provisioner, ProvisionerArgs
-from components.ragflow import Ragflow, RagflowArgs
+from components.connector_gateway.component import ConnectorGateway, ConnectorGatewayArgs
+from components.gateway_billing.component import GatewayBilling, GatewayBillingArgs
+from components.images.component import ServiceImages, ServiceImagesArgs
+from components.provisioner.component import Provisioner, ProvisionerArgs
+from components.ragflow.component import Ragflow, RagflowArgs
 from components.saleor.component import SaleorWebhooks, SaleorWebhooksArgs
 from components.vault.access import VaultAccess, VaultAccessArgs
 from components.vault.paths import SEED_PATHS
 from components.vault.seeds import VaultSecretSeeds, VaultSecretSeedsArgs
-from infra.config import StackConfig
+from stacks.config import StackConfig
 
 
 def service_images(cfg: StackConfig) -> dict[str, Any]:

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
+from tests.support import servers
 from tests.support.control_plane import ControlPlaneFake
 from tests.support.openbao import OpenBaoServer
+from tests.support.tiers import Classifier
+
+
+@pytest.fixture
+def schema_dir():
+    """The third-party schemas (Saleor's GraphQL, operators' CRDs) through CMP_SCHEMA_DIR, which the Makefile
+    sets; a test that needs them is skipped, saying so, when it is unset."""
+    from infra.schemas import schema_dir as configured
+
+    found = configured()
+    if found is None:
+        pytest.skip("CMP_SCHEMA_DIR is not set: no third-party schemas to check against")
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +39,74 @@ def control_plane():
     """A fresh control-plane fake per test; register issuers with ``add_issuer(iss, secret)``."""
     with ControlPlaneFake() as fake:
         yield fake
+
+
+# ---- the two tiers (docs/ci.md), and the servers a failing test used ------------------------------------------
+
+_CLASSIFIER = Classifier()
+_SERVERS_BEFORE = pytest.StashKey[int]()
+
+
+class ServerInFastTierError(RuntimeError):
+    """A test of the fast tier opened a listening socket: it needs a server, so it belongs in the server tier."""
+
+
+def _refuse_listen(sock: socket.socket, *args: object) -> None:
+    raise ServerInFastTierError(
+        "this test opens a listening socket, so it needs a server and belongs in the server tier: "
+        "mark it @pytest.mark.server (docs/ci.md, 'The two tiers')"
+    )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--tier", choices=("all", "fast", "server"), default="all",
+        help="fast: only the tests that need no server and no image build (make test-fast); server: the others",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--tier") == "fast":
+        socket.socket.listen = _refuse_listen
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test's tier from what it uses; image builds share one xdist worker (one build per session)."""
+    tier = config.getoption("--tier")
+    kept, dropped = [], []
+    for item in items:
+        needs_server = _CLASSIFIER.why_server(item) is not None
+        if needs_server and item.get_closest_marker("server") is None:
+            item.add_marker(pytest.mark.server)
+        if item.get_closest_marker("images") is not None:
+            item.add_marker(pytest.mark.xdist_group("images"))
+        wanted = tier == "all" or needs_server == (tier == "server")
+        (kept if wanted else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _server_logs(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Server logs outlive their servers, in pytest's temporary directory (it keeps the last runs)."""
+    servers.LOG_DIR = tmp_path_factory.getbasetemp() / "server-logs"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    item.stash[_SERVERS_BEFORE] = servers.mark()
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failed test's report names each real server it used, its address and its log file."""
+    report = yield
+    if report.failed:
+        values = list(getattr(item, "funcargs", {}).values())
+        lines = servers.report_lines(values, item.stash.get(_SERVERS_BEFORE, servers.mark()))
+        if lines:
+            report.sections.append(("servers used", "\n".join(lines)))
+    return report

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pulumi
 
+from components.connector_gateway.config import ConnectorGatewayConfig
+from components.vault.config import VaultConfig
 from components.vault.paths import CONNECTOR, CONNECTOR_CREDENTIALS_PREFIX
-from components.workload import ServiceArgs, ServiceWorkload, env_flag, env_number, service_env, service_workload_args
-from infra.config import ConnectorGatewayConfig, VaultConfig
+from components.workload.component import (
+    ServiceArgs,
+    ServiceWorkload,
+    env_flag,
+    env_number,
+    service_env,
+    service_workload_args,
+)
 from infra.naming import type_token
 
 NAME = "cmp-connector"

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pulumi
 from pydantic import BaseModel, ConfigDict
 
-from components.kube import KubeObject
-from components.workload import env_flag, env_number
-from infra.config import GatewayBillingConfig
+from components.gateway_billing.config import GatewayBillingConfig
+from components.workload.component import env_flag, env_number
+from infra.kube import KubeObject
 from infra.naming import checksum, labels, type_token
 
 CHECKSUM_ANNOTATION = "checksum/billing-config"

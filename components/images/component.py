@@ -16,8 +16,8 @@ from pathlib import Path
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from infra.images.services import REPO_ROOT, SERVICE_IMAGES, ServiceImage, check_build_inputs
-from infra.images.settings import ImagesConfig
+from components.images.config import ImagesConfig
+from components.images.services import REPO_ROOT, SERVICE_IMAGES, ServiceImage, check_build_inputs
 from infra.naming import type_token
 
 DIGEST_MARK = "@sha256:"

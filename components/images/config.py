@@ -1,34 +1,25 @@
-"""The `images` section of the stack config: build the services from service_src, or use pinned refs.
+"""`cmp-platform:images`: build the services from service_src, or use pinned refs.
 
-Pydantic only (no Pulumi import), so infra/config.py can embed it and `make images` can share it.
+Pydantic only (no Pulumi import), so `make images` (tools/images) shares it with the program.
 """
 
 from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator, model_validator
+
+from infra.config import Model, check_tag
 
 # linux/<arch>[/<variant>] as buildx and pulumi-docker-build's Platform enum spell them.
 SUPPORTED_PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm", "linux/386", "linux/ppc64le", "linux/s390x",
                        "linux/riscv64")
 _REGISTRY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 DEFAULT_BASE_IMAGE = "docker.io/library/python:3.11-slim-bookworm"
 
 
-def check_tag(value: str) -> str:
-    """An image tag as registries accept it (also Ragflow's tag in infra/config.py)."""
-    if not _TAG.match(value):
-        raise ValueError("must be an image tag ([A-Za-z0-9_.-], at most 128 characters)")
-    return value
-
-
-class ImagesConfig(BaseModel):
+class ImagesConfig(Model):
     """`cmp-platform:images`. With build=false the workloads run the refs in connectorGateway.image etc."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
     build: bool = False
     registry: str | None = None  # host[:port]/path the images are pushed to, e.g. ghcr.io/gsvdev

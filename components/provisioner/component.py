@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import pulumi
 
+from components.provisioner.config import ProvisionerConfig
 from components.vault.paths import PROVISIONER
-from components.workload import ServiceArgs, ServiceWorkload, env_flag, env_number, service_env, service_workload_args
-from infra.config import ProvisionerConfig
+from components.workload.component import (
+    ServiceArgs,
+    ServiceWorkload,
+    env_flag,
+    env_number,
+    service_env,
+    service_workload_args,
+)
 from infra.naming import SERVICE_PORT, service_url, type_token
 
 NAME = "cmp-provisioner"

@@ -12,10 +12,11 @@ from typing import Any
 import pulumi
 from pydantic import BaseModel, ConfigDict
 
-from components.kube import KubeObject
-from components.oci_platforms import PreflightError, fetch_platforms, locate, supports
-from components.workload import network_policy_spec
-from infra.config import Peer, RagflowConfig
+from components.ragflow.config import RagflowConfig
+from components.ragflow.oci_platforms import PreflightError, fetch_platforms, locate, supports
+from components.workload.component import network_policy_spec
+from infra.config import Peer
+from infra.kube import KubeObject
 from infra.naming import SECURITY_EXCEPTION_ANNOTATION, labels, selector_labels, type_token
 
 ARCH_LABEL = "kubernetes.io/arch"

@@ -13,11 +13,11 @@ import pulumi
 import pulumi_vault as vault
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from components.kube import KubeObject
 from components.vault.paths import CONNECTOR_CONSUMER, EXTERNAL_SECRETS_CONSUMER, PROVISIONER_CONSUMER
 from components.vault.policies import CONSUMERS, Mounts, consumer_policy_hcl
-from components.workload import ESO_API_VERSION
+from components.workload.component import ESO_API_VERSION
 from infra.config import dns_label
+from infra.kube import KubeObject
 from infra.naming import labels, type_token
 
 TYPE = type_token("VaultAccess")

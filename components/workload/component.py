@@ -13,9 +13,10 @@ from typing import Any
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from components.kube import KubeObject
 from components.vault.paths import SeedPath
-from infra.config import Peer, Resources, ServiceSettings, check_image, dns_label
+from components.workload.config import ServiceSettings
+from infra.config import Peer, Resources, check_image, dns_label
+from infra.kube import KubeObject
 from infra.naming import (
     CONFIG_CHECKSUM_ANNOTATION,
     NAMESPACE_NAME_LABEL,

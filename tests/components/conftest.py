@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.images.registry import registry_binary
 from tests.components.registry import PushableRegistry
+from tools.images.registry import registry_binary
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ from typing import Any
 import kubernetes_validate
 import yaml
 
-from infra.config import SECRET_KEYS
-from infra.preview.engine import Recording, run_program
-from infra.preview.validation import validate_object
+from infra.recording import Recording, run_main
+from stacks.config import SECRET_KEYS
+from tools.preview.validation import validate_object
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = "placeholder-secret-value"
@@ -49,11 +49,9 @@ def base_config(**overrides: Any) -> dict[str, Any]:
 
 
 def run_platform(config: dict[str, Any], stack: str = "dev") -> Recording:
-    """The real program (infra.program.main) under the recording engine."""
-    from infra.program import main
-
+    """The real program (the project's __main__.py, run as Pulumi runs it) under the recording engine."""
     values, secret_keys = engine_config(config)
-    return run_program(main, stack=stack, config=values, secret_keys=secret_keys)
+    return run_main(ROOT, stack=stack, config=values, secret_keys=secret_keys)
 
 
 def run_stack(stack: str) -> Recording:
@@ -71,6 +69,6 @@ def validate_k8s(obj: dict[str, Any]) -> None:
 
 
 def validate_crd(obj: dict[str, Any]) -> None:
-    """Strict check of an ESO object against the v1 schema of its CRD, as shipped in infra/schemas."""
+    """Strict check of an ESO object against the v1 schema of its CRD (from the schema directory)."""
     violation = validate_object(obj, K8S_VERSION)
     assert violation is None, str(violation)

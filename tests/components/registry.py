@@ -1,4 +1,4 @@
-"""A throwaway Debian ``docker-registry`` on loopback (infra.images' LocalRegistry), and pushing images into it
+"""A throwaway Debian ``docker-registry`` on loopback (tools.images' LocalRegistry), and pushing images into it
 over the distribution API."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from components.oci_platforms import OCI_INDEX, OCI_MANIFEST
-from infra.images.registry import LocalRegistry
+from components.ragflow.oci_platforms import OCI_INDEX, OCI_MANIFEST
+from tools.images.registry import LocalRegistry
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"

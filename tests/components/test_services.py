@@ -143,9 +143,10 @@ def test_all_service_manifests_validate():
 def test_a_built_image_ref_overrides_the_configured_image():
     import pulumi
 
-    from components.connector_gateway import ConnectorGateway, ConnectorGatewayArgs
-    from infra.config import ConnectorGatewayConfig, VaultConfig
-    from infra.preview.engine import run_program
+    from components.connector_gateway.component import ConnectorGateway, ConnectorGatewayArgs
+    from components.connector_gateway.config import ConnectorGatewayConfig
+    from components.vault.config import VaultConfig
+    from infra.recording import run_program
 
     built = "registry.example.com/cmp-connector-gateway:abc123@sha256:" + "f" * 64
 

@@ -21,12 +21,12 @@ import pytest
 import yaml
 
 from components.vault.paths import SEED_PATHS, KeySource
-from infra.preview.runner import preview_stack
 from tests.services.connector_gateway.fakes import SaaSFake
 from tests.services.provisioner.helpers import JwksServer, SigningKey, serving_jwks
 from tests.support.net import free_port, run_uvicorn_in_thread, stop_process, wait_http
 from tests.support.openbao import OpenBaoServer
 from tests.support.postgres import PostgresServer
+from tools.preview.runner import preview_stack
 
 BIN = Path(sys.executable).parent
 STACK = "dev"

@@ -6,8 +6,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from components.kube import KubeObject, type_token
-from infra.preview.engine import run_program
+from infra.kube import KubeObject, type_token
+from infra.recording import run_program
 
 META = {"name": "x", "namespace": "cmp", "labels": {"app.kubernetes.io/name": "x"}}
 DEPLOYMENT_SPEC = {

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from infra.images.buildah import Buildah, BuildError
+from tools.images.buildah import Buildah, BuildError
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"

@@ -1,6 +1,6 @@
 """`make images`: build every service image with buildah into a loopback registry, the way CI would.
 
-    python -m infra.images.build [--service provisioner] [--out build/images] [--keep-registry]
+    python -m tools.images.build [--service provisioner] [--out build/images] [--keep-registry]
 
 Steps: a Debian base image (cached rootfs, see base.py) pushed to Debian's docker-registry on loopback;
 then `buildah bud` of each service_src/<service>/Dockerfile with BASE_IMAGE pointing at that registry,
@@ -18,10 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from infra.images.base import BASE_NAME, commit_base_image, ensure_rootfs
-from infra.images.buildah import Buildah, BuildError
-from infra.images.registry import LocalRegistry
-from infra.images.services import REPO_ROOT, SERVICE_IMAGES, ServiceImage, check_build_inputs
+from components.images.services import REPO_ROOT, SERVICE_IMAGES, ServiceImage, check_build_inputs
+from tools.images.base import BASE_NAME, commit_base_image, ensure_rootfs
+from tools.images.buildah import Buildah, BuildError
+from tools.images.registry import LocalRegistry
 
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 MANIFEST = "images.json"

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from infra.images.buildah import BuildError
+from tools.images.buildah import BuildError
 
 REGISTRY_BINARY = "docker-registry"
 PR_SET_PDEATHSIG = 1

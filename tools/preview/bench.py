@@ -18,14 +18,14 @@ import sys
 import tempfile
 import time
 
-from infra.preview.runner import PROJECT_ROOT
+from tools.preview.runner import PROJECT_ROOT
 
 REPETITIONS = 5
 IMPORT_FLOOR = [sys.executable, "-c", "import pulumi, pulumi_kubernetes, pulumi_vault"]
 PROJECT_PACKAGES = ["infra", "components", "stacks", "policy"]
 # For scale: the program's own modules (config models, components, Saleor's GraphQL checks, the
 # preview's engine), no typed Kubernetes module, nothing run. What no preview of this program can skip.
-PROGRAM_IMPORTS = [sys.executable, "-c", "import infra.program, stacks.platform, infra.preview.runner, "
+PROGRAM_IMPORTS = [sys.executable, "-c", "import infra.program, stacks.platform, tools.preview.runner, "
                    "policy.policies"]
 
 
@@ -43,7 +43,7 @@ def main() -> None:
     compiled = wall([sys.executable, "-m", "compileall", "-q", *PROJECT_PACKAGES])
     print(f"compiled the project's modules to bytecode ({' '.join(PROJECT_PACKAGES)}): {compiled:.3f} s")
     with tempfile.TemporaryDirectory(prefix="bench-preview-") as out:
-        preview = [sys.executable, "-m", "infra.preview", "--all", "--out", out]
+        preview = [sys.executable, "-m", "tools.preview", "--all", "--out", out]
         wall(IMPORT_FLOOR)  # warm the page cache for both before timing
         wall(preview)
         floor_runs, preview_runs, program_runs = [], [], []
@@ -56,7 +56,7 @@ def main() -> None:
     result = {"preview_all_s": round(full, 3), "import_floor_s": round(floor, 3), "ratio": round(full / floor, 2)}
     print(f"import floor (python -c 'import pulumi, pulumi_kubernetes, pulumi_vault'): median {floor:.3f} s "
           f"of {[round(x, 3) for x in floor_runs]}")
-    print(f"offline preview of every stack (python -m infra.preview --all):          median {full:.3f} s "
+    print(f"offline preview of every stack (python -m tools.preview --all):          median {full:.3f} s "
           f"of {[round(x, 3) for x in preview_runs]}")
     print(f"ratio {result['ratio']} (target <= 2)")
     print(f"for scale: importing the program's own modules, nothing run: median {program:.3f} s "

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from infra.preview.engine import RecordedResource, Recording
+from infra.recording import RecordedResource, Recording
 from policy.policies import kind_of
 
 CRD_DIR = "0-crd"

@@ -12,20 +12,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.preview.changes import compare, counts, read_previous, table
-from infra.preview.engine import Recording, run_program
-from infra.preview.export import write_tree
-from infra.preview.manifests import kustomization, manifests_of
-from infra.preview.stack_files import SECRET_PLACEHOLDER, StackFileError, StackFiles, load_stack_files
-from infra.preview.yamlio import dump as dump_yaml
+from infra.recording import Recording, run_main, run_program
+from infra.schemas import not_configured
+from tools.preview.changes import compare, counts, read_previous, table
+from tools.preview.export import write_tree
+from tools.preview.manifests import kustomization, manifests_of
+from tools.preview.stack_files import SECRET_PLACEHOLDER, StackFileError, StackFiles, load_stack_files
+from tools.preview.yamlio import dump as dump_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_KUBERNETES_VERSION = "1.33"
 
 # check_config(files) -> the Kubernetes version to validate against; raises on invalid config.
 ConfigCheck = Callable[[StackFiles], str]
-# validate((object, is_partial) pairs, kubernetes version) -> violations: validation.validate_all, or
-# the same run in a helper process (infra.preview.validator_worker, used by the command).
+# validate((object, is_partial) pairs, kubernetes version) -> violations (validation.validate_all).
 Validate = Callable[[Iterable[tuple[dict[str, Any], bool]], str], list[Any]]
 
 
@@ -38,26 +38,18 @@ class PreviewError(Exception):
 
 
 def declared_secret_keys() -> tuple[str, ...]:
-    from infra.config import SECRET_KEYS
+    from stacks.config import SECRET_KEYS
 
     return tuple(SECRET_KEYS)
 
 
-def check_with_infra_config(files: StackFiles) -> str:
-    """Validate with infra.config exactly as the program will (secrets as placeholders)."""
-    from infra.config import SECRET_KEYS, parse_stack_config
+def check_stack_config(files: StackFiles) -> str:
+    """Validate with stacks.config exactly as the program will (secrets as placeholders)."""
+    from stacks.config import SECRET_KEYS, parse_stack_config
 
     raw = {k: v for k, v in files.values.items() if k not in SECRET_KEYS}
     secrets = {k: SECRET_PLACEHOLDER for k in SECRET_KEYS if k in files.secret_keys}
     return parse_stack_config(raw, secrets).kubernetes_version
-
-
-def real_program() -> None:
-    """infra.program.main, imported on first use (the command preloads it before forking; nothing in the
-    program reads Pulumi config or settings at import, so either order is safe)."""
-    from infra.program import main
-
-    main()
 
 
 def _readable_errors() -> tuple[type[BaseException], ...]:
@@ -88,14 +80,14 @@ def _one_line(exc: BaseException) -> str:
 
 
 def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | None = None,
-                  program: Callable[[], Any] = real_program, check_config: ConfigCheck = check_with_infra_config,
+                  program: Callable[[], Any] | None = None, check_config: ConfigCheck = check_stack_config,
                   secret_keys: Callable[[], tuple[str, ...]] = declared_secret_keys,
                   validate: Validate | None = None) -> StackPreview:
     """Preview one stack into ``out_root/<stack>``; never raises for user errors (see the exit codes)."""
     from policy.policies import evaluate
 
     if validate is None:
-        from infra.preview.validation import validate_all as validate
+        from tools.preview.validation import validate_all as validate
 
     out_root = out_root or root / "build" / "preview"
     result = StackPreview(stack=stack, code=0)
@@ -106,8 +98,12 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
         return result
     try:
         kubernetes_version = check_config(files) or DEFAULT_KUBERNETES_VERSION
-        recording = run_program(program, stack=stack, config=files.values, secret_keys=files.secret_keys,
-                                project=files.project)
+        if program is None:  # the project's own program, run as Pulumi's language host runs it
+            recording = run_main(root, stack=stack, config=files.values, secret_keys=files.secret_keys,
+                                 project=files.project)
+        else:
+            recording = run_program(program, stack=stack, config=files.values, secret_keys=files.secret_keys,
+                                    project=files.project)
         manifests = manifests_of(recording)
         invalid = validate(((m.obj, m.is_patch) for m in manifests), kubernetes_version)
     except Exception as exc:  # one line for any config/program error; nothing is written
@@ -120,6 +116,11 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
         result.lines.append(f"{stack}: nothing written to {out_root / stack} (fix the manifests above)")
         return result
 
+    from tools.preview.validation import unchecked_kinds
+
+    unchecked = unchecked_kinds(m.obj for m in manifests)
+    if unchecked:
+        result.lines.append(not_configured(f"{stack}: {', '.join(unchecked)}"))
     rows = [r.to_json() for r in recording.in_tree_order()]
     violations = evaluate((m.ref, m.resource.type, m.obj) for m in manifests)
     target = out_root / stack

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from infra.preview import yamlio
+from tools.preview import yamlio
 
 SECRET_PLACEHOLDER = "[secret]"
 PROJECT_FILE = "Pulumi.yaml"

@@ -1,5 +1,6 @@
 """Schema checks for rendered manifests: Kubernetes OpenAPI (kubernetes-validate's strict schemas, the
-version from config) and the External Secrets CRDs shipped in infra/schemas (served version v1).
+version from config) and the operators' CRDs (External Secrets, prometheus-operator) read from the schema
+directory (infra.schemas): each object against the served version it names.
 
 Validators are built once per (version, kind) and reused: kubernetes_validate.validate() reloads
 the whole definitions file on every call, which dominated the preview's run time.
@@ -8,22 +9,11 @@ the whole definitions file on every call, which dominated the preview's run time
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
-# The CRD files are copied verbatim from External Secrets Operator 2.9; the .v1.json files beside
-# them are each CRD's spec.versions[name=v1].schema.openAPIV3Schema, extracted so loading is fast
-# (tests/infra/preview/test_validation.py proves each JSON equals what its YAML holds).
-CRD_SCHEMAS: dict[tuple[str, str], tuple[str, str]] = {
-    ("external-secrets.io/v1", "ExternalSecret"):
-        ("external-secrets.io_externalsecrets.yaml", "externalsecret.v1.json"),
-    ("external-secrets.io/v1", "ClusterSecretStore"):
-        ("external-secrets.io_clustersecretstores.yaml", "clustersecretstore.v1.json"),
-}
+from infra.schemas import ENV, crd_schemas, schema_dir
 
 
 @dataclass(frozen=True)
@@ -123,20 +113,21 @@ def _strict(schema: Any) -> Any:
 def _crd_validator(api_version: str, kind: str) -> Any:
     import jsonschema
 
-    _, json_name = CRD_SCHEMAS[(api_version, kind)]
-    schema = json.loads((SCHEMA_DIR / json_name).read_text())
-    return jsonschema.Draft7Validator(_strict(schema))
+    return jsonschema.Draft7Validator(_strict(crd_schemas()[(api_version, kind)]))
 
 
-def crd_v1_schema_from_yaml(yaml_name: str) -> dict[str, Any]:
-    """spec.versions[name=v1].schema.openAPIV3Schema of a shipped CRD file (used to build/check the JSON)."""
-    from infra.preview import yamlio
+def _is_builtin(api_version: str) -> bool:
+    """Kubernetes' own API groups: no dot in the group (``v1``, ``apps/v1``) or a ``*.k8s.io`` group."""
+    group = api_version.rpartition("/")[0]
+    return "." not in group or group.endswith(".k8s.io")
 
-    crd = yamlio.load((SCHEMA_DIR / yaml_name).read_text())
-    for version in crd["spec"]["versions"]:
-        if version["name"] == "v1":
-            return version["schema"]["openAPIV3Schema"]
-    raise LookupError(f"{yaml_name}: no version v1")
+
+def unchecked_kinds(objects: Iterable[dict[str, Any]]) -> list[str]:
+    """Custom kinds that cannot be checked because no schema directory is configured."""
+    if schema_dir() is not None:
+        return []
+    return sorted({f"{o.get('kind')} ({o.get('apiVersion')})" for o in objects
+                   if not _is_builtin(str(o.get("apiVersion")))})
 
 
 def _first_error(validator: Any, obj: dict[str, Any], partial: bool) -> Any:
@@ -152,13 +143,15 @@ def validate_object(obj: dict[str, Any], kubernetes_version: str, *, partial: bo
     """The first schema violation of one object, or None. Unknown kinds are a violation too.
     ``partial``: a server-side-apply patch, where required fields live on the object being patched."""
     api_version, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
-    if (api_version, kind) in CRD_SCHEMAS:
+    if (api_version, kind) in crd_schemas():
         validator = _crd_validator(api_version, kind)
+    elif not _is_builtin(api_version) and schema_dir() is None:
+        return None  # reported once by unchecked_kinds()
     else:
         validator = _k8s_validator(kubernetes_version, api_version, kind)
         if validator is None:
             return SchemaViolation(_ref(obj), "", "schema", f"no schema for {kind} {api_version} in Kubernetes "
-                                   f"{kubernetes_version} nor in the shipped CRDs")
+                                   f"{kubernetes_version} nor among the CRDs in {ENV}")
     error = _first_error(validator, obj, partial)
     return None if error is None else _violation(obj, error)
 

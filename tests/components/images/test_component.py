@@ -8,15 +8,15 @@ import pulumi
 import pytest
 from pydantic import ValidationError
 
-from infra.images.services import REPO_ROOT, MissingBuildInput
-from infra.images.settings import ImagesConfig
-from infra.preview.engine import DOCKER_BUILD_IMAGE, run_program
+from components.images.config import ImagesConfig
+from components.images.services import REPO_ROOT, MissingBuildInput
+from infra.recording import DOCKER_BUILD_IMAGE, UNKNOWN, run_program
 
 COMMIT = "0123456789ab"
 
 
 def _args(**overrides):
-    from components.images import ServiceImagesArgs
+    from components.images.component import ServiceImagesArgs
 
     base = {"registry": "registry.example.com/cmp", "base_image": "mirror.example.com/debian-python:bookworm",
             "tag": COMMIT, "platforms": ("linux/amd64", "linux/arm64")}
@@ -24,7 +24,7 @@ def _args(**overrides):
 
 
 def _run(args):
-    from components.images import ServiceImages
+    from components.images.component import ServiceImages
 
     def program():
         images = ServiceImages("images", args)
@@ -63,14 +63,13 @@ def test_builds_each_service_from_the_repo_root_with_config_platforms_and_commit
     assert all(r.parent == component.urn for r in images.values())
 
 
-def test_hands_out_digest_pinned_refs_and_bare_digests(fake_root, monkeypatch):
+def test_refs_and_digests_are_unknown_until_a_real_build_pushes(fake_root, monkeypatch):
+    """A preview cannot know what a registry will answer: refs and digests stay unknown, never invented
+    (the digest check itself: test_a_ref_without_digest_is_refused_when_digests_are_required)."""
     monkeypatch.chdir(fake_root)
     recording = _run(_args(root=fake_root, platforms=("linux/amd64",), require_digest=True))
     refs, digests = recording.outputs["refs"], recording.outputs["digests"]
-    assert set(refs) == {"connector_gateway", "provisioner"}
-    for service, image in (("connector_gateway", "cmp-connector-gateway"), ("provisioner", "cmp-provisioner")):
-        assert refs[service] == f"registry.example.com/cmp/{image}:{COMMIT}@{digests[service]}"
-        assert digests[service].startswith("sha256:") and len(digests[service]) == 71
+    assert refs == digests == {"connector_gateway": UNKNOWN, "provisioner": UNKNOWN}
 
 
 def test_paths_are_relative_to_the_program_directory(monkeypatch):
@@ -98,7 +97,7 @@ def test_missing_build_input_is_one_line_before_anything_registers(fake_root, mo
     shutil.rmtree(target) if target.is_dir() else target.unlink()
 
     def program():
-        from components.images import ServiceImages
+        from components.images.component import ServiceImages
 
         ServiceImages("images", _args(root=fake_root))
 
@@ -111,7 +110,7 @@ def test_missing_build_input_is_one_line_before_anything_registers(fake_root, mo
 def test_nothing_is_registered_when_an_input_is_missing(fake_root, monkeypatch):
     monkeypatch.chdir(fake_root)
     (fake_root / "service_src/connector_gateway/Dockerfile").unlink()
-    from components.images import ServiceImages
+    from components.images.component import ServiceImages
 
     seen = []
 
@@ -137,7 +136,7 @@ def test_unknown_service_is_named():
 
 
 def test_a_ref_without_digest_is_refused_when_digests_are_required():
-    from components.images import SERVICE_IMAGES, ImageRefError, _checked_ref
+    from components.images.component import SERVICE_IMAGES, ImageRefError, _checked_ref
 
     svc = SERVICE_IMAGES["provisioner"]
     with pytest.raises(ImageRefError, match="image cmp-provisioner: ref 'r/cmp-provisioner:abc' is not pinned"):
@@ -150,7 +149,7 @@ def test_a_ref_without_digest_is_refused_when_digests_are_required():
 def test_tag_defaults_to_the_checkout_commit(tmp_path, monkeypatch):
     import subprocess
 
-    from components.images import ServiceImagesArgs, git_commit
+    from components.images.component import ServiceImagesArgs, git_commit
 
     head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
                           check=True).stdout.strip()
@@ -212,9 +211,12 @@ def test_platform_runs_the_built_images_by_digest(monkeypatch):
     built = {r.name: r for r in recording.by_type(DOCKER_BUILD_IMAGE)}
     assert sorted(built) == ["service-images-cmp-connector-gateway", "service-images-cmp-provisioner"]
     for deployment, image in (("cmp-connector", "cmp-connector-gateway"), ("cmp-provisioner", "cmp-provisioner")):
-        ref = _deployment_image(recording, deployment)
-        assert ref.startswith(f"ghcr.io/gsvdev/{image}:{COMMIT}@sha256:")
-        assert ref.endswith(built[f"service-images-{image}"].outputs["digest"])
+        # The built ref (name:tag@sha256:...) is known only once the build pushed: unknown in a preview,
+        # and the Deployment depends on exactly its own image.
+        assert _deployment_image(recording, deployment) == UNKNOWN
+        resource = recording.one("kubernetes:apps/v1:Deployment", deployment)
+        images = [urn for urn in resource.depends_on if DOCKER_BUILD_IMAGE in urn]
+        assert images == [built[f"service-images-{image}"].urn]
 
 
 def test_platform_without_build_runs_the_configured_refs_and_builds_nothing():
@@ -227,7 +229,8 @@ def test_platform_without_build_runs_the_configured_refs_and_builds_nothing():
 
 
 def test_prod_build_refuses_an_unpushed_image_in_one_line():
-    from infra.config import SECRET_KEYS, ConfigError, parse_stack_config
+    from infra.config import ConfigError
+    from stacks.config import SECRET_KEYS, parse_stack_config
     from tests.components.helpers import stack_file
 
     raw = {k: v for k, v in stack_file("prod").items() if not (isinstance(v, dict) and set(v) == {"secure"})}
@@ -239,7 +242,8 @@ def test_prod_build_refuses_an_unpushed_image_in_one_line():
 
 
 def test_images_build_without_registry_is_named_by_the_config_error():
-    from infra.config import SECRET_KEYS, ConfigError, parse_stack_config
+    from infra.config import ConfigError
+    from stacks.config import SECRET_KEYS, parse_stack_config
     from tests.components.helpers import stack_file
 
     raw = {k: v for k, v in stack_file("dev").items() if not (isinstance(v, dict) and set(v) == {"secure"})}

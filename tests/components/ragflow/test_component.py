@@ -8,7 +8,7 @@ import httpx
 import pulumi
 import pytest
 
-from components.oci_platforms import (
+from components.ragflow.oci_platforms import (
     DOCKER_HUB,
     DOCKER_LIST,
     DOCKER_MANIFEST,

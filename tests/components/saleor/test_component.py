@@ -6,10 +6,10 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components.provisioner import webhook_urls
+from components.provisioner.component import webhook_urls
 from components.saleor import SaleorWebhooks, SaleorWebhooksArgs
 from components.saleor.documents import ORDER_EVENTS, order_subscription
-from infra.preview.engine import SECRET, run_program
+from infra.recording import SECRET, run_program
 
 APP_TYPE = "pulumi-python:dynamic/saleor:SaleorApp"
 HOOK_TYPE = "pulumi-python:dynamic/saleor:SaleorWebhook"

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from components.provisioner import webhook_urls
+from components.provisioner.component import webhook_urls
 from components.saleor.documents import ORDER_EVENTS
 from components.saleor.settings import SaleorTuning, settings_from
-from infra.config import ConfigError, parse_stack_config
+from infra.config import ConfigError
+from stacks.config import parse_stack_config
 from tests.components.helpers import base_config, run_platform
-from tests.infra.test_config import MINIMAL, SECRETS
+from tests.stacks.test_config import MINIMAL, SECRETS
 
 HOOK_TYPE = "pulumi-python:dynamic/saleor:SaleorWebhook"
 

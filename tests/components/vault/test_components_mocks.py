@@ -13,8 +13,8 @@ import yaml
 from components.vault.access import VaultAccess, VaultAccessArgs, cluster_secret_store_spec
 from components.vault.paths import SEED_PATHS, SeedKey, SeedPath
 from components.vault.seeds import VaultSecretSeeds, VaultSecretSeedsArgs
-from infra.preview.engine import SECRET, run_program
-from infra.preview.validation import validate_object
+from infra.recording import SECRET, run_program
+from tools.preview.validation import validate_object
 
 SEED = "pulumi-python:dynamic/vault:Seed"
 MOUNT = "vault:index/mount:Mount"

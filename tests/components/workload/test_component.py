@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from components.vault.paths import CONNECTOR, PROVISIONER
-from components.workload import ServiceWorkload, ServiceWorkloadArgs
+from components.workload.component import ServiceWorkload, ServiceWorkloadArgs
 from infra.config import Peer, resources
-from infra.preview.engine import run_program
+from infra.recording import run_program
 from tests.components.helpers import validate_crd, validate_k8s
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"

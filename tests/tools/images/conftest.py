@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from infra.images.build import build_all
-from infra.images.buildah import Buildah
-from infra.images.registry import LocalRegistry
-from infra.images.services import REPO_ROOT
+from components.images.services import REPO_ROOT
+from tools.images.build import build_all
+from tools.images.buildah import Buildah
+from tools.images.registry import LocalRegistry
 
 IMAGES_OUT = Path(os.environ.get("CMP_IMAGES_OUT", REPO_ROOT / "build" / "images"))
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from infra.images.base import debian_arch, recipe_key
-from infra.images.buildah import BuildError
-from infra.images.registry import LocalRegistry
-from infra.images.services import REPO_ROOT, SERVICE_IMAGES
-from tests.images.conftest import IMAGES_OUT
+from components.images.services import REPO_ROOT, SERVICE_IMAGES
+from tests.tools.images.conftest import IMAGES_OUT
+from tools.images.base import debian_arch, recipe_key
+from tools.images.buildah import BuildError
+from tools.images.registry import LocalRegistry
 
 BUNDLE = "etc/ssl/certs/ca-certificates.crt"
 pytestmark = [pytest.mark.images, pytest.mark.registry, pytest.mark.timeout(900)]
@@ -92,7 +92,7 @@ def test_host_ca_bundle_was_mounted_for_the_build_not_copied(image_storage, cont
 
 
 def test_a_registry_that_refuses_the_push_is_one_line(image_storage, built_image, tmp_path):
-    from infra.images.build import push
+    from tools.images.build import push
 
     built_image(next(k for k, s in SERVICE_IMAGES.items() if (REPO_ROOT / s.dockerfile).is_file()))
     with LocalRegistry(tmp_path / "readonly", readonly=True) as reg, pytest.raises(BuildError) as excinfo:

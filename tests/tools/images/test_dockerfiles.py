@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.images.build import build_service
-from infra.images.buildah import Buildah
-from infra.images.services import REPO_ROOT, SERVICE_IMAGES, MissingBuildInput
+from components.images.services import REPO_ROOT, SERVICE_IMAGES, MissingBuildInput
+from tools.images.build import build_service
+from tools.images.buildah import Buildah
 
 HADOLINT = Path(sys.executable).parent / "hadolint"
 DOCKERFILES = sorted((REPO_ROOT / "service_src").glob("*/Dockerfile"))
@@ -23,7 +23,7 @@ def _hadolint(path: Path) -> subprocess.CompletedProcess:
 
 def test_every_dockerfile_is_built_by_the_image_table():
     built = {REPO_ROOT / svc.dockerfile for svc in SERVICE_IMAGES.values()}
-    assert set(DOCKERFILES) <= built, "a service Dockerfile that no image builds: add it to infra/images/services.py"
+    assert set(DOCKERFILES) <= built, "a service Dockerfile that no image builds: add it to tools/images/services.py"
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
@@ -61,7 +61,7 @@ def test_a_missing_dockerfile_fails_in_one_line_before_building(tmp_path):
 def test_make_images_reports_the_missing_input_as_one_line(tmp_path):
     (tmp_path / "repo" / "service_src").mkdir(parents=True)
     result = subprocess.run(
-        [sys.executable, "-m", "infra.images.build", "--root", str(tmp_path / "repo"), "--out", str(tmp_path / "out"),
+        [sys.executable, "-m", "tools.images.build", "--root", str(tmp_path / "repo"), "--out", str(tmp_path / "out"),
          "--service", "provisioner"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False,
     )

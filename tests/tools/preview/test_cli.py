@@ -9,9 +9,9 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
-from infra.preview.__main__ import main
-from infra.preview.runner import PROJECT_ROOT
-from tests.infra.preview import fake_project as fp
+from tests.tools.preview import fake_project as fp
+from tools.preview.__main__ import main
+from tools.preview.runner import PROJECT_ROOT
 
 
 @pytest.fixture
@@ -167,7 +167,7 @@ def test_change_table_against_previous_preview(root, capsys):
 
 
 def test_cli_entry_point_unknown_stack():
-    proc = subprocess.run([sys.executable, "-m", "infra.preview", "--stack", "nope"], cwd=PROJECT_ROOT,
+    proc = subprocess.run([sys.executable, "-m", "tools.preview", "--stack", "nope"], cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == ["error: unknown stack 'nope' (known: dev, prod, staging)"]

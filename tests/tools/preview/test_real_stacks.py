@@ -6,9 +6,9 @@ import shutil
 import pytest
 import yaml
 
-from infra.preview.__main__ import main
-from infra.preview.runner import PROJECT_ROOT
 from policy.policies import ROOT_WAIVERS, WAIVER_ANNOTATION
+from tools.preview.__main__ import main
+from tools.preview.runner import PROJECT_ROOT
 
 STACKS = ["dev", "prod", "staging"]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from infra.preview.stack_files import SECRET_PLACEHOLDER, StackFileError, known_stacks, load_stack_files
+from tools.preview.stack_files import SECRET_PLACEHOLDER, StackFileError, known_stacks, load_stack_files
 
 
 @pytest.fixture

@@ -1,15 +1,15 @@
-"""Schema checks: Kubernetes OpenAPI (strict, per version) and the shipped External Secrets CRDs."""
-
-import json
+"""Schema checks: Kubernetes OpenAPI (strict, per version) and the operators' CRDs from the schema directory."""
 
 import pytest
 
-from infra.preview.validation import CRD_SCHEMAS, SCHEMA_DIR, crd_v1_schema_from_yaml, validate_object
+from infra import schemas
+from tools.preview.validation import unchecked_kinds, validate_object
 
 
-@pytest.mark.parametrize("yaml_name,json_name", list(CRD_SCHEMAS.values()))
-def test_shipped_json_is_the_crds_v1_schema(yaml_name, json_name):
-    assert json.loads((SCHEMA_DIR / json_name).read_text()) == crd_v1_schema_from_yaml(yaml_name)
+@pytest.fixture(autouse=True)
+def _crds(schema_dir):
+    """Every test here but the ones that unset it checks against the CRDs of the schema directory."""
+    schemas._crd_schemas.cache_clear()
 
 
 def external_secret():
@@ -96,3 +96,27 @@ def test_partial_objects_skip_required_but_not_unknown_fields():
     patch["spec"]["template"]["spec"]["containers"][0]["envFromm"] = []
     v = validate_object(patch, "1.33", partial=True)
     assert v.rule == "additionalProperties" and v.path == "spec.template.spec.containers[0]"
+
+
+def test_without_a_schema_directory_custom_kinds_are_listed_as_unchecked_and_builtins_still_checked(monkeypatch):
+    monkeypatch.delenv(schemas.ENV)
+    bad = external_secret()
+    bad["spec"]["typo"] = 1
+    assert validate_object(bad, "1.33") is None
+    assert unchecked_kinds([bad, {"apiVersion": "apps/v1", "kind": "Deployment"},
+                            {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy"}]) == [
+        "ExternalSecret (external-secrets.io/v1)"]
+    broken = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "dataa": {}}
+    assert validate_object(broken, "1.33") is not None
+
+
+def test_a_schema_directory_that_does_not_exist_is_an_error_not_a_silent_skip(monkeypatch, tmp_path):
+    monkeypatch.setenv(schemas.ENV, str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="CMP_SCHEMA_DIR"):
+        validate_object(external_secret(), "1.33")
+
+
+def test_only_served_crd_versions_are_known(schema_dir):
+    found = schemas.crd_schemas()
+    assert ("external-secrets.io/v1", "ExternalSecret") in found
+    assert ("external-secrets.io/v1beta1", "ExternalSecret") not in found

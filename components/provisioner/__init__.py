@@ -1,0 +1,1 @@
+"""The Provisioner: its config slice (config.py) and its component (component.py)."""

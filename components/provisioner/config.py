@@ -1,0 +1,43 @@
+"""`cmp-platform:provisioner`: the provisioner's slice of stack config, rendered into its ConfigMap."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator, model_validator
+
+from components.workload.config import ServiceSettings
+from infra.config import ImageRef, Peer, peer
+
+
+class ProvisionerConfig(ServiceSettings):
+    """The provisioner's settings; each becomes an environment variable of its ConfigMap (docs/provisioner.md)."""
+
+    image: ImageRef = "ghcr.io/gsvdev/cmp-provisioner:0.1.0"
+    ingress_from: list[Peer] = Field(default_factory=lambda: [peer("saleor", None)])
+    database_egress: Peer = Field(default_factory=lambda: peer(None, "postgresql", 5432))
+    saleor_egress: Peer = Field(default_factory=lambda: peer("saleor", None, 8000))
+    saleor_allowed_origins: list[str] = Field(default_factory=list)  # empty: the origin of saleor.apiUrl
+    saleor_legacy_hmac: bool = False
+    jwks_cache_ttl_seconds: int = Field(default=300, gt=0)
+    jwks_min_refetch_seconds: int = Field(default=30, ge=0)
+    retry_max_attempts: int = Field(default=8, ge=1, le=50)
+    retry_backoff_seconds: float = Field(default=1, gt=0)
+    retry_backoff_max_seconds: float = Field(default=300, gt=0)
+    worker_poll_seconds: float = Field(default=0.5, gt=0)
+    worker_batch_size: int = Field(default=20, ge=1, le=1000)
+    max_body_bytes: int = Field(default=262144, gt=0)
+
+    @field_validator("saleor_allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.match(r"^https?://[^/\s]+$", origin):
+                raise ValueError(f"origin {origin!r} must be scheme://host[:port] without a path")
+        return value
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> ProvisionerConfig:
+        if self.retry_backoff_max_seconds < self.retry_backoff_seconds:
+            raise ValueError("retryBackoffMaxSeconds must be >= retryBackoffSeconds")
+        return self

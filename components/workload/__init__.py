@@ -1,0 +1,1 @@
+"""ServiceWorkload, the hardened building block both services are deployed with, and its settings."""
