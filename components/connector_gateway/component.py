@@ -1,4 +1,4 @@
-"""ConnectorGateway (reference section 1): the connector/MCP gateway agents call for external tools."""
+"""ConnectorGateway: the connector/MCP gateway agents call for external tools."""
 
 from __future__ import annotations
 

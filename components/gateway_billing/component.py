@@ -1,4 +1,4 @@
-"""GatewayBilling (reference section 4): the cmp-gateway's billing, entitlements and rate-limit config.
+"""GatewayBilling: the cmp-gateway's billing, entitlements and rate-limit config.
 
 The gateway Deployment already exists (not ours): a server-side-apply patch adds ``envFrom`` the
 ConfigMap and a checksum annotation, so a billing change rolls the gateway's pods.

@@ -1,4 +1,4 @@
-"""Provisioner (reference section 3): receives Saleor order webhooks and provisions instances."""
+"""Provisioner: receives Saleor order webhooks and provisions instances."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Ragflow (reference section 2): a Deployment pinned to one node architecture, with an image preflight.
+"""Ragflow: a Deployment pinned to one node architecture, with an image preflight.
 
 The reference's outage was an arm64-only tag on amd64 nodes (exec format error). Here the image's
 platforms (from config, or from the registry) must include the pinned ``kubernetes.io/arch`` before

@@ -1,4 +1,4 @@
-"""ConnectorGateway and Provisioner: reference sections 1 and 3 and the services' environment contract."""
+"""ConnectorGateway and Provisioner: the objects a GitOps base held for each, and the services' environment."""
 
 from __future__ import annotations
 
