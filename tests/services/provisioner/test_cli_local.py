@@ -65,3 +65,93 @@ def test_bad_environment_is_one_line_per_variable(tmp_path: Path):
     assert "cmp-provisioner: CONTROL_PLANE_URL: Field required" in result.stderr
     assert "cmp-provisioner: SERVICE_JWT_SECRET: Field required" in result.stderr
     assert "cmp-provisioner: SALEOR_LEGACY_HMAC: Input should be a valid boolean" in result.stderr
+
+
+def _script() -> str:
+    script = shutil.which("cmp-provisioner", path=str(Path(sys.executable).parent))
+    assert script, "the console script cmp-provisioner is not installed in the venv"
+    return script
+
+
+def _env(**values: str) -> dict[str, str]:
+    """The caller's environment without any provisioner variable, plus ``values``."""
+    names = ("SALEOR_", "CONTROL_PLANE", "SERVICE_JWT", "DATABASE_URL", "PORT", "LOG_LEVEL", "WORKER_", "MIGRATE")
+    return {k: v for k, v in os.environ.items() if not k.startswith(names)} | values
+
+
+def test_check_config_reads_what_the_service_reads():
+    good = _env(
+        CONTROL_PLANE_URL="http://127.0.0.1:9000",
+        SERVICE_JWT_SECRET="local-secret",
+        SALEOR_ALLOWED_ORIGINS="https://shop.example.com",
+    )
+    ok = subprocess.run([_script(), "check-config"], env=good, capture_output=True, text=True, timeout=30)
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "configuration ok\n", "")
+
+    bad = good | {"SALEOR_ALLOWED_ORIGINS": "", "WORKER_BATCH_SIZE": "0", "DATABASE_URL": "mysql://db/x"}
+    result = subprocess.run([_script(), "check-config"], env=bad, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "cmp-provisioner: WORKER_BATCH_SIZE: Input should be greater than or equal to 1",
+        "cmp-provisioner: DATABASE_URL must be postgresql+psycopg://... or sqlite:///..., not mysql://",
+    ]
+    no_origins = subprocess.run(
+        [_script(), "check-config"], env=good | {"SALEOR_ALLOWED_ORIGINS": ""}, capture_output=True, text=True
+    )
+    assert no_origins.stderr.splitlines() == [
+        "cmp-provisioner: SALEOR_ALLOWED_ORIGINS is empty: it is required (the Saleor origins whose JWS signatures "
+        "are accepted, comma-separated scheme://host[:port]) unless SALEOR_LEGACY_HMAC=true"
+    ]
+
+
+def test_port_works_without_the_serve_command(tmp_path: Path, control_plane):
+    port = free_port()
+    env = _env(
+        CONTROL_PLANE_URL=control_plane.url,
+        SERVICE_JWT_SECRET=SERVICE_JWT_SECRET,
+        SALEOR_ALLOWED_ORIGINS="https://shop.example.com",
+        DATABASE_URL=f"sqlite:///{tmp_path}/inbox.db",
+    )
+    process = subprocess.Popen([_script(), "--port", str(port)], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        response = wait_http(f"http://127.0.0.1:{port}/readyz", ok=lambda r: r.status_code == 200, proc=process)
+        assert response.json()["status"] == "ok"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+
+
+def test_dead_letter_commands_answer_database_trouble_in_one_line(tmp_path: Path):
+    fresh = _env(DATABASE_URL=f"sqlite:///{tmp_path}/fresh.db")
+    for argv in (["dead-letters", "list"], ["dead-letters", "replay", "1"]):
+        result = subprocess.run([_script(), *argv], env=fresh, capture_output=True, text=True, timeout=30)
+        assert result.returncode == 1
+        assert result.stderr.splitlines() == [
+            "cmp-provisioner: the inbox table does not exist yet: run `cmp-provisioner migrate` (or start the service)"
+        ]
+    down = _env(DATABASE_URL=f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/inbox?connect_timeout=2")
+    result = subprocess.run([_script(), "dead-letters", "list"], env=down, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("cmp-provisioner: the inbox database failed: OperationalError: connection")
+    assert "Traceback" not in result.stderr
+
+
+def test_dead_letters_list_says_when_it_stops_at_its_limit(tmp_path: Path):
+    from service_src.provisioner.inbox import DEAD, InboxStore
+
+    url = f"sqlite:///{tmp_path}/inbox.db"
+    env = _env(DATABASE_URL=url)
+    assert subprocess.run([_script(), "migrate"], env=env, capture_output=True, timeout=30).returncode == 0
+    store = InboxStore(url)
+    for index in range(3):
+        store.record("ORDER_FULLY_PAID", f"order-{index}", b"{}", status=DEAD)
+    store.dispose()
+
+    limited = subprocess.run(
+        [_script(), "dead-letters", "list", "--limit", "2"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert [line.split("\t")[2] for line in limited.stdout.splitlines()] == ["order-0", "order-1"]
+    assert limited.stderr == "2 dead letter(s) shown: stopped at --limit 2; more exist\n"
+    everything = subprocess.run([_script(), "dead-letters", "list"], env=env, capture_output=True, text=True)
+    assert len(everything.stdout.splitlines()) == 3 and everything.stderr == "3 dead letter(s)\n"
