@@ -13,6 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from components.vault.config import VaultConfig
+from infra.config import error_from
+
 DEFAULT_TIMEOUT_SECONDS = 5.0
 
 
@@ -37,25 +42,35 @@ class VaultSettings:
         return hvac.Client(url=self.address, token=self.token, timeout=self.timeout)
 
 
-def _as_dict(raw: Any) -> dict[str, Any]:
-    """Structured config reaches providers as a JSON string or a dict."""
-    if isinstance(raw, dict):
-        return raw
-    if isinstance(raw, str) and raw.strip().startswith("{"):
-        return json.loads(raw)
-    return {}
+def _section(raw: Any) -> VaultConfig:
+    """``cmp-platform:vault`` as the program reads it (structured config reaches a provider as JSON text)."""
+    if raw in (None, ""):
+        return VaultConfig()
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError:
+        raise VaultSeedError("config error: cmp-platform:vault must be a YAML object (structured config)") from None
+    try:
+        return VaultConfig.model_validate(data)
+    except ValidationError as exc:
+        raise VaultSeedError(str(error_from(exc, data)).replace("cmp-platform:", "cmp-platform:vault.", 1)) from None
 
 
 def settings_from_config(get, env: dict[str, str] | None = None) -> VaultSettings:
     """Resolve settings: ``vault:address``/``vault:token``, then ``cmp-platform:vault``, then VAULT_ADDR/VAULT_TOKEN.
 
-    ``get`` is ``ConfigureRequest.config.get``. Operator-supplied values are read by the seed provider itself.
+    ``get`` is ``ConfigureRequest.config.get``. The ``cmp-platform:vault`` section is validated by the same
+    model as the program's (components/vault/config.py); its address counts only when set explicitly (the
+    default is the in-cluster address External Secrets uses, which the machine running ``pulumi up`` may not
+    reach). Operator-supplied values are read by the seed provider itself.
     """
     env = dict(os.environ if env is None else env)
-    section = _as_dict(get("cmp-platform:vault"))
-    address = get("vault:address") or section.get("address") or env.get("VAULT_ADDR")
+    section = _section(get("cmp-platform:vault"))
+    explicit = section.model_fields_set
+    address = get("vault:address") or (section.address if "address" in explicit else None) or env.get("VAULT_ADDR")
     token = get("vault:token") or env.get("VAULT_TOKEN")
-    timeout = section.get("timeoutSeconds") or env.get("VAULT_CLIENT_TIMEOUT") or DEFAULT_TIMEOUT_SECONDS
+    timeout = (section.timeout_seconds if "timeout_seconds" in explicit else None) or env.get(
+        "VAULT_CLIENT_TIMEOUT") or DEFAULT_TIMEOUT_SECONDS
     return VaultSettings(address=str(address or ""), token=str(token or ""), timeout=float(timeout))
 
 
