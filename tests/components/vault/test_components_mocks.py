@@ -164,7 +164,7 @@ def test_cluster_secret_store_spec_contract():
     assert spec["conditions"] == [{"namespaces": ["cmp"]}]
 
 
-def test_schema_rejects_a_broken_store():
+def test_schema_rejects_a_broken_store(schema_dir):
     obj = _css_object(record())
     obj["spec"]["provider"]["vault"]["version"] = "v3"
     assert validate_object(obj, "1.33") is not None
