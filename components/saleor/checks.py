@@ -11,7 +11,7 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
-from components.saleor.schema import subscription_problems, unknown_values
+from components.saleor.schema import Schemas, subscription_problems, unknown_values
 from components.saleor.state import is_unknown
 
 Failure = tuple[str, str]
@@ -28,7 +28,7 @@ def _non_empty_string(props: dict[str, Any], field: str) -> list[Failure]:
     return []
 
 
-def app_failures(props: dict[str, Any], versions: tuple[str, ...]) -> list[Failure]:
+def app_failures(props: dict[str, Any], schemas: Schemas) -> list[Failure]:
     failures = _non_empty_string(props, "name")
     identifier = props.get("identifier")
     if identifier is not None and not is_unknown(identifier) and not isinstance(identifier, str):
@@ -38,7 +38,7 @@ def app_failures(props: dict[str, Any], versions: tuple[str, ...]) -> list[Failu
         if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
             failures.append(("permissions", f"permissions must be a list of names, got {permissions!r}"))
         else:
-            bad = unknown_values(permissions, "PermissionEnum", versions)
+            bad = unknown_values(permissions, "PermissionEnum", schemas)
             if bad:
                 failures.append(
                     ("permissions", f"{bad} are not Saleor PermissionEnum values (e.g. MANAGE_ORDERS)")
@@ -55,18 +55,18 @@ def _url_failures(value: Any) -> list[Failure]:
     return []
 
 
-def _events_failures(events: Any, versions: tuple[str, ...]) -> list[Failure]:
+def _events_failures(events: Any, schemas: Schemas) -> list[Failure]:
     if is_unknown(events):
         return []
     if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
         return [("async_events", f"async_events must be a non-empty list of event names, got {events!r}")]
-    bad = unknown_values(events, "WebhookEventTypeAsyncEnum", versions)
+    bad = unknown_values(events, "WebhookEventTypeAsyncEnum", schemas)
     if bad:
         return [
             (
                 "async_events",
                 f"{bad} are not values of Saleor's WebhookEventTypeAsyncEnum (Saleor "
-                f"{', '.join(versions)}), e.g. ORDER_FULLY_PAID",
+                f"{', '.join(schemas)}), e.g. ORDER_FULLY_PAID",
             )
         ]
     return []
@@ -86,11 +86,11 @@ def _headers_failures(headers: Any) -> list[Failure]:
     return failures
 
 
-def webhook_failures(props: dict[str, Any], versions: tuple[str, ...]) -> list[Failure]:
+def webhook_failures(props: dict[str, Any], schemas: Schemas) -> list[Failure]:
     failures = _non_empty_string(props, "app_id") + _non_empty_string(props, "name")
     failures += _url_failures(props.get("target_url"))
     events = props.get("async_events")
-    event_failures = _events_failures(events, versions)
+    event_failures = _events_failures(events, schemas)
     failures += event_failures
     query = props.get("query")
     if not is_unknown(query):
@@ -100,13 +100,10 @@ def webhook_failures(props: dict[str, Any], versions: tuple[str, ...]) -> list[F
             known_events = None if event_failures or is_unknown(events) else events
             failures += [
                 ("query", f"invalid subscription query: {problem}")
-                for problem in subscription_problems(query, known_events, versions)
+                for problem in subscription_problems(query, known_events, schemas)
             ]
     active = props.get("is_active")
     if active is not None and not is_unknown(active) and not isinstance(active, bool):
         failures.append(("is_active", f"is_active must be true or false, got {active!r}"))
     failures += _headers_failures(props.get("custom_headers"))
-    secret = props.get("secret_key")
-    if secret is not None and not is_unknown(secret) and not isinstance(secret, str):
-        failures.append(("secret_key", "secret_key must be a string"))
     return failures

@@ -1,7 +1,8 @@
 """SaleorWebhooks: the app "CMP Provisioner" and one webhook per order event, aimed at the provisioner.
 
 Replaces the reference's PostSync setup Job: Pulumi now creates, diffs, refreshes and deletes the app and
-its webhooks. Each webhook carries the fixed order subscription the provisioner parses.
+its webhooks. Each webhook carries the fixed order subscription the provisioner parses, and no secret key:
+Saleor signs every delivery with JWS, the one signature the deployed provisioner verifies.
 """
 
 from __future__ import annotations
@@ -28,9 +29,12 @@ def event_key(key: str) -> str:
 
 
 class SaleorWebhooksArgs(BaseModel):
-    """`webhook_urls` maps each order event to the provisioner's URL (Provisioner.webhook_urls)."""
+    """`webhook_urls` maps each order event to the provisioner's URL (Provisioner.webhook_urls).
 
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    There is no secret-key argument: Saleor signs deliveries with JWS, which the provisioner verifies.
+    """
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
 
     webhook_urls: Mapping[str, Any] | pulumi.Output
     app_name: str = APP_NAME
@@ -39,7 +43,6 @@ class SaleorWebhooksArgs(BaseModel):
     events: list[str] = Field(default_factory=lambda: list(ORDER_EVENTS))
     is_active: bool = True
     custom_headers: dict[str, str] | None = None
-    legacy_secret_key: Any | None = None  # a secret Output when the provisioner verifies legacy HMAC
     protect: bool = False
 
     @field_validator("events")
@@ -82,7 +85,6 @@ class SaleorWebhooks(pulumi.ComponentResource):
             SaleorAppArgs(name=args.app_name, identifier=args.app_identifier, permissions=args.permissions),
             child,
         )
-        secret_key = pulumi.Output.secret(args.legacy_secret_key) if args.legacy_secret_key is not None else None
         self.webhooks: dict[str, SaleorWebhook] = {}
         for event in args.events:
             type_name = ORDER_EVENTS[event]
@@ -96,7 +98,6 @@ class SaleorWebhooks(pulumi.ComponentResource):
                     query=order_subscription(event),
                     is_active=args.is_active,
                     custom_headers=args.custom_headers,
-                    secret_key=secret_key,
                 ),
                 child,
             )

@@ -1,14 +1,14 @@
 """Pulumi dynamic providers for a Saleor app and its webhooks.
 
 The provider objects are dill-pickled into state, so they hold nothing but what `configure()` sets in the
-provider host (settings read from stack config) and every CRUD call opens its own `SaleorSession`
-(httpx client + tokenCreate) and closes it before returning.
+provider host (settings read from stack config). Every CRUD call opens its own `SaleorSession` (an httpx
+client) and closes it before returning; the staff token is the one the whole host process shares
+(components.saleor.auth), so the engine's concurrent calls make one login, not one each.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from pulumi.dynamic import (
@@ -21,13 +21,14 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_incrementing
 
 from components.saleor import state
 from components.saleor.checks import app_failures, webhook_failures
 from components.saleor.client import SaleorSession
 from components.saleor.errors import FieldError, SaleorError
 from components.saleor.read_cache import SNAPSHOTS
-from components.saleor.schema import SUPPORTED_VERSIONS
+from components.saleor.schema import SUPPORTED_VERSIONS, Schemas, schemas_for
 from components.saleor.settings import CONFIG_KEY, PASSWORD_KEY, SaleorSettings, SettingsError, settings_from
 
 log = logging.getLogger("components.saleor")
@@ -72,8 +73,12 @@ class _SaleorProvider(ResourceProvider):
         changes = replaces + state.changed_fields(olds, news, self.mutable)
         return DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=False)
 
-    def _versions(self) -> tuple[str, ...]:
-        return self._settings.versions if self._settings is not None else SUPPORTED_VERSIONS
+    def _schemas(self) -> Schemas:
+        """Schema files for the configured versions, else the configured Saleor's own schema, else none."""
+        if self._settings is None:
+            return schemas_for(SUPPORTED_VERSIONS)
+        cfg = self._settings.config
+        return schemas_for(self._settings.versions, cfg.api_url, cfg.tuning.timeout_seconds)
 
     def _session(self, operation: str) -> SaleorSession:
         return SaleorSession(self.settings, operation)
@@ -84,7 +89,7 @@ class _SaleorProvider(ResourceProvider):
 
         def fetch() -> dict[str, Any] | None:
             with SaleorSession(settings, operation) as session:
-                session.login()
+                session.authenticate()
                 return session.query("app_with_webhooks", "app", {"id": app_id})
 
         key = (settings.config.api_url, app_id)
@@ -105,6 +110,16 @@ def _not_found(exc: SaleorError) -> bool:
     return "NOT_FOUND" in exc.codes
 
 
+def _app(props: dict[str, Any], id_: str = "") -> str:
+    """How errors name an app: `SaleorApp "CMP Provisioner" (QXBwOjE=)`."""
+    return f"SaleorApp {props.get('name')!r}" + (f" ({id_})" if id_ else "")
+
+
+def _webhook(props: dict[str, Any], id_: str = "") -> str:
+    events = ",".join(props.get("async_events") or []) if isinstance(props.get("async_events"), list) else ""
+    return f"SaleorWebhook {props.get('name')!r}" + (f" [{events}]" if events else "") + (f" ({id_})" if id_ else "")
+
+
 class SaleorAppProvider(_SaleorProvider):
     """A Saleor app (LOCAL type) with its permissions; the auth token is shown once, at create."""
 
@@ -112,7 +127,7 @@ class SaleorAppProvider(_SaleorProvider):
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         news = state.plain(news)
-        failures = app_failures(news, self._versions())
+        failures = app_failures(news, self._schemas())
         inputs = dict(news)
         if isinstance(inputs.get("permissions"), list):
             inputs["permissions"] = sorted(set(inputs["permissions"]))
@@ -123,14 +138,16 @@ class SaleorAppProvider(_SaleorProvider):
         app_input = {"name": props["name"], "permissions": sorted(set(props.get("permissions") or []))}
         if props.get("identifier"):
             app_input["identifier"] = props["identifier"]
-        with self._session("create SaleorApp") as session:
-            session.login()
+        with self._session(f"create {_app(props)}") as session:
+            session.authenticate()
             result = session.mutate("app_create", "appCreate", {"input": app_input})
             app, token = result.get("app"), result.get("authToken")
             try:
                 if not app or not token:
-                    raise SaleorError(
-                        "appCreate", [FieldError("authToken", "MISSING", "Saleor returned no app or auth token")]
+                    raise session.error(
+                        "appCreate",
+                        [FieldError("authToken", "MISSING", "Saleor returned no app or auth token")],
+                        "the half-made app was deleted; run `pulumi up` again",
                     )
                 outs = state.app_outputs(app, token)
             except Exception:
@@ -141,7 +158,7 @@ class SaleorAppProvider(_SaleorProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = state.plain(props)
-        app = self._snapshot(id_, "read SaleorApp")
+        app = self._snapshot(id_, f"read {_app(props, id_)} and its webhooks")
         if app is None:
             return ReadResult("", {})
         return ReadResult(id_, state.app_outputs(app, props.get("auth_token")))
@@ -149,15 +166,15 @@ class SaleorAppProvider(_SaleorProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         olds, news = state.plain(olds), state.plain(news)
         app_input = {"name": news["name"], "permissions": sorted(set(news.get("permissions") or []))}
-        with self._session("update SaleorApp") as session:
-            session.login()
+        with self._session(f"update {_app(news, id_)}") as session:
+            session.authenticate()
             result = session.mutate("app_update", "appUpdate", {"id": id_, "input": app_input}, idempotent=True)
         self._forget(id_)
         return UpdateResult(state.app_outputs(result["app"], olds.get("auth_token")))
 
-    def delete(self, id_: str, _props: dict[str, Any]) -> None:
-        with self._session("delete SaleorApp") as session:
-            session.login()
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        with self._session(f"delete {_app(state.plain(props), id_)}") as session:
+            session.authenticate()
             self._delete_app(session, id_)
         self._forget(id_)
 
@@ -177,7 +194,7 @@ class SaleorWebhookProvider(_SaleorProvider):
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         news = state.plain(news)
-        failures = webhook_failures(news, self._versions())
+        failures = webhook_failures(news, self._schemas())
         inputs = dict(news)
         inputs.setdefault("is_active", True)
         if inputs.get("custom_headers") is None:
@@ -188,18 +205,19 @@ class SaleorWebhookProvider(_SaleorProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = state.plain(props)
-        fields = [f for f in state.WEBHOOK_MUTABLE if f != "secret_key" or props.get("secret_key")]
-        webhook_input = {"app": props["app_id"], **state.webhook_input(props, fields)}
-        with self._session("create SaleorWebhook") as session:
-            session.login()
+        webhook_input = {"app": props["app_id"], **state.webhook_input(props, state.WEBHOOK_MUTABLE)}
+        with self._session(f"create {_webhook(props)}") as session:
+            session.authenticate()
             result = session.mutate("webhook_create", "webhookCreate", {"input": webhook_input})
             webhook = result.get("webhook")
             try:
                 if not webhook or not webhook.get("id"):
-                    raise SaleorError(
-                        "webhookCreate", [FieldError("webhook", "MISSING", "Saleor returned no webhook")]
+                    raise session.error(
+                        "webhookCreate",
+                        [FieldError("webhook", "MISSING", "Saleor returned no webhook")],
+                        "run `pulumi up` again",
                     )
-                outs = state.webhook_outputs(webhook, props["app_id"], props.get("secret_key"))
+                outs = state.webhook_outputs(webhook, props["app_id"])
             except Exception:
                 if webhook and webhook.get("id"):
                     self._delete_webhook(session, webhook["id"])
@@ -213,19 +231,19 @@ class SaleorWebhookProvider(_SaleorProvider):
             raise SettingsError(
                 f"SaleorWebhook {id_}: read needs the app_id output in state (`pulumi import` is not supported)"
             )
-        app = self._snapshot(props["app_id"], "read SaleorWebhook")
+        app = self._snapshot(props["app_id"], f"read {_webhook(props, id_)} with its app")
         webhook = next((w for w in (app or {}).get("webhooks") or [] if w.get("id") == id_), None)
         if webhook is None:  # the webhook or its whole app was deleted out of band
             return ReadResult("", {})
-        return ReadResult(id_, state.webhook_outputs(webhook, props["app_id"], props.get("secret_key")))
+        return ReadResult(id_, state.webhook_outputs(webhook, props["app_id"]))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         olds, news = state.plain(olds), state.plain(news)
         fields = state.changed_fields(olds, news, state.WEBHOOK_MUTABLE)
         if not fields:
             return UpdateResult(self._outputs_from_props(news))
-        with self._session("update SaleorWebhook") as session:
-            session.login()
+        with self._session(f"update {_webhook(news, id_)}") as session:
+            session.authenticate()
             result = session.mutate(
                 "webhook_update",
                 "webhookUpdate",
@@ -233,12 +251,12 @@ class SaleorWebhookProvider(_SaleorProvider):
                 idempotent=True,
             )
         self._forget(news["app_id"])
-        return UpdateResult(state.webhook_outputs(result["webhook"], news["app_id"], news.get("secret_key")))
+        return UpdateResult(state.webhook_outputs(result["webhook"], news["app_id"]))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         props = state.plain(props)
-        with self._session("delete SaleorWebhook") as session:
-            session.login()
+        with self._session(f"delete {_webhook(props, id_)}") as session:
+            session.authenticate()
             self._delete_webhook(session, id_)
         if props.get("app_id"):
             self._forget(props["app_id"])
@@ -248,29 +266,31 @@ class SaleorWebhookProvider(_SaleorProvider):
         outs = {f: state.canonical(f, props.get(f)) for f in state.WEBHOOK_MUTABLE if f != "query"}
         outs["query"] = props.get("query")
         outs["app_id"] = props["app_id"]
-        if not outs.get("secret_key"):
-            outs.pop("secret_key", None)
         return outs
 
     def _delete_webhook(self, session: SaleorSession, webhook_id: str) -> None:
         """webhookDelete; already gone counts as deleted, DELETE_FAILED (delivery in flight) is retried."""
         cfg = self.settings.config.tuning
-        for attempt in range(1, cfg.delete_retry_attempts + 1):
-            try:
-                session.mutate("webhook_delete", "webhookDelete", {"id": webhook_id}, idempotent=True)
+        retrying = Retrying(
+            retry=retry_if_exception(lambda exc: isinstance(exc, SaleorError) and "DELETE_FAILED" in exc.codes),
+            stop=stop_after_attempt(cfg.delete_retry_attempts),
+            wait=wait_incrementing(start=cfg.delete_retry_backoff_seconds, increment=cfg.delete_retry_backoff_seconds),
+            before_sleep=lambda st: log.warning(
+                "saleor webhookDelete: delivery in flight, retry %d in %.1fs", st.attempt_number, st.upcoming_sleep
+            ),
+            reraise=True,
+        )
+        try:
+            retrying(session.mutate, "webhook_delete", "webhookDelete", {"id": webhook_id}, idempotent=True)
+        except SaleorError as exc:
+            if _not_found(exc):
                 return
-            except SaleorError as exc:
-                if _not_found(exc):
-                    return
-                if "DELETE_FAILED" not in exc.codes or attempt == cfg.delete_retry_attempts:
-                    if "DELETE_FAILED" in exc.codes:
-                        raise SaleorError(
-                            exc.operation,
-                            exc.errors,
-                            f"still failing after {attempt} attempts; a delivery is in flight, the webhook "
-                            "stays deactivated; run the operation again (bound: saleor.tuning.deleteRetryAttempts)",
-                        ) from None
-                    raise
-                pause = cfg.delete_retry_backoff_seconds * attempt
-                log.warning("saleor webhookDelete: delivery in flight, retry %d in %.1fs", attempt, pause)
-                time.sleep(pause)
+            if "DELETE_FAILED" in exc.codes:
+                raise session.error(
+                    exc.operation,
+                    exc.errors,
+                    f"still failing after {cfg.delete_retry_attempts} attempts: a delivery is in flight and the "
+                    "webhook stays deactivated; run the operation again in a minute (bound: "
+                    "saleor.tuning.deleteRetryAttempts)",
+                ) from None
+            raise

@@ -40,14 +40,13 @@ class SaleorWebhookArgs(BaseModel):
     query: str = Field(min_length=1)
     is_active: bool = True
     custom_headers: dict[str, str] | None = None
-    secret_key: str | pulumi.Output | None = None  # legacy HMAC key; pass a secret Output
 
     @model_validator(mode="after")
     def _cheap_rules(self) -> SaleorWebhookArgs:
         # No schema here (building one costs ~1 s): events and query are checked by the provider.
         props = {k: _plain_or_unknown(v) for k, v in self.model_dump().items()}
         props["async_events"] = props["query"] = UNKNOWN
-        failures = webhook_failures(props, versions=())
+        failures = webhook_failures(props, schemas={})
         if failures:
             raise ValueError("; ".join(f"{field}: {reason}" for field, reason in failures))
         return self
@@ -86,7 +85,6 @@ class SaleorWebhook(pulumi.dynamic.Resource, module="saleor", name="SaleorWebhoo
     query: pulumi.Output[str]
     is_active: pulumi.Output[bool]
     custom_headers: pulumi.Output[dict[str, str]]
-    secret_key: pulumi.Output[str | None]
 
     def __init__(self, name: str, args: SaleorWebhookArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         props: dict[str, Any] = {
@@ -97,11 +95,10 @@ class SaleorWebhook(pulumi.dynamic.Resource, module="saleor", name="SaleorWebhoo
             "query": args.query,
             "is_active": args.is_active,
             "custom_headers": dict(args.custom_headers or {}),
-            "secret_key": pulumi.Output.secret(args.secret_key) if args.secret_key is not None else None,
         }
-        secret_outputs = ["secret_key"]
         if args.custom_headers and any(k.lower().startswith("authorization") for k in args.custom_headers):
             props["custom_headers"] = pulumi.Output.secret(props["custom_headers"])
-            secret_outputs.append("custom_headers")
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=secret_outputs))
+            opts = pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(additional_secret_outputs=["custom_headers"])
+            )
         super().__init__(SaleorWebhookProvider(), name, props, opts)

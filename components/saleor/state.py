@@ -16,7 +16,7 @@ from pulumi.runtime.rpc import UNKNOWN, unwrap_rpc_secret
 APP_IDENTITY = ("identifier",)
 APP_MUTABLE = ("name", "permissions")
 WEBHOOK_IDENTITY = ("app_id",)
-WEBHOOK_MUTABLE = ("name", "target_url", "async_events", "query", "is_active", "custom_headers", "secret_key")
+WEBHOOK_MUTABLE = ("name", "target_url", "async_events", "query", "is_active", "custom_headers")
 
 
 def is_unknown(value: Any) -> bool:
@@ -58,7 +58,7 @@ def canonical(field: str, value: Any) -> Any:
         return canonical_query(value)
     if field == "is_active":
         return True if value is None else bool(value)
-    if field in ("identifier", "secret_key"):
+    if field == "identifier":
         return value or None
     return value
 
@@ -85,8 +85,8 @@ def app_outputs(app: dict[str, Any], auth_token: Any) -> dict[str, Any]:
     return outs
 
 
-def webhook_outputs(webhook: dict[str, Any], app_id: str, secret_key: Any) -> dict[str, Any]:
-    outs = {
+def webhook_outputs(webhook: dict[str, Any], app_id: str) -> dict[str, Any]:
+    return {
         "app_id": app_id,
         "name": webhook.get("name"),
         "target_url": webhook.get("targetUrl"),
@@ -95,15 +95,12 @@ def webhook_outputs(webhook: dict[str, Any], app_id: str, secret_key: Any) -> di
         "is_active": bool(webhook.get("isActive")),
         "custom_headers": headers_from_saleor(webhook.get("customHeaders")),
     }
-    if secret_key:
-        outs["secret_key"] = secret_key
-    return outs
 
 
 def webhook_input(props: dict[str, Any], fields: tuple[str, ...] | list[str]) -> dict[str, Any]:
     """The WebhookCreateInput/WebhookUpdateInput fields for `fields` of the resource's props.
 
-    An empty secretKey clears a legacy secret (Saleor then signs deliveries with JWS).
+    No secretKey is ever sent: without one Saleor signs deliveries with JWS, which the provisioner verifies.
     """
     mapping = {
         "name": ("name", lambda v: v),
@@ -112,7 +109,6 @@ def webhook_input(props: dict[str, Any], fields: tuple[str, ...] | list[str]) ->
         "query": ("query", lambda v: v),
         "is_active": ("isActive", lambda v: True if v is None else bool(v)),
         "custom_headers": ("customHeaders", lambda v: json.dumps(v or {}, sort_keys=True)),
-        "secret_key": ("secretKey", lambda v: v or ""),
     }
     out: dict[str, Any] = {}
     for field in fields:

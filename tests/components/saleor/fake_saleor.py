@@ -1,26 +1,60 @@
 """A local Saleor for the operations the provider uses: an HTTP GraphQL server on loopback.
 
-Every incoming document is parsed and validated against Saleor 3.21's schema with graphql-core and executed
-against it, so a field or argument Saleor does not have fails here as it would there. It reproduces the
-quirks in DESIGN.md: appDelete is a soft delete (app(id) reads null afterwards), custom headers read back
-lower-cased and as "{}" when empty, webhookDelete answers DELETE_FAILED while a delivery is in flight, and
-errors come three ways (mutation errors[], top-level PermissionDenied, HTTP 400 for invalid documents).
-It counts requests by root field and injects failures (5xx, dropped connections) on demand.
+Every incoming document is parsed and validated with graphql-core against the schema of the Saleor version
+the fake plays (3.20, 3.21 or 3.23, read through `infra.schemas`) and executed against it, so a field or
+argument Saleor does not have fails here as it would there. Requests are served concurrently (one thread
+each), as Saleor's workers do. Where the provider meets Saleor, the fake follows Saleor 3.20-3.23's source:
 
-Reusable by end-to-end tests: `FakeSaleor(...).start()`, `.api_url`, `.stop()`, or as a context manager.
+Staff login throttle, `saleor/account/throttling.py` (`authenticate_with_throttling`, called by
+`saleor/graphql/account/mutations/authentication/create_token.py`), keyed by the client IP:
+- every `tokenCreate` first does `cache.add("login:block:ip:<ip>", now + 1 s, timeout=MIN_DELAY=1 s)`; if the
+  key already exists (another login from this address in progress, or a delay after failures) the answer is
+  HTTP 200 with `errors: [{field: null, code: LOGIN_ATTEMPT_DELAYED, message: "Logging has been suspended
+  till <time> due to too many logging attempts originating from the same IP address."}]`; nothing is counted;
+- the password check runs while that key is held (`login_seconds` here stands for the hashing time);
+- success deletes the block key and both failure counters;
+- a failure increments `login:fail:ip:<ip>` and, for an existing user, `login:fail:ip:<ip>:user:<pk>`
+  (each expires ATTEMPT_COUNTER_EXPIRE_TIME=7200 s after it is created), then blocks the address for
+  `max(2**(ceil(ip_attempts/10)-1) if ip_attempts < 100 else 3600, 2**(ip_user_attempts-1) if
+  ip_user_attempts < 10 else 3600, 1)` seconds, answered as INVALID_CREDENTIALS on field `email`.
+
+Tokens, `saleor/core/jwt.py` and `saleor/settings.py`: the access JWT lives JWT_TTL_ACCESS (5 minutes; tests
+shorten `access_ttl_seconds`), the refresh JWT JWT_TTL_REFRESH (30 days). A request whose Authorization
+token has expired is answered HTTP 200 with a top-level error `Signature has expired`,
+`extensions.exception.code: ExpiredSignatureError` (`saleor/graphql/views.py` handles PyJWTError,
+`saleor/graphql/utils/__init__.py:format_error` names the exception class), and the field null; a token made
+before the user's JWT key changed gets `InvalidTokenError`. `tokenRefresh(refreshToken)`
+(`.../authentication/refresh_token.py`, `utils.py:get_payload`) returns a new access token and is not
+throttled; a bad refresh token is `errors[{field: refreshToken, code: JWT_SIGNATURE_EXPIRED |
+JWT_INVALID_TOKEN | JWT_DECODE_ERROR}]`.
+
+Also: appDelete is a soft delete (app(id) reads null afterwards), custom headers read back lower-cased and as
+"{}" when empty, webhookDelete answers DELETE_FAILED while a delivery is in flight, and errors come three
+ways (mutation errors[], top-level PermissionDenied, HTTP 400 for invalid documents). It counts requests by
+root field and login outcome, tracks how many requests are in flight at once, and injects failures (5xx,
+dropped connections) on demand.
+
+Reusable by end-to-end tests and benchmarks: `FakeSaleor(...).start()`, `.api_url`, `.stop()`, or as a
+context manager.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
+import hmac
 import itertools
 import json
 import secrets
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from math import ceil
 from typing import Any
 from urllib.parse import urlparse
 
@@ -36,8 +70,10 @@ from graphql import (
 
 from components.saleor.schema import load_schema
 
-SCHEMA_VERSION = "3.21"
+SCHEMA_VERSION = "3.23"
 ALL_STAFF_PERMISSIONS = ("MANAGE_APPS", "MANAGE_ORDERS")
+# Roots that touch no stored object: run without the state lock, so logins really overlap.
+_UNLOCKED_ROOTS = frozenset({"tokenCreate", "tokenRefresh", "__schema", "__type"})
 
 
 def global_id(type_name: str, pk: int) -> str:
@@ -55,18 +91,24 @@ def _err(field_name: str | None, code: str, message: str, **extra: Any) -> dict[
     return {"field": field_name, "code": code, "message": message, **extra}
 
 
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
 @dataclass
 class Request:
     operation: str | None
     roots: list[str]
     status: int
     authenticated: bool
+    client: str = ""
+    codes: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Failure:
     root: str | None  # None: any request
-    kind: str  # http_<status> | disconnect | disconnect_after | permission_denied
+    kind: str  # http_<status> | disconnect | disconnect_after | permission_denied | drop_auth_token
     remaining: int
 
 
@@ -75,6 +117,7 @@ class Staff:
     email: str
     password: str
     permissions: tuple[str, ...]
+    pk: int = 1
 
 
 @dataclass
@@ -84,23 +127,117 @@ class State:
     in_flight: Counter = field(default_factory=Counter)
 
 
+class LoginThrottle:
+    """saleor/account/throttling.py over a Django-like cache with per-key expiry (see the module docstring).
+
+    `scale` multiplies every delay (1.0 = Saleor's seconds); tests that wait out a lockout shorten it.
+    """
+
+    MIN_DELAY = 1
+    MAX_DELAY = 3600
+    ATTEMPT_COUNTER_EXPIRE_TIME = 7200
+
+    def __init__(self, scale: float = 1.0) -> None:
+        self.scale = scale
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[Any, float]] = {}
+
+    # cache.add / get / set / delete / incr, as django.core.cache does them
+    def _live(self, key: str) -> Any:
+        entry = self._cache.get(key)
+        if entry is None or entry[1] <= time.monotonic():
+            self._cache.pop(key, None)
+            return None
+        return entry[0]
+
+    def _add(self, key: str, value: Any, timeout: float) -> bool:
+        if self._live(key) is not None:
+            return False
+        self._cache[key] = (value, time.monotonic() + timeout * self.scale)
+        return True
+
+    def _set(self, key: str, value: Any, timeout: float) -> None:
+        self._cache[key] = (value, time.monotonic() + timeout * self.scale)
+
+    def _increment(self, key: str) -> int:
+        if self._add(key, 1, self.ATTEMPT_COUNTER_EXPIRE_TIME):
+            return 1
+        value, expires = self._cache[key]
+        self._cache[key] = (value + 1, expires)
+        return value + 1
+
+    @staticmethod
+    def delay(ip_attempts: int, ip_user_attempts: int) -> int:
+        ip_delay = 0
+        if ip_attempts > 0:
+            ip_delay = 2 ** (ceil(ip_attempts / 10) - 1) if ip_attempts < 100 else LoginThrottle.MAX_DELAY
+        ip_user_delay = 0
+        if ip_user_attempts > 0:
+            ip_user_delay = 2 ** (ip_user_attempts - 1) if ip_user_attempts < 10 else LoginThrottle.MAX_DELAY
+        return max(ip_delay, ip_user_delay, LoginThrottle.MIN_DELAY)
+
+    def begin(self, ip: str) -> str | None:
+        """Block the address before the attempt; the time it is blocked till when it already was."""
+        now = datetime.now(UTC)
+        with self._lock:
+            if self._add(f"login:block:ip:{ip}", now + timedelta(seconds=self.MIN_DELAY), self.MIN_DELAY):
+                return None
+            return str(self._live(f"login:block:ip:{ip}") or now + timedelta(seconds=self.MIN_DELAY))
+
+    def succeeded(self, ip: str, user_pk: int) -> None:
+        with self._lock:
+            for key in (f"login:fail:ip:{ip}", f"login:fail:ip:{ip}:user:{user_pk}", f"login:block:ip:{ip}"):
+                self._cache.pop(key, None)
+
+    def failed(self, ip: str, user_pk: int | None) -> int:
+        """Count the failure and block the address; returns the delay in Saleor's seconds."""
+        with self._lock:
+            ip_user_attempts = self._increment(f"login:fail:ip:{ip}:user:{user_pk}") if user_pk is not None else 0
+            ip_attempts = self._increment(f"login:fail:ip:{ip}")
+            delay = self.delay(ip_attempts, ip_user_attempts)
+            self._set(f"login:block:ip:{ip}", datetime.now(UTC) + timedelta(seconds=delay), delay)
+            return delay
+
+
 class FakeSaleor:
     """Saleor's GraphQL API for apps, webhooks and staff login, on 127.0.0.1."""
 
     def __init__(
         self,
         *,
+        version: str = SCHEMA_VERSION,
         staff_email: str = "staff@example.com",
         staff_password: str = "staff-password-Xy9!",
         staff_permissions: tuple[str, ...] = ALL_STAFF_PERMISSIONS,
+        access_ttl_seconds: float = 300.0,
+        refresh_ttl_seconds: float = 30 * 24 * 3600.0,
+        login_seconds: float = 0.05,
+        latency_seconds: float = 0.0,
+        throttle_scale: float = 1.0,
     ) -> None:
-        self.schema = load_schema(SCHEMA_VERSION)
+        schema = load_schema(version)
+        if schema is None:
+            raise RuntimeError(f"no Saleor {version} schema: set CMP_SCHEMA_DIR to the directory holding saleor/")
+        self.version = version
+        self.schema = schema
         self.staff = Staff(staff_email, staff_password, tuple(staff_permissions))
+        self.access_ttl_seconds = access_ttl_seconds
+        self.refresh_ttl_seconds = refresh_ttl_seconds
+        self.login_seconds = login_seconds
+        self.latency_seconds = latency_seconds
+        self.throttle = LoginThrottle(throttle_scale)
         self.state = State()
         self.requests: list[Request] = []
-        self.issued_tokens: set[str] = set()
+        self.issued_tokens: set[str] = set()  # access and refresh tokens handed out
         self.app_tokens: list[str] = []
         self.bodies: list[bytes] = []
+        self.logins: Counter = Counter()  # tokenCreate outcomes: "ok" or the error code
+        self.refreshes: Counter = Counter()  # tokenRefresh outcomes
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._jwt_key = secrets.token_bytes(32)
+        self._user_jwt_key = secrets.token_hex(6)  # Saleor's User.jwt_token_key: changing it revokes tokens
+        self._hold: tuple[float, threading.Event] | None = None
         self._failures: list[Failure] = []
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
@@ -112,6 +249,7 @@ class FakeSaleor:
         handler = type("Handler", (_Handler,), {"fake": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
+        self._server.request_queue_size = 64
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-saleor", daemon=True)
         self._thread.start()
         return self
@@ -139,16 +277,43 @@ class FakeSaleor:
         with self._lock:
             return sum(1 for r in self.requests if root is None or root in r.roots)
 
+    def counts(self) -> dict[str, int]:
+        """Requests by root field, plus tokenCreate outcomes (`login:ok`, `login:LOGIN_ATTEMPT_DELAYED`, ...)."""
+        with self._lock:
+            found = Counter(root for r in self.requests for root in r.roots)
+            found.update({f"login:{k}": v for k, v in self.logins.items()})
+            found.update({f"refresh:{k}": v for k, v in self.refreshes.items()})
+            return dict(found)
+
     def reset_counts(self) -> None:
         with self._lock:
             self.requests.clear()
             self.bodies.clear()
+            self.logins.clear()
+            self.refreshes.clear()
+            self.max_in_flight = self.in_flight
 
     def fail_next(self, kind: str, root: str | None = None, times: int = 1) -> None:
         """Inject a failure: http_<status>, disconnect (before executing), disconnect_after (after executing),
         permission_denied, drop_auth_token (appCreate runs but answers without the token)."""
         with self._lock:
             self._failures.append(Failure(root, kind, times))
+
+    def hold_next_login(self, timeout: float = 5.0) -> None:
+        """The next login that gets past the throttle takes until another login was refused (or `timeout`):
+        a slow password check that a concurrent login is sure to run into."""
+        with self._lock:
+            self._hold = (timeout, threading.Event())
+
+    def expire_tokens(self) -> None:
+        """Every access token issued so far reads as expired from now on (Saleor's clock passed its exp)."""
+        with self._lock:
+            self._expired_before = time.time()
+
+    def rotate_user_jwt_key(self) -> None:
+        """What a staff password change does in Saleor: every access and refresh token issued so far is invalid."""
+        with self._lock:
+            self._user_jwt_key = secrets.token_hex(6)
 
     def deliveries_in_flight(self, webhook_id: str, times: int) -> None:
         """The next `times` webhookDelete calls for this webhook answer DELETE_FAILED."""
@@ -184,6 +349,57 @@ class FakeSaleor:
         with self._lock:
             self.state.apps[app_id]["removed"] = True
 
+    # ---- tokens ------------------------------------------------------------------------------------------
+    _expired_before = 0.0
+
+    def issue(self, kind: str, ttl: float) -> str:
+        now = time.time()
+        claims = {"iat": now, "exp": now + ttl, "token": self._user_jwt_key, "email": self.staff.email,
+                  "type": kind, "jti": secrets.token_hex(8)}
+        header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        signing_input = f"{header}.{_b64(json.dumps(claims).encode())}"
+        signature = hmac.new(self._jwt_key, signing_input.encode(), hashlib.sha256).digest()
+        token = f"{signing_input}.{_b64(signature)}"
+        with self._lock:
+            self.issued_tokens.add(token)
+        return token
+
+    def decode(self, token: str, kind: str) -> tuple[str, str] | None:
+        """None when `token` is a valid `kind` token, else (exception class, message) as Saleor's PyJWT raises."""
+        try:
+            signing_input, signature = token.rsplit(".", 1)
+            payload = signing_input.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            expected = hmac.new(self._jwt_key, signing_input.encode(), hashlib.sha256).digest()
+            valid = hmac.compare_digest(_b64(expected), signature)
+        except (ValueError, IndexError):
+            return ("DecodeError", "Error decoding signature")
+        if not valid:
+            return ("InvalidSignatureError", "Signature verification failed")
+        if claims["exp"] <= time.time() or (kind == "access" and claims["iat"] <= self._expired_before):
+            return ("ExpiredSignatureError", "Signature has expired")
+        if claims.get("type") != kind or claims.get("token") != self._user_jwt_key:
+            return ("InvalidTokenError", "Invalid token. Create new one by using tokenCreate mutation.")
+        return None
+
+    def _login_hold(self) -> None:
+        with self._lock:
+            hold, self._hold = self._hold, None
+        if hold is None:
+            time.sleep(self.login_seconds)
+            return
+        timeout, refused = hold
+        with self._lock:
+            self._refused_event = refused
+        refused.wait(timeout)
+
+    _refused_event: threading.Event | None = None
+
+    def _note_refusal(self) -> None:
+        with self._lock:
+            if self._refused_event is not None:
+                self._refused_event.set()
+
     # ---- request handling ---------------------------------------------------------------------------------
     def _take_failure(self, roots: list[str]) -> str | None:
         with self._lock:
@@ -193,7 +409,9 @@ class FakeSaleor:
                     return failure.kind
         return None
 
-    def handle(self, body: bytes, authorization: str | None) -> tuple[int, dict[str, Any] | None, str | None]:
+    def handle(
+        self, body: bytes, authorization: str | None, client: str = "127.0.0.1"
+    ) -> tuple[int, dict[str, Any] | None, str | None]:
         """(status, JSON answer or None, failure kind); the fake's whole GraphQL endpoint."""
         try:
             payload = json.loads(body)
@@ -213,27 +431,27 @@ class FakeSaleor:
             return self._record(name, roots, int(kind[5:]), authorization, None, kind)
         if kind == "disconnect":
             return self._record(name, roots, 0, authorization, None, kind)
-        user = self._user(authorization)
-        resolvers = _Resolvers(self, user, forbid=kind == "permission_denied")
-        with self._lock:
+        context: dict[str, Any] = {"client": client, "codes": []}
+        resolvers = _Resolvers(self, authorization, forbid=kind == "permission_denied")
+        lock = contextlib.nullcontext() if set(roots) <= _UNLOCKED_ROOTS else self._lock
+        with lock:
             result = execute(
-                self.schema, document, root_value=resolvers, variable_values=payload.get("variables") or {}
+                self.schema,
+                document,
+                root_value=resolvers,
+                context_value=context,
+                variable_values=payload.get("variables") or {},
             )
         answer = result.formatted
         if kind == "drop_auth_token" and (answer.get("data") or {}).get("appCreate"):
             answer["data"]["appCreate"]["authToken"] = None  # the app exists, but its token was lost
         status = 400 if result.data is None and result.errors else 200
-        return self._record(name, roots, status, authorization, answer, kind)
+        return self._record(name, roots, status, authorization, answer, kind, client, context["codes"])
 
-    def _record(self, name, roots, status, authorization, answer, kind=None):
+    def _record(self, name, roots, status, authorization, answer, kind=None, client="", codes=()):
         with self._lock:
-            self.requests.append(Request(name, roots, status, bool(authorization)))
+            self.requests.append(Request(name, roots, status, bool(authorization), client, list(codes)))
         return status, answer, kind
-
-    def _user(self, authorization: str | None) -> Staff | None:
-        if not authorization or not authorization.startswith("Bearer "):
-            return None
-        return self.staff if authorization[7:] in self.issued_tokens else None
 
     def next_id(self, type_name: str) -> str:
         return global_id(type_name, next(self._ids))
@@ -246,11 +464,19 @@ def _doc_error(message: str) -> dict[str, Any]:
 class _Resolvers:
     """Root fields, resolved the way Saleor's do for the parts the provider uses."""
 
-    def __init__(self, fake: FakeSaleor, user: Staff | None, *, forbid: bool) -> None:
-        self.fake, self.user, self.forbid = fake, user, forbid
+    def __init__(self, fake: FakeSaleor, authorization: str | None, *, forbid: bool) -> None:
+        self.fake, self.forbid = fake, forbid
         self.state = fake.state
+        self.user: Staff | None = None
+        self.token_error: tuple[str, str] | None = None
+        if authorization and authorization.startswith("Bearer "):
+            self.token_error = fake.decode(authorization[7:], "access")
+            self.user = fake.staff if self.token_error is None else None
 
     def _require(self, permission: str = "MANAGE_APPS") -> None:
+        if self.token_error is not None:  # Saleor loads the user lazily: the JWT error surfaces here
+            code, message = self.token_error
+            raise GraphQLError(message, extensions={"exception": {"code": code}})
         if self.forbid or self.user is None or permission not in self.user.permissions:
             raise _permission_denied(permission)
 
@@ -265,7 +491,6 @@ class _Resolvers:
             "subscriptionQuery": hook["query"],
             # Saleor's read-back quirk: lower-cased keys, "{}" when there are none.
             "customHeaders": json.dumps({k.lower(): v for k, v in hook["customHeaders"].items()}),
-            "secretKey": hook.get("secretKey"),
         }
 
     def _app_view(self, app: dict[str, Any]) -> dict[str, Any]:
@@ -289,22 +514,62 @@ class _Resolvers:
         app = self._live_app(id)
         return self._app_view(app) if app else None  # soft-deleted apps read as null
 
-    # ---- Mutation: staff login ----------------------------------------------------------------------------
-    def tokenCreate(self, _info, email: str, password: str, audience: str | None = None) -> dict[str, Any]:
+    # ---- Mutation: staff login and token refresh -----------------------------------------------------------
+    def _user_payload(self) -> dict[str, Any]:
         staff = self.fake.staff
-        if email != staff.email or password != staff.password:
+        return {"email": staff.email, "userPermissions": [{"code": p, "name": p} for p in staff.permissions]}
+
+    def tokenCreate(self, info, email: str, password: str, audience: str | None = None) -> dict[str, Any]:
+        fake, ip = self.fake, info.context["client"]
+        till = fake.throttle.begin(ip)
+        if till is not None:
+            info.context["codes"].append("LOGIN_ATTEMPT_DELAYED")
+            with fake._lock:
+                fake.logins["LOGIN_ATTEMPT_DELAYED"] += 1
+            fake._note_refusal()
+            message = (f"Logging has been suspended till {till} due to too many logging attempts originating "
+                       "from the same IP address.")
+            return {"token": None, "refreshToken": None, "user": None,
+                    "errors": [_err(None, "LOGIN_ATTEMPT_DELAYED", message)]}
+        fake._login_hold()  # the password hash check, with the address blocked meanwhile
+        staff = fake.staff
+        known = email == staff.email
+        if known and password == staff.password:
+            fake.throttle.succeeded(ip, staff.pk)
+            info.context["codes"].append("ok")
+            with fake._lock:
+                fake.logins["ok"] += 1
             return {
-                "token": None,
-                "user": None,
-                "errors": [_err("email", "INVALID_CREDENTIALS", "Please, enter valid credentials")],
+                "token": fake.issue("access", fake.access_ttl_seconds),
+                "refreshToken": fake.issue("refresh", fake.refresh_ttl_seconds),
+                "user": self._user_payload(),
+                "errors": [],
             }
-        token = secrets.token_urlsafe(24)
-        self.fake.issued_tokens.add(token)
-        return {
-            "token": token,
-            "user": {"email": email, "userPermissions": [{"code": p, "name": p} for p in staff.permissions]},
-            "errors": [],
-        }
+        fake.throttle.failed(ip, staff.pk if known else None)
+        info.context["codes"].append("INVALID_CREDENTIALS")
+        with fake._lock:
+            fake.logins["INVALID_CREDENTIALS"] += 1
+        return {"token": None, "refreshToken": None, "user": None,
+                "errors": [_err("email", "INVALID_CREDENTIALS", "Please, enter valid credentials")]}
+
+    def tokenRefresh(self, info, refreshToken: str | None = None, csrfToken: str | None = None) -> dict[str, Any]:
+        fake = self.fake
+        problem = fake.decode(refreshToken, "refresh") if refreshToken else ("", "Missing refreshToken")
+        if problem is None:
+            with fake._lock:
+                fake.refreshes["ok"] += 1
+            info.context["codes"].append("ok")
+            return {"token": fake.issue("access", fake.access_ttl_seconds), "user": self._user_payload(),
+                    "errors": []}
+        code = {
+            "ExpiredSignatureError": "JWT_SIGNATURE_EXPIRED",
+            "DecodeError": "JWT_DECODE_ERROR",
+            "": "JWT_MISSING_TOKEN",
+        }.get(problem[0], "JWT_INVALID_TOKEN")
+        with fake._lock:
+            fake.refreshes[code] += 1
+        info.context["codes"].append(code)
+        return {"token": None, "user": None, "errors": [_err("refreshToken", code, problem[1])]}
 
     # ---- Mutation: apps ---------------------------------------------------------------------------------------
     def _app_input_errors(self, data: dict[str, Any], *, creating: bool) -> list[dict[str, Any]]:
@@ -475,9 +740,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
-        with self.fake._lock:
-            self.fake.bodies.append(body)
-        status, answer, kind = self.fake.handle(body, self.headers.get("Authorization"))
+        fake = self.fake
+        with fake._lock:
+            fake.bodies.append(body)
+            fake.in_flight += 1
+            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+        try:
+            if fake.latency_seconds:
+                time.sleep(fake.latency_seconds)
+            status, answer, kind = fake.handle(body, self.headers.get("Authorization"), self.client_address[0])
+        finally:
+            with fake._lock:
+                fake.in_flight -= 1
         if kind in ("disconnect", "disconnect_after"):
             self.close_connection = True
             return

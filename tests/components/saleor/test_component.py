@@ -1,5 +1,5 @@
 """SaleorWebhooks under mocks (the recording engine): its resources, the wiring to the Provisioner's URLs,
-and what is secret (the auth token, the legacy secret key, the pickled provider)."""
+and what is secret (the auth token, the pickled provider); no webhook carries a secret key (JWS only)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,9 @@ APP_TYPE = "pulumi-python:dynamic/saleor:SaleorApp"
 HOOK_TYPE = "pulumi-python:dynamic/saleor:SaleorWebhook"
 
 
-def program(legacy_key: str | None = None, urls=None):
+def program(urls=None):
     def main():
-        secret = pulumi.Output.secret(legacy_key) if legacy_key else None
-        args = SaleorWebhooksArgs(webhook_urls=urls or webhook_urls("cmp"), legacy_secret_key=secret)
+        args = SaleorWebhooksArgs(webhook_urls=urls or webhook_urls("cmp"))
         component = SaleorWebhooks("saleor", args)
         pulumi.export("saleorAppId", component.app_id)
         pulumi.export("saleorAuthToken", component.auth_token)
@@ -28,7 +27,7 @@ def program(legacy_key: str | None = None, urls=None):
 
 @pytest.fixture(scope="module")
 def recording():
-    return run_program(program(legacy_key="legacy-hmac-key"), stack="dev", config={})
+    return run_program(program(), stack="dev", config={})
 
 
 def test_component_holds_the_app_and_one_webhook_per_order_event(recording):
@@ -61,7 +60,6 @@ def test_webhooks_depend_on_the_app(recording):
 
 def test_secrets_are_wrapped_by_the_program(recording):
     for hook in recording.by_type(HOOK_TYPE):
-        assert "secret_key" in hook.secret_paths and hook.inputs["secret_key"] == SECRET
         assert "__provider" in hook.secret_paths  # the pickled provider is always a secret
     (app,) = recording.by_type(APP_TYPE)
     assert "auth_token" in app.additional_secret_outputs
@@ -81,9 +79,11 @@ def test_auth_token_output_is_secret():
     assert seen == {"secret": True}
 
 
-def test_without_legacy_key_no_secret_key_is_sent():
-    recording = run_program(program(), stack="dev", config={})
-    assert all(h.inputs.get("secret_key") is None for h in recording.by_type(HOOK_TYPE))
+def test_no_webhook_carries_a_secret_key_and_none_can_be_passed(recording):
+    # Without secretKey Saleor signs with JWS, the one signature the deployed provisioner verifies.
+    assert all("secret_key" not in h.inputs for h in recording.by_type(HOOK_TYPE))
+    with pytest.raises(ValueError, match="legacy_secret_key"):
+        SaleorWebhooksArgs(webhook_urls=webhook_urls("cmp"), legacy_secret_key="k")
 
 
 def test_urls_keyed_any_way_and_missing_ones_are_named():

@@ -54,8 +54,10 @@ def test_mutation_errors_name_operation_field_and_code():
         with pytest.raises(SaleorError) as info:
             configured(SaleorAppProvider, fake).create(dict(APP))
         assert str(info.value).startswith(
-            "Saleor appCreate failed: field 'permissions' code OUT_OF_SCOPE_PERMISSION"
+            "create SaleorApp 'CMP Provisioner': Saleor appCreate failed: field 'permissions' code "
+            "OUT_OF_SCOPE_PERMISSION"
         )
+        assert "fix: give the staff user every permission the app gets" in str(info.value)
         assert "MANAGE_ORDERS" in str(info.value) and fake.live_apps() == []
 
 
@@ -63,7 +65,11 @@ def test_top_level_permission_denied(fake_saleor, webhook_provider, app_id):
     fake_saleor.fail_next("permission_denied", root="webhookCreate")
     with pytest.raises(SaleorError) as info:
         webhook_provider.create(hook(app_id))
-    assert str(info.value).startswith("Saleor webhookCreate failed: field 'webhookCreate' code PermissionDenied")
+    assert str(info.value).startswith(
+        "create SaleorWebhook 'OrderCreated' [ORDER_CREATED]: Saleor webhookCreate failed: field 'webhookCreate' "
+        "code PermissionDenied"
+    )
+    assert "fix: give the staff user MANAGE_APPS" in str(info.value)
     assert fake_saleor.live_webhooks() == []
 
 
@@ -72,7 +78,8 @@ def test_http_400_invalid_document_names_the_field(fake_saleor, webhook_provider
     with pytest.raises(SaleorError) as info:
         webhook_provider.create(hook(app_id, async_events=["ORDER_PAID_IN_FULL"]))
     message = str(info.value)
-    assert message.startswith("Saleor webhookCreate failed:") and "code GraphQLError" in message
+    assert message.startswith("create SaleorWebhook 'OrderCreated' [ORDER_PAID_IN_FULL]: Saleor webhookCreate failed:")
+    assert "code GraphQLError" in message and "fix: the document does not fit this Saleor's schema" in message
     assert "asyncEvents" in message and "ORDER_PAID_IN_FULL" in message
     assert fake_saleor.requests[-1].status == 400 and fake_saleor.live_webhooks() == []
 
