@@ -1,5 +1,5 @@
-"""The service: a FastAPI app (health, readiness, metrics, MCP) behind a thin ASGI front that sends the
-REST invoke hot path straight to its plain-ASGI endpoint.
+"""The service: a FastAPI app (health, readiness, metrics, MCP and its protected resource metadata) behind a
+thin ASGI front that sends the REST invoke hot path straight to its plain-ASGI endpoint and checks /mcp callers.
 
 Build it with ``create_app()``; uvicorn serves it via ``cmp-connector-gateway`` (cli.py).
 """
@@ -15,29 +15,35 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
+from mcp.server.auth.routes import build_resource_metadata_url
 
 from service_src.connector_gateway.audit import AuditLog
-from service_src.connector_gateway.auth import ServiceTokenMinter
+from service_src.connector_gateway.auth import CallerVerifier, ServiceTokenMinter
 from service_src.connector_gateway.errors import GatewayError
 from service_src.connector_gateway.gateway import ToolCall, ToolGateway
+from service_src.connector_gateway.jwks import CallerKeys
 from service_src.connector_gateway.mcp_server import build_mcp_server, mcp_asgi_app
 from service_src.connector_gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
 from service_src.connector_gateway.policy import PolicyCache
+from service_src.connector_gateway.ratelimit import rate_limiter
 from service_src.connector_gateway.rest import InvokeEndpoint, is_invoke_path, new_request_id, respond
-from service_src.connector_gateway.settings import GatewaySettings
-from service_src.connector_gateway.vault import CredentialStore
+from service_src.connector_gateway.settings import CallerAuthMode, GatewaySettings
+from service_src.connector_gateway.vault import CredentialStore, warn_about_local_setup
 
 log = logging.getLogger("cmp.connector_gateway")
 
 
 class GatewayApp:
-    """ASGI front: ``POST /v1/tools/{tool}:invoke`` to the lean endpoint, everything else to FastAPI."""
+    """ASGI front: ``POST /v1/tools/{tool}:invoke`` to the lean endpoint, everything else to FastAPI; /mcp
+    passes the same identity check as REST first, so every refusal there is decided and audited here."""
 
     def __init__(self, api: FastAPI, invoke: InvokeEndpoint, gateway: ToolGateway) -> None:
         self.api = api
         self.invoke = invoke
         self.gateway = gateway
         self.settings = gateway.settings
+        self.allowed_origins = self.settings.allowed_origins
+        self.challenge = f'resource_metadata="{build_resource_metadata_url(self.settings.resource_url)}"'
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
@@ -50,25 +56,28 @@ class GatewayApp:
         await self.api(scope, receive, send)
 
     async def _refused_mcp_caller(self, scope, send) -> bool:
-        """Refuse (audited, naming what is wrong) before the SDK sees it: no valid token (401), or a declared
-        body over MAX_BODY_BYTES (413)."""
-        headers = dict(scope["headers"])
-        auth = headers.get(b"authorization")
-        authorization = auth.decode("latin-1") if auth is not None else None
+        """Refuse (audited, naming what is wrong) before the SDK sees it: an Origin not allowed (403), no valid
+        token (401, with the RFC 9728 metadata URL), or a declared body over MAX_BODY_BYTES (413)."""
+        headers = scope["headers"]
+        call = ToolCall(request_id=new_request_id(), transport="mcp", tool="")
         try:
-            caller = self.gateway.authenticate(authorization)
-            declared = headers.get(b"content-length", b"0")
+            origin = dict(headers).get(b"origin")
+            if origin is not None and origin.decode("latin-1").rstrip("/") not in self.allowed_origins:
+                raise GatewayError(403, "origin_not_allowed", "Origin header "
+                                   f"{origin.decode('latin-1')[:100]!r} is not in MCP_ALLOWED_ORIGINS")
+            call.caller = await self.gateway.identify(headers, "mcp")
+            declared = dict(headers).get(b"content-length", b"0")
             if declared.isdigit() and int(declared) > self.settings.max_body_bytes:
                 raise GatewayError(413, "body_too_large", f"body of {int(declared)} bytes exceeds "
                                    f"MAX_BODY_BYTES={self.settings.max_body_bytes}")
         except GatewayError as exc:
-            call = ToolCall(request_id=new_request_id(), transport="mcp", tool="", authorization=authorization)
-            if exc.status != 401:
-                call.caller, call.refusal = caller, exc
+            call.refusal = exc
             with contextlib.suppress(GatewayError):
                 await self.gateway.invoke(call)
-            await respond(send, exc.status, {**exc.body(), "request_id": call.request_id}, call.request_id,
-                          exc.headers)
+            extra = exc.headers
+            if exc.status == 401:
+                extra = {**extra, "www-authenticate": f"{extra.get('www-authenticate', 'Bearer')}, {self.challenge}"}
+            await respond(send, exc.status, {**exc.body(), "request_id": call.request_id}, call.request_id, extra)
             return True
         return False
 
@@ -84,6 +93,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     settings = settings or GatewaySettings()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    warn_about_local_setup(settings)
     client = _http_client(settings)
     minter = ServiceTokenMinter(settings.service_jwt_secret.get_secret_value())
     policies = PolicyCache(client, settings.control_plane_url, minter, timeout=settings.cp_timeout_seconds,
@@ -91,11 +101,22 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     credentials = CredentialStore(settings)
     metrics = GatewayMetrics()
     audit = AuditLog(settings.audit_log)
-    gateway = ToolGateway(settings, policies, credentials, audit, metrics)
+    keys = None
+    if settings.caller_auth_mode is CallerAuthMode.JWKS:
+        keys = CallerKeys(client, settings.caller_jwks_url or "", ttl_seconds=settings.jwks_cache_ttl_seconds,
+                          min_refetch_seconds=settings.jwks_min_refetch_seconds,
+                          timeout_seconds=settings.cp_timeout_seconds)
+        verifier = CallerVerifier(keys=keys, issuer=settings.caller_issuer)
+    else:
+        log.warning("CALLER_AUTH_MODE=hs256: callers are verified with the shared SERVICE_JWT_SECRET")
+        verifier = CallerVerifier(secret=settings.service_jwt_secret.get_secret_value(),
+                                  issuer=settings.caller_issuer)
+    gateway = ToolGateway(settings, policies, credentials, audit, metrics, verifier,
+                          rate_limiter(settings, metrics))
     if not settings.policy_enforcement:
         log.warning("POLICY_ENFORCEMENT=false: every tool is allowed on every binding of the caller's project")
 
-    mcp = build_mcp_server(gateway, f"http://127.0.0.1:{settings.port}/mcp")
+    mcp = build_mcp_server(gateway)
     mcp_app = mcp_asgi_app(mcp, settings.max_body_bytes)
 
     @contextlib.asynccontextmanager
@@ -125,6 +146,9 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
         cp_ok, cp_detail = await _control_plane_reachable(client, settings, minter)
         checks = {"vault": vault_detail, "control_plane": cp_detail}
         ok = vault_ok and cp_ok
+        if keys is not None:
+            keys_ok, checks["caller_keys"] = await keys.ready()
+            ok = ok and keys_ok
         return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
                             status_code=200 if ok else 503)
 

@@ -1,4 +1,8 @@
-"""``cmp-connector-gateway``: serve the gateway with uvicorn (uvloop + httptools) on PORT."""
+"""``cmp-connector-gateway``: serve the gateway with uvicorn (uvloop + httptools) on PORT.
+
+``cmp-connector-gateway check-config`` reads the same environment as the service and exits 0, or exits 2
+with one line per bad variable, without starting anything.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +12,36 @@ import sys
 
 from pydantic import ValidationError
 
-from service_src.connector_gateway.settings import GatewaySettings
+from service_src.connector_gateway.settings import GatewaySettings, settings_errors
+
+PROG = "cmp-connector-gateway"
+
+
+def load_settings() -> GatewaySettings | None:
+    """The settings, or None after printing one line per bad variable to stderr."""
+    try:
+        return GatewaySettings()
+    except ValidationError as exc:
+        for line in settings_errors(exc):
+            print(f"{PROG}: {line}", file=sys.stderr)
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cmp-connector-gateway", description=__doc__)
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="?", choices=["serve", "check-config"], default="serve",
+                        help="serve (the default) or check-config")
     parser.add_argument("--host", default="0.0.0.0", help="listen address (default 0.0.0.0)")  # noqa: S104
     parser.add_argument("--port", type=int, default=None, help="listen port (default PORT or 8000)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default WORKERS or 1)")
     args = parser.parse_args(argv)
-    try:
-        settings = GatewaySettings()
-    except ValidationError as exc:
-        for err in exc.errors():
-            name = ".".join(str(p) for p in err["loc"]).upper() or "settings"
-            print(f"cmp-connector-gateway: {name}: {err['msg']}", file=sys.stderr)
+    settings = load_settings()
+    if settings is None:
         return 2
+    if args.command == "check-config":
+        print(f"{PROG}: configuration ok")
+        return 0
     import uvicorn
 
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s %(message)s")

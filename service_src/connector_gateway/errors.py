@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+BEARER_CHALLENGE = 'Bearer error="invalid_token"'
+
 
 class GatewayError(Exception):
     """A refusal or failure with its HTTP status, a stable code and a message safe to show the caller.
@@ -25,7 +27,7 @@ def bad_request(message: str, code: str = "bad_request") -> GatewayError:
 
 
 def unauthorized(message: str) -> GatewayError:
-    return GatewayError(401, "unauthorized", message, headers={"www-authenticate": 'Bearer error="invalid_token"'})
+    return GatewayError(401, "unauthorized", message, headers={"www-authenticate": BEARER_CHALLENGE})
 
 
 def forbidden(message: str) -> GatewayError:

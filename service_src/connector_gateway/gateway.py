@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 
 from service_src.connector_gateway.audit import AuditLog, AuditRecord, arguments_hash
-from service_src.connector_gateway.auth import Caller, CallerVerifier, bearer_token, check_segment
+from service_src.connector_gateway.auth import Caller, CallerVerifier, authorization_field, bearer_token, check_segment
 from service_src.connector_gateway.connectors import TOOLS, CallContext, ToolSpec
-from service_src.connector_gateway.errors import GatewayError
+from service_src.connector_gateway.errors import GatewayError, unauthorized
 from service_src.connector_gateway.metrics import GatewayMetrics
 from service_src.connector_gateway.policy import Policy, PolicyCache
 from service_src.connector_gateway.ratelimit import RateLimiter
@@ -31,7 +31,7 @@ class ToolCall:
     request_id: str
     transport: str  # "rest" | "mcp"
     tool: str
-    authorization: str | None = None
+    headers: list[tuple[bytes, bytes]] | None = None  # the request's, for the one identity path
     caller: Caller | None = None
     binding: Any = None
     arguments: Any = None
@@ -47,6 +47,8 @@ class ToolGateway:
         credentials: CredentialStore,
         audit: AuditLog,
         metrics: GatewayMetrics,
+        verifier: CallerVerifier,
+        limiter: RateLimiter,
     ) -> None:
         self.settings = settings
         self._upstream: aiohttp.ClientSession | None = None
@@ -55,8 +57,9 @@ class ToolGateway:
         self.credentials = credentials
         self.audit = audit
         self.metrics = metrics
-        self.verifier = CallerVerifier(settings.service_jwt_secret.get_secret_value())
-        self.limiter = RateLimiter(settings.rate_limit_requests_per_minute)
+        self.verifier = verifier
+        self.limiter = limiter
+        self.audiences = {"rest": settings.caller_audience, "mcp": settings.resource_url}
         self._base_urls = {
             "zendesk": settings.zendesk_base_url,
             "slack": settings.slack_base_url,
@@ -73,9 +76,13 @@ class ToolGateway:
     async def aclose(self) -> None:
         if self._upstream is not None:
             await self._upstream.close()
+        await self.limiter.aclose()
 
-    def authenticate(self, authorization: str | None) -> Caller:
-        return self.verifier.verify(bearer_token(authorization))
+    async def identify(self, headers: list[tuple[bytes, bytes]], transport: str) -> Caller:
+        """The one identity path of REST and MCP: exactly one Authorization field, a Bearer JWT verified for
+        this transport's audience."""
+        token = bearer_token(authorization_field(headers))
+        return await self.verifier.verify(token, self.audiences[transport])
 
     async def allowed_tools(self, caller: Caller) -> frozenset[str]:
         """The tools this caller may list (every tool when enforcement is off)."""
@@ -96,11 +103,16 @@ class ToolGateway:
         )
         decision, status, error = "deny", 200, None
         try:
-            caller = call.caller or self.authenticate(call.authorization)
+            caller = call.caller
+            if caller is None and call.headers is not None:
+                caller = await self.identify(call.headers, call.transport)
             record.caller = caller
-            self.limiter.check(caller.org)
+            if caller is not None:
+                await self.limiter.check(caller.org)
             if call.refusal is not None:
                 raise call.refusal
+            if caller is None:
+                raise unauthorized("no verified caller")
             if spec is None:
                 raise GatewayError(404, "unknown_tool", f"unknown tool {record.tool!r}; known tools: "
                                    + ", ".join(sorted(TOOLS)))

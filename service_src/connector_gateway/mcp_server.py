@@ -14,6 +14,7 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.tools import Tool
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, ListToolsResult, TextContent
 
@@ -27,18 +28,25 @@ SERVER_NAME = "cmp-connector-gateway"
 
 
 class GatewayTokenVerifier:
-    """The SDK's TokenVerifier over the gateway's own HS256 caller check."""
+    """The SDK's TokenVerifier over the gateway's own caller check, for the /mcp audience.
+
+    The app's front has already refused (and audited) any request this could refuse: one Authorization
+    field, the same verifier, the same audience. So the SDK's layer never refuses on its own.
+    """
 
     def __init__(self, gateway: ToolGateway) -> None:
         self._gateway = gateway
+        self._resource = gateway.settings.resource_url
 
     async def verify_token(self, token: str) -> AccessToken | None:
         try:
-            caller = self._gateway.verifier.verify(token)
+            caller = await self._gateway.verifier.verify(token.strip(), self._resource)
         except GatewayError:
             return None
         claims = {"org": caller.org, "project": caller.project, "sub": caller.sub}
-        return AccessToken(token=token, client_id=caller.sub, scopes=[], subject=caller.sub, claims=claims)
+        # No expires_at: the verifier checked exp (with its leeway); the SDK would check it again without one.
+        return AccessToken(token=token, client_id=caller.sub, scopes=[], subject=caller.sub, claims=claims,
+                           resource=self._resource)
 
 
 def current_caller() -> Caller:
@@ -116,31 +124,34 @@ class PolicyMiddleware:
         return await call_next(ctx)
 
 
-def _register(server: MCPServer, gateway: ToolGateway, spec: ToolSpec) -> None:
+def _tool(gateway: ToolGateway, spec: ToolSpec) -> Tool:
     async def call(ctx: Context, binding: Any = None, arguments: Any = None) -> CallToolResult:
         return await run_tool(gateway, spec.name, binding, arguments, ctx.request_id)
 
-    server.add_tool(call, name=spec.name, description=spec.description)
     # The SDK derives a loose schema from the signature (so the gateway, not the SDK, validates and audits);
     # advertise the real one.
-    server._tool_manager.get_tool(spec.name).parameters = spec.input_schema()
+    tool = Tool.from_function(call, name=spec.name, description=spec.description)
+    return tool.model_copy(update={"parameters": spec.input_schema()})
 
 
-def build_mcp_server(gateway: ToolGateway, public_url: str) -> MCPServer:
-    server = MCPServer(
+def build_mcp_server(gateway: ToolGateway) -> MCPServer:
+    """An RFC 9728 protected resource: its metadata names the control plane's authorization server, and tokens
+    must carry the canonical /mcp URI as audience (RFC 8707)."""
+    settings = gateway.settings
+    return MCPServer(
         SERVER_NAME,
         token_verifier=GatewayTokenVerifier(gateway),
-        auth=AuthSettings(issuer_url=public_url, resource_server_url=public_url, validate_token_resource=False),
+        auth=AuthSettings(issuer_url=settings.authorization_server, resource_server_url=settings.resource_url,
+                          validate_token_resource=False),  # the verifier checks the audience itself
         middleware=[PolicyMiddleware(gateway)],
+        tools=[_tool(gateway, spec) for spec in TOOLS.values()],
         log_level="WARNING",
     )
-    for spec in TOOLS.values():
-        _register(server, gateway, spec)
-    return server
 
 
 def mcp_asgi_app(server: MCPServer, max_body_bytes: int):
-    """The SDK's Starlette app serving /mcp; the service sits behind a ClusterIP, so no DNS-rebinding guard."""
+    """The SDK's Starlette app serving /mcp and its protected resource metadata. The SDK's DNS-rebinding guard
+    (Host and Origin, on localhost only) is off: the app's front checks Origin on every address instead."""
     return server.streamable_http_app(
         streamable_http_path="/mcp",
         json_response=True,

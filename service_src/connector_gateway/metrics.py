@@ -1,4 +1,4 @@
-"""Prometheus metrics per tool and decision: calls, errors and duration."""
+"""Prometheus metrics per tool and decision (calls, errors, duration), and the shared rate limit's storage errors."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ class GatewayMetrics:
             "cmp_connector_tool_call_duration_seconds", "Tool call latency inside the gateway.",
             ["tool", "decision"], registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.rate_limit_storage_errors = Counter(
+            "cmp_connector_rate_limit_storage_errors", "Rate-limit checks the shared storage (Redis) did not answer.",
+            registry=self.registry,
         )
 
     def observe(self, tool: str | None, decision: str, status: int, seconds: float, error: str | None) -> None:

@@ -86,12 +86,11 @@ class InvokeEndpoint:
         rid = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = rid if _REQUEST_ID.fullmatch(rid) else new_request_id()
         path: str = scope["path"]
-        auth = headers.get(b"authorization")
         call = ToolCall(
             request_id=request_id,
             transport="rest",
             tool=path[len(PATH_PREFIX) : -len(PATH_SUFFIX)],
-            authorization=auth.decode("latin-1") if auth is not None else None,
+            headers=scope["headers"],
         )
         if scope["method"] != "POST":
             call.refusal = GatewayError(405, "method_not_allowed", "use POST for /v1/tools/{tool}:invoke")

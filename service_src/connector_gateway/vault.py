@@ -8,6 +8,7 @@ hvac is synchronous: reads run in a worker thread so they never block the event 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from pathlib import Path
@@ -19,6 +20,20 @@ import requests
 from service_src.connector_gateway.auth import check_segment
 from service_src.connector_gateway.errors import GatewayError, unavailable
 from service_src.connector_gateway.settings import GatewaySettings, VaultAuthMethod
+
+log = logging.getLogger("cmp.connector_gateway.vault")
+
+
+def warn_about_local_setup(settings: GatewaySettings) -> None:
+    """One log line when Kubernetes auth cannot work here: outside a pod there is no service-account token."""
+    if settings.vault_auth_method is not VaultAuthMethod.KUBERNETES:
+        return
+    path = Path(settings.vault_k8s_token_path)
+    if not path.is_file():
+        hint = " (VAULT_TOKEN is set but ignored)" if settings.vault_token else ""
+        log.error("VAULT_AUTH_METHOD=kubernetes but the service-account token file %s does not exist%s: Vault "
+                  "reads will answer 503 vault_unavailable; outside a pod set VAULT_AUTH_METHOD=token and "
+                  "VAULT_TOKEN", path, hint)
 
 
 class CredentialStore:

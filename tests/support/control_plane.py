@@ -8,6 +8,9 @@ every call, and can fail on purpose: ``fail_next``, ``fail_rate``, ``delay_secon
 Instance idempotency: ``POST /instances`` with the same ``Idempotency-Key`` and the same order line
 (offering_version_id, plan_id) returns the instance made the first time (200); a new line under the same
 order key makes a new instance (201). ``POST /instances/cancel`` cancels every live instance of the order.
+
+``caller_keys`` signs the tokens runtimes present to the connector gateway; the fake serves their JWKS and a
+client-credentials token endpoint (tests/support/caller_keys.py).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import jwt
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from tests.support.caller_keys import PUBLIC_PATHS, CallerKeyring, add_authorization_server_routes
 from tests.support.net import free_port
 
 AUDIENCE = "cmp-control-plane"
@@ -61,6 +65,7 @@ class ControlPlaneFake:
         self.issuer_secrets: dict[str, str] = dict(issuer_secrets or {})
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.caller_keys = CallerKeyring(issuer=self.url)  # signs caller tokens; its JWKS is public
         self.calls: list[Call] = []
         self.instances: dict[str, Instance] = {}
         self.policies: dict[tuple[str, str], dict[str, Any]] = {}
@@ -185,8 +190,11 @@ class ControlPlaneFake:
                 body = raw.decode(errors="replace")
             if fake.delay_seconds:
                 await asyncio.sleep(fake.delay_seconds)
-            issuer, refusal = fake._verify(request)
-            status_override = fake._injected_failure() if refusal is None else None
+            if request.url.path in PUBLIC_PATHS:  # keys and token endpoint: no service JWT, no injected failure
+                issuer, refusal, status_override = None, None, None
+            else:
+                issuer, refusal = fake._verify(request)
+                status_override = fake._injected_failure() if refusal is None else None
             if refusal is not None:
                 response = refusal
             elif status_override is not None:
@@ -295,6 +303,7 @@ class ControlPlaneFake:
                 "credits": instance.credits,
             }
 
+        add_authorization_server_routes(app, fake.caller_keys)
         return app
 
 

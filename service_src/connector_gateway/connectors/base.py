@@ -1,7 +1,8 @@
 """What every connector tool shares: its argument schema, its credentials schema, and one HTTP call helper.
 
 The helper maps upstream answers the same way for every SaaS: 4xx -> the same 4xx with a sanitized message,
-5xx -> 502, timeout -> 504. Only idempotent calls are retried, at most CONNECTOR_MAX_RETRIES times.
+5xx -> 502, timeout -> 504. Only idempotent calls are retried (tenacity), at most CONNECTOR_MAX_RETRIES times, on
+timeouts, connection errors and 5xx, with a doubling pause; each attempt has its own CONNECTOR_TIMEOUT_SECONDS.
 
 The upstream client is aiohttp (one keep-alive pool per process): measured here it costs ~0.13 ms of CPU per
 call against ~0.7 ms for httpx, which decides the gateway's throughput on two cores. httpx stays for the
@@ -10,7 +11,6 @@ control plane, which is called once per policy TTL.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -19,11 +19,19 @@ from typing import Annotated, Any
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from service_src.connector_gateway.errors import GatewayError
 
 _SAFE_CODE = re.compile(r"[A-Za-z0-9_.\- ]{1,64}")
-RETRY_BACKOFF_S = 0.05
+RETRY_BACKOFF_S = 0.05  # first pause; each retry doubles it
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}$")]
 
 
@@ -151,27 +159,32 @@ async def send(
     if payload is not None:
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
         headers = {"content-type": "application/json; charset=utf-8", **headers}
-    attempts = 1 + (ctx.max_retries if idempotent else 0)
-    for attempt in range(attempts):
-        last = attempt == attempts - 1
-        try:
-            async with ctx.client.request(method, url, data=body, headers=headers, timeout=ctx.timeout,
-                                          allow_redirects=False) as response:
-                content = await response.read()
-                result = UpstreamResponse(response.status, dict(response.headers), content)
-        except TimeoutError:
-            if last:
-                raise GatewayError(504, "upstream_timeout",
-                                   f"{connector} did not answer in {ctx.timeout.total:g}s") from None
-        except aiohttp.ClientError as exc:
-            if last:
-                raise GatewayError(502, "upstream_unreachable", f"{connector} unreachable ({type(exc).__name__})") \
-                    from None
-        else:
-            if result.status_code < 500 or last:
-                return result
-        await asyncio.sleep(RETRY_BACKOFF_S * (2**attempt))
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    async def attempt() -> UpstreamResponse:
+        async with ctx.client.request(method, url, data=body, headers=headers, timeout=ctx.timeout,
+                                      allow_redirects=False) as response:
+            return UpstreamResponse(response.status, dict(response.headers), await response.read())
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(1 + (ctx.max_retries if idempotent else 0)),
+        wait=wait_exponential(multiplier=RETRY_BACKOFF_S),
+        retry=retry_if_exception_type((TimeoutError, aiohttp.ClientError)) | retry_if_result(_server_error),
+        retry_error_callback=_last_outcome,  # the last 5xx is returned, the last exception raised as it was
+    )
+    try:
+        return await retrying(attempt)
+    except TimeoutError:
+        raise GatewayError(504, "upstream_timeout", f"{connector} did not answer in {ctx.timeout.total:g}s") from None
+    except aiohttp.ClientError as exc:
+        raise GatewayError(502, "upstream_unreachable", f"{connector} unreachable ({type(exc).__name__})") from None
+
+
+def _server_error(response: UpstreamResponse) -> bool:
+    return response.status_code >= 500
+
+
+def _last_outcome(state: RetryCallState) -> UpstreamResponse:
+    return state.outcome.result()
 
 
 def json_body(connector: str, response: UpstreamResponse) -> dict[str, Any]:

@@ -17,7 +17,8 @@ from components.vault.paths import CONNECTOR_CREDENTIALS_PREFIX, CONNECTOR_MOUNT
 from service_src.connector_gateway.app import create_app
 from service_src.connector_gateway.settings import GatewaySettings
 from tests.services.connector_gateway.fakes import SaaSFake
-from tests.support.net import run_uvicorn_in_thread
+from tests.support.caller_keys import JWKS_PATH, CallerKeyring
+from tests.support.net import free_port, run_uvicorn_in_thread
 
 JWT_SECRET = "test-connector-jwt-secret-0123456789"
 
@@ -54,11 +55,25 @@ POLICIES = {
 }
 
 
-def caller_token(org: str = "acme", project: str = "support", sub: str = "agent-1", *,
-                 secret: str = JWT_SECRET, lifetime: int = 300, **extra) -> str:
+REST_AUDIENCE = "cmp-connector-gateway"
+_KEYRING: list[CallerKeyring] = []  # the keyring of the running test's control-plane fake
+
+
+def keyring() -> CallerKeyring:
+    assert _KEYRING, "caller tokens need the control-plane fake (the `policies` fixture)"
+    return _KEYRING[-1]
+
+
+def caller_token(org: str = "acme", project: str = "support", sub: str = "agent-1", *, secret: str | None = None,
+                 lifetime: int = 300, alg: str = "ES256", kid: str | None = None,
+                 audience: str | None = REST_AUDIENCE, issuer: str | None = None, **extra) -> str:
+    """A caller JWT signed by the control plane's key of ``alg`` (or, with ``secret``, HS256 with it)."""
+    claims = {"org": org, "project": project, "sub": sub, **extra}
+    if secret is None:
+        return keyring().mint(claims, alg=alg, kid=kid, lifetime=lifetime, audience=audience, issuer=issuer)
     now = int(time.time())
-    claims = {"org": org, "project": project, "sub": sub, "iat": now, "exp": now + lifetime, **extra}
-    return jwt.encode({k: v for k, v in claims.items() if v is not None}, secret, algorithm="HS256")
+    full = {"iss": issuer, "aud": audience, "iat": now, "exp": now + lifetime, **claims}
+    return jwt.encode({k: v for k, v in full.items() if v is not None}, secret, algorithm="HS256")
 
 
 def auth(**kwargs) -> dict[str, str]:
@@ -96,13 +111,17 @@ def policies(control_plane):
     control_plane.add_issuer("cmp-connector", JWT_SECRET)
     for (org, project), bindings in POLICIES.items():
         control_plane.set_policy(org, project, bindings, ttl_seconds=60)
-    return control_plane
+    _KEYRING.append(control_plane.caller_keys)
+    yield control_plane
+    _KEYRING.remove(control_plane.caller_keys)
 
 
 def gateway_settings(cp_url: str, saas_url: str, audit_path: Path, **overrides) -> GatewaySettings:
     values = dict(
         control_plane_url=cp_url,
         service_jwt_secret=JWT_SECRET,
+        caller_jwks_url=cp_url + JWKS_PATH,
+        caller_issuer=cp_url,
         vault_auth_method="token",
         vault_connector_mount=CONNECTOR_MOUNT,
         vault_connector_prefix=CONNECTOR_CREDENTIALS_PREFIX,
@@ -142,10 +161,12 @@ def start_gateway(seeded_openbao, policies, saas, tmp_path) -> Iterator[Callable
 
     def start(**overrides) -> RunningGateway:
         audit_path = tmp_path / f"audit-{len(stack)}.jsonl"
-        values = {"vault_addr": seeded_openbao.addr, "vault_token": seeded_openbao.root_token, **overrides}
+        port = free_port()
+        values = {"vault_addr": seeded_openbao.addr, "vault_token": seeded_openbao.root_token,
+                  "mcp_resource_url": f"http://127.0.0.1:{port}/mcp", **overrides}
         settings = gateway_settings(policies.url, saas.url, audit_path, **values)
         app = create_app(settings)
-        ctx = run_uvicorn_in_thread(app)
+        ctx = run_uvicorn_in_thread(app, port)
         url = ctx.__enter__()
         http = httpx.Client(base_url=url, timeout=10)
         stack.append((ctx, http))

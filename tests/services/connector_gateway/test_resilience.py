@@ -36,6 +36,7 @@ def test_control_plane_down_serves_cached_policy_until_ttl_plus_grace_then_503(s
 
 
 def test_control_plane_down_without_any_cached_policy_fails_closed(gateway, policies, saas):
+    gateway.http.get("/readyz")  # the caller keys are cached; no policy is
     policies.go_down()
     r = gateway.invoke("zendesk.get_ticket", GET_TICKET)
     assert r.status_code == 503 and r.json()["error"] == "policy_unavailable"
@@ -98,7 +99,7 @@ def test_health_and_ready(gateway):
     assert gateway.http.get("/healthz").json() == {"status": "ok"}
     ready = gateway.http.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json() == {"status": "ok", "checks": {"vault": "ok", "control_plane": "ok"}}
+    assert ready.json() == {"status": "ok", "checks": {"vault": "ok", "control_plane": "ok", "caller_keys": "ok"}}
 
 
 def test_unexpected_error_is_500_audited_and_not_echoed(gateway, monkeypatch, caplog):

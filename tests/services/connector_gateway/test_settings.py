@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
 from components.vault.paths import CONNECTOR_CREDENTIALS_PREFIX, CONNECTOR_MOUNT
 from service_src.connector_gateway import cli
 from service_src.connector_gateway.settings import GatewaySettings
+from service_src.connector_gateway.vault import warn_about_local_setup
 
-BASE = {"CONTROL_PLANE_URL": "http://cp.cmp.svc:8080", "SERVICE_JWT_SECRET": "x" * 32}
+BASE = {"CONTROL_PLANE_URL": "http://cp.cmp.svc:8080", "SERVICE_JWT_SECRET": "x" * 32,
+        "CALLER_JWKS_URL": "http://cp.cmp.svc:8080/.well-known/jwks.json", "CALLER_ISSUER": "http://cp.cmp.svc:8080"}
 
 
 def test_defaults_match_the_vault_path_table_and_the_configmap_contract(monkeypatch):
@@ -25,6 +33,12 @@ def test_defaults_match_the_vault_path_table_and_the_configmap_contract(monkeypa
     assert (s.max_body_bytes, s.port, s.audit_log, s.log_level) == (65536, 8000, "stdout", "INFO")
     assert s.zendesk_base_url == "https://{subdomain}.zendesk.com"
     assert (s.slack_base_url, s.hubspot_base_url) == ("https://slack.com/api", "https://api.hubapi.com")
+    assert (s.caller_auth_mode, s.caller_audience, s.jwks_cache_ttl_seconds, s.jwks_min_refetch_seconds) == (
+        "jwks", "cmp-connector-gateway", 300, 30)
+    assert (s.resource_url, s.allowed_origins, s.authorization_server) == (
+        "http://127.0.0.1:8000/mcp", frozenset(), "http://cp.cmp.svc:8080")
+    assert (s.rate_limit_storage_url, s.rate_limit_storage_failure, s.rate_limit_storage_timeout_seconds) == (
+        None, "open", 0.5)
 
 
 def test_environment_names_are_read(monkeypatch):
@@ -46,6 +60,13 @@ def test_environment_names_are_read(monkeypatch):
         ({"CONTROL_PLANE_URL": "cp:8080"}, "CONTROL_PLANE_URL must start with http"),
         ({"VAULT_CONNECTOR_PREFIX": "connectors/../x"}, "VAULT_CONNECTOR_PREFIX must be a clean Vault path"),
         ({"MAX_BODY_BYTES": "10"}, "max_body_bytes"),
+        ({"CALLER_JWKS_URL": ""}, "CALLER_JWKS_URL is required when CALLER_AUTH_MODE=jwks"),
+        ({"CALLER_ISSUER": "cp"}, "CALLER_ISSUER must be an http:// or https:// URL"),
+        ({"CALLER_AUTH_MODE": "none"}, "caller_auth_mode"),
+        ({"MCP_RESOURCE_URL": "https://gw.example.com/mcp#x"}, "MCP_RESOURCE_URL must be"),
+        ({"MCP_ALLOWED_ORIGINS": "https://a.example.com/path"}, "MCP_ALLOWED_ORIGINS entries must be origins"),
+        ({"RATE_LIMIT_STORAGE_URL": "memcached://r:11211"}, "RATE_LIMIT_STORAGE_URL must be redis://"),
+        ({"RATE_LIMIT_STORAGE_FAILURE": "maybe"}, "rate_limit_storage_failure"),
     ],
 )
 def test_bad_settings_name_the_variable(monkeypatch, env, fragment):
@@ -72,13 +93,48 @@ def test_policy_enforcement_off_lists_every_tool_but_keeps_the_tenant_prefix(sta
         "kv/data/connectors/acme/support/crm2"]
 
 
+def test_check_config_reads_the_services_environment_and_names_each_bad_variable(tmp_path):
+    script = Path(sys.executable).with_name("cmp-connector-gateway")
+    good = subprocess.run([script, "check-config"], env={"PATH": os.environ["PATH"], **BASE}, capture_output=True,
+                          text=True, timeout=60)
+    assert good.returncode == 0, good.stderr
+    bad_env = {**BASE, "CALLER_JWKS_URL": "", "MAX_BODY_BYTES": "100", "VAULT_AUTH_METHOD": "token",
+               "RATE_LIMIT_STORAGE_URL": "http://redis:6379"}
+    bad = subprocess.run([script, "check-config"], env={"PATH": os.environ["PATH"], **bad_env},
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    lines = bad.stderr.splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == [
+        "MAX_BODY_BYTES", "CALLER_JWKS_URL", "VAULT_TOKEN", "RATE_LIMIT_STORAGE_URL"], lines
+    assert "greater than or equal to 256" in lines[0]
+    assert "VAULT_TOKEN is required when VAULT_AUTH_METHOD=token" in lines[2]
+
+
+def test_a_local_run_with_only_vault_token_says_in_one_line_what_is_missing(monkeypatch, caplog, tmp_path):
+    for key, value in {**BASE, "VAULT_TOKEN": "dev-root-token"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("VAULT_K8S_TOKEN_PATH", str(tmp_path / "no-such-token"))
+    caplog.set_level(logging.INFO)
+    warn_about_local_setup(GatewaySettings())
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert str(tmp_path / "no-such-token") in line
+    assert "VAULT_AUTH_METHOD=token" in line and "VAULT_TOKEN is set but ignored" in line
+    assert "dev-root-token" not in line
+    caplog.clear()
+    monkeypatch.setenv("VAULT_AUTH_METHOD", "token")
+    warn_about_local_setup(GatewaySettings())
+    assert caplog.records == []
+
+
 CONFIGMAP_NAMES = [
     "LOG_LEVEL", "CONTROL_PLANE_URL", "CP_TIMEOUT_SECONDS", "MAX_BODY_BYTES", "PORT", "VAULT_ADDR",
     "VAULT_AUTH_METHOD", "VAULT_K8S_AUTH_MOUNT", "VAULT_K8S_ROLE", "VAULT_CONNECTOR_MOUNT",
     "VAULT_CONNECTOR_PREFIX", "VAULT_TIMEOUT_SECONDS", "CREDENTIAL_CACHE_TTL_SECONDS", "POLICY_ENFORCEMENT",
     "POLICY_CACHE_GRACE_SECONDS", "CONNECTOR_TIMEOUT_SECONDS", "CONNECTOR_MAX_RETRIES",
     "RATE_LIMIT_REQUESTS_PER_MINUTE", "ZENDESK_BASE_URL", "SLACK_BASE_URL", "HUBSPOT_BASE_URL", "AUDIT_LOG",
-    "SERVICE_JWT_SECRET", "VAULT_TOKEN",
+    "SERVICE_JWT_SECRET", "VAULT_TOKEN", "CALLER_AUTH_MODE", "CALLER_JWKS_URL", "CALLER_ISSUER", "CALLER_AUDIENCE",
+    "JWKS_CACHE_TTL_SECONDS", "JWKS_MIN_REFETCH_SECONDS", "MCP_RESOURCE_URL", "MCP_ALLOWED_ORIGINS",
+    "RATE_LIMIT_STORAGE_URL", "RATE_LIMIT_STORAGE_FAILURE", "RATE_LIMIT_STORAGE_TIMEOUT_SECONDS",
 ]
 
 
