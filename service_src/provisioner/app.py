@@ -66,6 +66,7 @@ class Verifier:
     def __init__(self, settings: ProvisionerSettings, jwks: JwksCache) -> None:
         self._origins = settings.allowed_origins
         self._hmac_secret = settings.hmac_secret
+        self._max_body_bytes = settings.max_body_bytes
         self._jwks = jwks
 
     def _origin(self, api_url: str | None, *, required: bool) -> str | None:
@@ -93,10 +94,10 @@ class Verifier:
                     self._origin(api_url, required=False)
                 verify_hmac(signature, body, self._hmac_secret)
                 return
-            jws = parse_detached_jws(signature)
+            jws = parse_detached_jws(signature, body, max_body_bytes=self._max_body_bytes)
             origin = self._origin(api_url, required=True)
             key = await self._jwks.key(origin, jws.kid)
-            verify_jws(jws, body, key)
+            verify_jws(jws, key)
         except SignatureError as exc:
             raise Rejected(401, "rejected_signature", str(exc)) from exc
         except KeysUnavailable as exc:

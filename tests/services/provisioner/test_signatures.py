@@ -195,3 +195,75 @@ def test_jws_with_wrong_algorithm_header_is_refused(jws_provisioner, jwks_server
     response = jws_provisioner.deliver(PAID, body, signature=header.decode() + "..c2ln", api_url=jwks_server.api_url)
     assert response.status_code == 401
     assert "alg must be RS256" in response.json()["detail"]
+
+
+def _saleor_signature(key, body: bytes, kid: str) -> str:
+    """Made exactly as Saleor makes it (saleor/core/jwt_manager.py, ``jws_encode``): PyJWT's
+    ``api_jws.encode(body, key, algorithm="RS256", headers={"kid": KID}, is_payload_detached=True)``, whose
+    protected header is {"alg":"RS256","b64":false,"crit":["b64"],"kid":...,"typ":"JWT"}."""
+    from jwt import api_jws
+
+    return api_jws.encode(body, key=key.private, algorithm="RS256", headers={"kid": kid}, is_payload_detached=True)
+
+
+def test_a_signature_made_by_saleors_own_code_is_accepted(jws_provisioner, jwks_server, saleor_key):
+    body = body_of(order_payload("T3JkZXI6MTY="))
+    signature = _saleor_signature(saleor_key, body, saleor_key.kid)
+    assert signature.split(".")[1] == ""
+    response = jws_provisioner.deliver(PAID, body, signature=signature, api_url=jwks_server.api_url)
+    assert response.status_code == 200, response.text
+
+
+def test_a_large_body_within_max_body_bytes_verifies(provisioner_factory, jwks_server, saleor_key):
+    """joserfc's own payload limit (128,000 bytes) is replaced by MAX_BODY_BYTES, which was checked first."""
+    provisioner = provisioner_factory(
+        saleor_legacy_hmac=False,
+        saleor_allowed_origins=jwks_server.origin,
+        max_body_bytes=262144,
+        worker_enabled=False,
+    )
+    payload = order_payload("T3JkZXI6MTc=")
+    payload["order"]["userEmail"] = "x" * 150_000 + "@example.com"
+    body = body_of(payload)
+    assert 128_000 < len(body) < 262144
+    response = provisioner.deliver(PAID, body, signature=saleor_key.sign(body), api_url=jwks_server.api_url)
+    assert response.status_code == 200, response.text
+
+
+def _header(**fields) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(json.dumps(fields).encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ({"alg": "RS256", "kid": "saleor-key-1"}, "unencoded-payload JWS (b64:false, crit [b64])"),
+        ({"alg": "RS256", "b64": False, "kid": "saleor-key-1"}, "is not a valid JWS"),  # b64 without crit
+        ({"alg": "none", "b64": False, "crit": ["b64"], "kid": "saleor-key-1"}, "alg must be RS256, got 'none'"),
+        ({"alg": "RS256", "b64": False, "crit": ["b64"]}, "header has no kid"),
+    ],
+)
+def test_headers_other_than_saleors_shape_are_refused(jws_provisioner, jwks_server, saleor_key, header, expected):
+    body = body_of(order_payload("T3JkZXI6MTg="))
+    real = saleor_key.sign(body).split(".")[2]  # a real signature over another header
+    response = jws_provisioner.deliver(
+        PAID, body, signature=f"{_header(**header)}..{real}", api_url=jwks_server.api_url
+    )
+    assert response.status_code == 401
+    assert expected in response.json()["detail"]
+    assert stored(jws_provisioner) == 0
+
+
+def test_an_attached_jws_of_the_body_is_refused(jws_provisioner, jwks_server, saleor_key):
+    """A normal (b64:true) JWS carrying the body: valid JOSE, but not the unencoded-payload form Saleor sends."""
+    from joserfc import jws
+    from joserfc.jwk import RSAKey
+
+    body = body_of(order_payload("T3JkZXI6MTk="))
+    key = RSAKey.import_key(saleor_key.private)
+    attached = jws.serialize_compact({"alg": "RS256", "kid": saleor_key.kid}, body, key)
+    response = jws_provisioner.deliver(PAID, body, signature=attached, api_url=jwks_server.api_url)
+    assert response.status_code == 401
+    assert stored(jws_provisioner) == 0

@@ -203,6 +203,10 @@ async def test_jwks_cache_ttl_refetch_limit_and_stale_keys_on_outage():
     state["fail"] = True
     assert await cache.key(origin, "k1") is not None
     assert state["fetches"] == 3
+    clock.now += 31  # an unknown kid while the JWKS is down: 503 (Saleor retries), not a refusal for good
+    with pytest.raises(KeysUnavailable, match="could not be refetched"):
+        await cache.key(origin, "k2")
+    assert state["fetches"] == 4
     await cache.aclose()
 
     empty = JwksCache(ttl_seconds=300, min_refetch_seconds=30, clock=clock, transport=httpx.MockTransport(handler))
