@@ -8,8 +8,12 @@ that needs a schema is skipped with one line saying so, and everything else stil
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +52,52 @@ def crd_schemas(served_only: bool = True) -> dict[tuple[str, str], dict[str, Any
     return {} if root is None else _crd_schemas(root, served_only)
 
 
+def crd_schema(api_version: str, kind: str) -> dict[str, Any] | None:
+    """The served schema of one custom kind, or None; parses only the files that declare that kind (the
+    operators' CRD files are large, and most runs need two or three kinds)."""
+    root = schema_dir()
+    return None if root is None else _crd_schema(root, api_version, kind)
+
+
+@functools.cache
+def _crd_schema(root: Path, api_version: str, kind: str) -> dict[str, Any] | None:
+    declares = re.compile(rf"^\s+kind:\s+{re.escape(kind)}\s*$", re.M)
+    paths = [p for p in sorted(root.rglob("*.y*ml")) if declares.search(p.read_text())]
+    return _parse(paths, served_only=True).get((api_version, kind))
+
+
 @functools.cache
 def _crd_schemas(root: Path, served_only: bool) -> dict[tuple[str, str], dict[str, Any]]:
+    return _parse(sorted(root.rglob("*.y*ml")), served_only)
+
+
+def _documents(path: Path) -> list[Any]:
+    """A YAML file's documents, through a JSON copy kept under the cache directory by the file's sha256:
+    the operators' CRD files take a few hundred ms to parse as YAML and a few ms to load as JSON."""
     import yaml
 
+    raw = path.read_bytes()
+    cached = cache_dir() / "yaml-as-json" / f"{hashlib.sha256(raw).hexdigest()}.json"
+    with contextlib.suppress(OSError, ValueError):
+        return json.loads(cached.read_text())
+    docs = list(yaml.load_all(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    with contextlib.suppress(OSError, TypeError):  # a read-only home, or a value JSON cannot hold: no cache
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(docs))
+        partial.replace(cached)
+    return docs
+
+
+def cache_dir() -> Path:
+    """Where derived copies are kept: ``CMP_CACHE_DIR``, else ``~/.cache/cmp-platform``."""
+    return Path(os.environ.get("CMP_CACHE_DIR") or Path.home() / ".cache" / "cmp-platform")
+
+
+def _parse(paths: list[Path], served_only: bool) -> dict[tuple[str, str], dict[str, Any]]:
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in sorted(root.rglob("*.y*ml")):
-        for doc in yaml.safe_load_all(path.read_text()):
+    for path in paths:
+        for doc in _documents(path):
             if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
                 continue
             spec = doc["spec"]

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from infra.schemas import ENV, crd_schemas, schema_dir
+from infra.schemas import ENV, crd_schema, schema_dir
 
 
 @dataclass(frozen=True)
@@ -110,10 +110,12 @@ def _strict(schema: Any) -> Any:
 
 
 @functools.cache
-def _crd_validator(api_version: str, kind: str) -> Any:
+def _crd_validator(root: str, api_version: str, kind: str) -> Any:
+    """``root``: the schema directory the validator was built from (part of the cache key)."""
     import jsonschema
 
-    return jsonschema.Draft7Validator(_strict(crd_schemas()[(api_version, kind)]))
+    schema = crd_schema(api_version, kind)
+    return None if schema is None else jsonschema.Draft7Validator(_strict(schema))
 
 
 def _is_builtin(api_version: str) -> bool:
@@ -143,15 +145,15 @@ def validate_object(obj: dict[str, Any], kubernetes_version: str, *, partial: bo
     """The first schema violation of one object, or None. Unknown kinds are a violation too.
     ``partial``: a server-side-apply patch, where required fields live on the object being patched."""
     api_version, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
-    if (api_version, kind) in crd_schemas():
-        validator = _crd_validator(api_version, kind)
-    elif not _is_builtin(api_version) and schema_dir() is None:
+    if _is_builtin(api_version):
+        validator = _k8s_validator(kubernetes_version, api_version, kind)
+    elif (root := schema_dir()) is None:
         return None  # reported once by unchecked_kinds()
     else:
-        validator = _k8s_validator(kubernetes_version, api_version, kind)
-        if validator is None:
-            return SchemaViolation(_ref(obj), "", "schema", f"no schema for {kind} {api_version} in Kubernetes "
-                                   f"{kubernetes_version} nor among the CRDs in {ENV}")
+        validator = _crd_validator(str(root), api_version, kind)
+    if validator is None:
+        return SchemaViolation(_ref(obj), "", "schema", f"no schema for {kind} {api_version} in Kubernetes "
+                               f"{kubernetes_version} nor among the CRDs in {ENV}")
     error = _first_error(validator, obj, partial)
     return None if error is None else _violation(obj, error)
 
