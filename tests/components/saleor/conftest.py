@@ -1,15 +1,12 @@
 """Fixtures for the Saleor provider tests: a fresh fake Saleor per test and providers configured for it.
 
 The fake validates every document against Saleor's own schema, read through CMP_SCHEMA_DIR (the Makefile and
-.ci/run set it); when it is unset, the repository's sibling ../shared/contracts is used if it exists, and the
-tests that need the fake are skipped, saying so, otherwise.
+.ci/run set it); when it is unset, the tests that need the fake are skipped, saying so.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +16,6 @@ from components.saleor.provider import SaleorAppProvider, SaleorWebhookProvider
 from components.saleor.read_cache import SNAPSHOTS
 from components.saleor.settings import CONFIG_KEY, PASSWORD_KEY
 from tests.components.saleor.fake_saleor import FakeSaleor
-
-_SIBLING_CONTRACTS = Path(__file__).resolve().parents[3].parent / "shared" / "contracts"
-if not os.environ.get("CMP_SCHEMA_DIR") and (_SIBLING_CONTRACTS / "saleor").is_dir():
-    os.environ["CMP_SCHEMA_DIR"] = str(_SIBLING_CONTRACTS)
 
 # Fast bounds for tests: real retries and backoff, in milliseconds instead of seconds.
 FAST_TUNING = {
@@ -74,13 +67,7 @@ def _fresh_process_state():
 
 
 @pytest.fixture
-def saleor_schemas(schema_dir):
-    """Skips (via the shared `schema_dir` fixture) when no schema directory is configured."""
-    return schema_dir
-
-
-@pytest.fixture
-def fake_saleor(saleor_schemas):
+def fake_saleor(schema_dir):
     with FakeSaleor() as fake:
         yield fake
 

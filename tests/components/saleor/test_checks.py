@@ -8,8 +8,10 @@ from pulumi.output import Unknown
 from components.saleor.documents import order_subscription
 from components.saleor.provider import SaleorAppProvider, SaleorWebhookProvider
 from components.saleor.resources import SaleorWebhookArgs
+from tests.components.saleor.conftest import ConfigRequest, configured
 
 URL = "http://cmp-provisioner.cmp.svc.cluster.local:8000/webhooks/order-fully-paid"
+pytestmark = pytest.mark.usefixtures("schema_dir")  # the checks run against Saleor's schemas
 
 
 def webhook(**changes):
@@ -76,7 +78,7 @@ def test_unknown_values_are_checked_later():
     assert failures(webhook(app_id=Unknown(), target_url=Unknown(), async_events=Unknown())) == []
 
 
-def test_schema_version_narrows_the_event_enum(saleor_schemas):
+def test_schema_version_narrows_the_event_enum():
     # An event only 3.23 knows fails against all versions (the default).
     provider = SaleorWebhookProvider()
     from components.saleor.schema import enum_values, load_schema
@@ -103,3 +105,37 @@ def test_args_model_refuses_cheap_mistakes_at_program_time():
     with pytest.raises(ValueError, match="custom_headers"):
         SaleorWebhookArgs(app_id="a", name="n", target_url=URL, async_events=["ORDER_CREATED"], query="q",
                           custom_headers={"Cookie": "x"})
+
+
+@pytest.fixture
+def no_schema_files(monkeypatch):
+    import components.saleor.schema as schema
+
+    monkeypatch.setattr(schema, "load_schema", lambda _version: None)
+    monkeypatch.setattr(schema, "_said", set())
+    monkeypatch.setattr(schema, "_live", {})
+
+
+def test_without_schemas_the_check_is_skipped_with_one_line(no_schema_files, caplog):
+    provider = SaleorWebhookProvider()
+    provider.configure(ConfigRequest({}))
+    assert failures(webhook(async_events=["ORDER_PAID_IN_FULL"])) == []
+    provider.check({}, webhook())
+    lines = [r.getMessage() for r in caplog.records if "schema" in r.getMessage()]
+    assert lines == [
+        "Saleor schema check skipped: no Saleor schema under CMP_SCHEMA_DIR (saleor/saleor-<version>.graphql) and "
+        "no reachable saleor.apiUrl; events, permissions and queries are checked by Saleor when sent"
+    ]
+    # The rules that need no schema still hold.
+    assert failures(webhook(target_url="ftp://x", query="query { shop { name } }")) == [
+        ("target_url", "target_url must be an http:// or https:// URL, got 'ftp://x'"),
+        ("query", "invalid subscription query: Saleor expects exactly one `subscription { event { ... } }` operation"),
+    ]
+
+
+def test_without_schema_files_the_servers_own_schema_is_used_once(no_schema_files, fake_saleor):
+    provider = configured(SaleorWebhookProvider, fake_saleor)
+    (failure,) = failures(webhook(async_events=["ORDER_PAID_IN_FULL"]), provider)
+    assert failure[0] == "async_events" and f"Saleor at {fake_saleor.api_url}" in failure[1]
+    assert failures(webhook(), provider) == []
+    assert fake_saleor.count("__schema") == 1  # one introspection request per API URL and process
