@@ -1,6 +1,6 @@
 """The payload shape comes from the Saleor engineer's subscription (components/saleor/graphql), not from us.
 
-For every order event and every Saleor schema in components/saleor/schemas, the query is validated, a
+For every order event and every supported Saleor schema (read through CMP_SCHEMA_DIR), the query is validated, a
 response is synthesised from its selection set and the schema's types (every selected field, nothing
 more), and the provisioner must parse it and map its line. A field our models read but the query does not
 select, or a type change in a schema (say ``number`` no longer a String), fails here.
@@ -9,8 +9,6 @@ select, or a type change in a schema (say ``number`` no longer a String), fails 
 from __future__ import annotations
 
 import json
-from functools import cache
-from pathlib import Path
 
 import pytest
 from graphql import (
@@ -20,25 +18,19 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
-    build_schema,
     get_named_type,
     parse,
     validate,
 )
 
 from components.saleor.documents import order_subscription
+from components.saleor.schema import SUPPORTED_VERSIONS, load_schema
 from service_src.provisioner.offerings import Offering
 from service_src.provisioner.payloads import OrderEvent, parse_payload
 from service_src.provisioner.worker import purchases
 
-SCHEMAS = sorted((Path(__file__).parents[3] / "components" / "saleor" / "schemas").glob("saleor-*.graphql"))
 SAMPLES = {"sku": "ov_100:pro", "productSku": "ov_100:pro", "number": "42", "slug": "default-channel"}
 SCALARS = {"String": "s", "ID": "T3JkZXI6MQ==", "Int": 1, "Float": 10.0, "Boolean": True, "PositiveDecimal": 1}
-
-
-@cache
-def schema(path: Path) -> GraphQLSchema:
-    return build_schema(path.read_text())
 
 
 def synthesise(selection_set, parent: GraphQLObjectType, schema_: GraphQLSchema, fragments: dict) -> dict:
@@ -71,12 +63,12 @@ def synthesise(selection_set, parent: GraphQLObjectType, schema_: GraphQLSchema,
     return out
 
 
-@pytest.mark.parametrize("schema_path", SCHEMAS, ids=[p.stem for p in SCHEMAS])
+@pytest.mark.parametrize("version", SUPPORTED_VERSIONS)
 @pytest.mark.parametrize("event", list(OrderEvent), ids=[e.value for e in OrderEvent])
-def test_the_subscription_response_parses_and_maps(schema_path: Path, event: OrderEvent):
-    schema_ = schema(schema_path)
+def test_the_subscription_response_parses_and_maps(version: str, event: OrderEvent, schema_dir):
+    schema_ = load_schema(version)
     document = parse(order_subscription(event.value))
-    assert validate(schema_, document) == [], f"{event.value} subscription is invalid for {schema_path.stem}"
+    assert validate(schema_, document) == [], f"{event.value} subscription is invalid for Saleor {version}"
     operation = document.definitions[0]
     fragments = {d.name.value: d for d in document.definitions[1:]}
 
