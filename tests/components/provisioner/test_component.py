@@ -1,0 +1,66 @@
+"""Provisioner rendered by the real program: the objects a GitOps base held for it, and its webhook URLs."""
+
+from __future__ import annotations
+
+from tests.components.helpers import run_platform, validate_crd, validate_k8s
+from tests.components.services import (
+    CONFIG_MAP,
+    DEPLOYMENT,
+    EXTERNAL_SECRET,
+    NETWORK_POLICY,
+    reference_render,
+    staging_like,
+)
+
+
+def test_provisioner_matches_the_reference_and_outputs_webhook_urls():
+    rec = reference_render()
+    component = rec.one("cmp:platform:Provisioner", "provisioner")
+    base = "http://cmp-provisioner.cmp.svc.cluster.local:8000/webhooks/"
+    assert component.registered_outputs["webhook_urls"] == {
+        "order_fully_paid": base + "order-fully-paid", "order_created": base + "order-created",
+        "order_cancelled": base + "order-cancelled"}
+    assert rec.one(DEPLOYMENT, "cmp-provisioner").inputs["spec"]["replicas"] == 2
+    assert rec.one(DEPLOYMENT, "cmp-provisioner").inputs["spec"]["template"]["spec"][
+        "automountServiceAccountToken"] is False
+    env = rec.one(CONFIG_MAP, "cmp-provisioner-config").inputs["data"]
+    assert env == {
+        "LOG_LEVEL": "INFO", "PORT": "8000",
+        "CONTROL_PLANE_URL": "http://cmp-control-plane.cmp.svc.cluster.local:8000", "CP_TIMEOUT_SECONDS": "5",
+        "MAX_BODY_BYTES": "262144", "SALEOR_ALLOWED_ORIGINS": "http://saleor-api.saleor.svc.cluster.local:8000",
+        "SALEOR_LEGACY_HMAC": "false", "JWKS_CACHE_TTL_SECONDS": "300", "JWKS_MIN_REFETCH_SECONDS": "30",
+        "RETRY_MAX_ATTEMPTS": "8", "RETRY_BACKOFF_SECONDS": "1", "RETRY_BACKOFF_MAX_SECONDS": "300",
+        "WORKER_POLL_SECONDS": "0.5", "WORKER_BATCH_SIZE": "20",
+    }
+    keys = [d["secretKey"] for d in rec.one(EXTERNAL_SECRET, "cmp-provisioner-secrets").inputs["spec"]["data"]]
+    assert keys == ["SALEOR_WEBHOOK_SECRET", "SERVICE_JWT_SECRET", "DATABASE_URL"]
+    spec = rec.one(NETWORK_POLICY, "cmp-provisioner").inputs["spec"]
+    assert spec["ingress"][0]["from"] == [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "saleor"}}}]
+
+
+def test_provisioner_explicit_origins_and_another_namespace():
+    config = staging_like(namespace="platform")
+    config["provisioner"]["saleorAllowedOrigins"] = ["https://shop.example.com", "https://saleor.example.com"]
+    rec = run_platform(config)
+    env = rec.one(CONFIG_MAP, "cmp-provisioner-config").inputs["data"]
+    assert env["SALEOR_ALLOWED_ORIGINS"] == "https://shop.example.com,https://saleor.example.com"
+    urls = rec.one("cmp:platform:Provisioner", "provisioner").registered_outputs["webhook_urls"]
+    assert urls["order_created"] == "http://cmp-provisioner.platform.svc.cluster.local:8000/webhooks/order-created"
+    assert rec.one(DEPLOYMENT, "cmp-provisioner").inputs["metadata"]["namespace"] == "platform"
+
+
+def test_all_service_manifests_validate():
+    rec = reference_render()
+    checked = 0
+    for r in rec.resources:
+        if not r.type.startswith("kubernetes:") or r.type.endswith("DeploymentPatch"):
+            continue
+        if r.inputs.get("apiVersion", "").startswith("external-secrets.io/"):
+            validate_crd(r.inputs)
+        else:
+            validate_k8s(r.inputs)
+        checked += 1
+    assert checked >= 15
+
+
