@@ -1,4 +1,4 @@
-"""The recording engine: what it records and what it refuses (the leniencies of plain mocks)."""
+"""The recording engine (infra/recording.py): what it records and what it refuses (the leniencies of plain mocks)."""
 
 import pulumi
 import pulumi_kubernetes as k8s
