@@ -193,3 +193,33 @@ def test_echoed_outputs_reach_the_program_as_the_sdk_round_trip_would():
     assert cm.outputs["metadata"] == cm.inputs["metadata"] and "x" not in repr(cm.outputs["data"])
     assert cm.id == "cm"
     assert rec.one("kubernetes:apps/v1:Deployment", "d").outputs["spec"]["replicas"] == 3
+
+
+def test_run_main_runs_a_program_directory_as_the_language_host_does(tmp_path, monkeypatch):
+    """The directory's __main__.py runs as __main__, from that directory, with its config in PULUMI_CONFIG
+    (secret keys in PULUMI_CONFIG_SECRET_KEYS); both are gone again afterwards."""
+    from infra.recording import run_main
+
+    (tmp_path / "helper_module.py").write_text("NAME = 'from-the-program-dir'\n")
+    (tmp_path / "__main__.py").write_text(
+        "import json, os\n"
+        "import pulumi\n"
+        "from pulumi.runtime import get_config_env, is_config_secret\n"
+        "import helper_module\n"
+        "cfg = pulumi.Config()\n"
+        "pulumi.export('name', helper_module.NAME)\n"
+        "pulumi.export('cwd', os.getcwd())\n"
+        "pulumi.export('keys', sorted(get_config_env()))\n"
+        "pulumi.export('secretIsSecret', is_config_secret('cmp-platform:password'))\n"
+        "pulumi.export('replicas', cfg.require_int('replicas'))\n"
+        "pulumi.export('password', cfg.require_secret('password'))\n")
+    monkeypatch.delenv("PULUMI_CONFIG", raising=False)
+    rec = run_main(tmp_path, stack="dev", config={"replicas": 3, "password": "hunter2", "vault:address": "http://v"},
+                   secret_keys={"password"})
+    assert rec.outputs["name"] == "from-the-program-dir" and rec.outputs["cwd"] == str(tmp_path)
+    assert rec.outputs["keys"] == ["cmp-platform:password", "cmp-platform:replicas", "vault:address"]
+    assert rec.outputs["secretIsSecret"] is True and rec.outputs["replicas"] == 3
+    assert rec.outputs["password"] == SECRET and "hunter2" not in repr(rec)
+    import os
+
+    assert "PULUMI_CONFIG" not in os.environ and os.getcwd() != str(tmp_path)
