@@ -94,10 +94,9 @@ def _server_logs(tmp_path_factory: pytest.TempPathFactory) -> None:
     servers.LOG_DIR = tmp_path_factory.getbasetemp() / "server-logs"
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item):
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
     item.stash[_SERVERS_BEFORE] = servers.mark()
-    return (yield)
 
 
 @pytest.hookimpl(wrapper=True)

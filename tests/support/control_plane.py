@@ -29,6 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from tests.support.caller_keys import PUBLIC_PATHS, CallerKeyring, add_authorization_server_routes
+from tests.support import servers
 from tests.support.net import free_port
 
 AUDIENCE = "cmp-control-plane"
@@ -124,6 +125,7 @@ class ControlPlaneFake:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"control-plane fake did not start on port {self.port}")
             time.sleep(0.02)
+        servers.announce(self, "control-plane fake (in-process; calls recorded in .calls)", self.url, None)
         return self
 
     def stop(self) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support import servers
 from tests.support.net import ProcessExited, free_port, stop_process, wait_http
 
 
@@ -38,7 +39,8 @@ class OpenBaoServer:
         self.root_token = "root-" + secrets.token_hex(8)
         self.workdir = Path(tempfile.mkdtemp(prefix="openbao-"))
         self.audit_log_path = self.workdir / "audit.log"
-        self._log = open(self.workdir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
+        self.log_path = servers.log_path(self.workdir.name, self.workdir)
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the server
         self.process: subprocess.Popen | None = None
 
     def start(self, attempts: int = 3) -> OpenBaoServer:
@@ -85,6 +87,7 @@ class OpenBaoServer:
         httpx.post(
             f"{self.addr}/v1/sys/mounts/kv", json={"type": "kv", "options": {"version": "2"}}, headers=headers
         ).raise_for_status()
+        servers.announce(self, "OpenBao", self.addr, self.log_path)
         return self
 
     def headers(self, token: str | None = None) -> dict[str, str]:
@@ -97,7 +100,7 @@ class OpenBaoServer:
 
     def server_log(self) -> str:
         self._log.flush()
-        return (self.workdir / "server.log").read_text(errors="replace")
+        return self.log_path.read_text(errors="replace")
 
     def audit_paths(self) -> list[str]:
         """Request paths OpenBao logged in its audit device, in order (``kv/data/connectors/...``)."""

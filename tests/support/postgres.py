@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support import servers
 from tests.support.net import free_port
 
 _BIN_DIRS = ("/usr/lib/postgresql/15/bin",)
@@ -57,6 +58,8 @@ class PostgresServer:
 
     def start(self) -> PostgresServer:
         self._root = Path(tempfile.mkdtemp(prefix="cmp-pg-"))
+        # The server (user postgres) writes its log inside its own directory; stop() keeps a copy at log_path.
+        self.log_path = servers.log_path(self._root.name, self._root)
         if self._run_as:
             entry = pwd.getpwnam(self._run_as)
             os.chown(self._root, entry.pw_uid, entry.pw_gid)
@@ -103,6 +106,7 @@ class PostgresServer:
             raise RuntimeError(f"pg_ctl start failed ({result.returncode}): {result.stderr.strip()}\n{log}")
         self._started = True
         self._wait_ready()
+        servers.announce(self, "PostgreSQL 15", f"{self.host}:{self.port}", self.log_path)
         return self
 
     def _wait_ready(self, timeout: float = 20.0) -> None:
@@ -146,6 +150,9 @@ class PostgresServer:
 
     def _cleanup(self) -> None:
         if self._root is not None:
+            live = self._root / "server.log"
+            if self.log_path != live and live.exists():
+                shutil.copyfile(live, self.log_path)
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
 

@@ -17,6 +17,8 @@ from typing import Any
 import grpc
 from google.protobuf import struct_pb2
 
+from tests.support import servers
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROVIDER_KEY = "__provider"
 
@@ -55,6 +57,8 @@ class ProviderHost:
         from pulumi.runtime.proto import provider_pb2_grpc
 
         self.channel = grpc.insecure_channel(f"127.0.0.1:{line}")
+        servers.announce(self, f"Pulumi provider host (pid {self.process.pid}; stderr read at close)",
+                         f"127.0.0.1:{line}", None)
         self.stub = provider_pb2_grpc.ResourceProviderStub(self.channel)
 
     @staticmethod
