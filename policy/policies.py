@@ -17,7 +17,7 @@ Props = Mapping[str, Any]
 WAIVER_ANNOTATION = "cmp.platform/security-exception"
 # The waiver list: named exceptions that allow a workload to run as root, and why. A workload uses one
 # by carrying WAIVER_ANNOTATION with the exception's name, so the exception is visible on the object
-# in the cluster and reviewed here (components/ragflow.py sets "ragflow-runs-as-root").
+# in the cluster and reviewed here (components/ragflow/component.py sets "ragflow-runs-as-root").
 ROOT_WAIVERS: dict[str, str] = {
     "ragflow-runs-as-root": "the upstream infiniflow/ragflow image runs as root (runAsUser 0)",
 }

@@ -1,6 +1,6 @@
 """The one table of service images: which service_src directory builds which image.
 
-Both the Pulumi component (components/images.py) and the local build (`make images`) read it, so the
+Both the Pulumi component (components/images/component.py) and the local build (`make images`) read it, so the
 two can never disagree about an image name or a Dockerfile path.
 """
 

@@ -71,7 +71,7 @@ def program(extra=None):
 
 
 def check_config(files):
-    """Like infra.config's check: names the key, the value and the rule."""
+    """Like stacks.config's check: names the key, the value and the rule."""
     image = files.values.get("image")
     if not isinstance(image, str) or ":" not in image:
         raise ConfigError("image", image, "must be an image reference with a tag")

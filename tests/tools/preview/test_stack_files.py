@@ -31,7 +31,8 @@ def test_defaults_overrides_and_secure_values(root):
     files = load_stack_files(root, "dev", ("saleorStaffPassword", "openaiApiKey"))
     assert files.project == "cmp-platform"
     assert files.values["namespace"] == "cmp-dev"
-    assert files.values["debug"] is False and files.values["replicas"] == 3
+    # defaults reach the program as the CLI passes them: text
+    assert files.values["debug"] == "false" and files.values["replicas"] == "3"
     assert files.values["saleorStaffPassword"] == SECRET_PLACEHOLDER
     assert files.values["saleor"] == {"apiUrl": "http://saleor/graphql/", "token": SECRET_PLACEHOLDER}
     assert files.values["kubernetes:context"] == "kind-dev"
@@ -43,7 +44,7 @@ def test_defaults_overrides_and_secure_values(root):
 
 def test_plain_text_secret_stays_visible_to_the_config_check(root):
     files = load_stack_files(root, "prod", ("openaiApiKey",))
-    # not marked secret: infra.config refuses it ("is a secret: set it with --secret")
+    # not marked secret: stacks.config refuses it ("is a secret: set it with --secret")
     assert "openaiApiKey" not in files.secret_keys and files.plain_values()["openaiApiKey"] == "plain-text"
 
 
