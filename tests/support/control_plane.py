@@ -28,8 +28,8 @@ import jwt
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tests.support.caller_keys import PUBLIC_PATHS, CallerKeyring, add_authorization_server_routes
 from tests.support import servers
+from tests.support.caller_keys import PUBLIC_PATHS, CallerKeyring, add_authorization_server_routes
 from tests.support.net import free_port
 
 AUDIENCE = "cmp-control-plane"
