@@ -327,6 +327,9 @@ def run_main(program_dir: Path, *, stack: str, config: dict[str, Any], secret_ke
     """Run the program in ``program_dir`` (its ``__main__.py``) as the language host does: as ``__main__``,
     with the directory first on ``sys.path`` and as the working directory."""
     program_dir = Path(program_dir).resolve()
+    if not (program_dir / "__main__.py").is_file():
+        # runpy would go on to the next sys.path entry and run some other __main__.py.
+        raise FileNotFoundError(f"no program: {program_dir / '__main__.py'} does not exist")
 
     def program() -> None:
         cwd, path = os.getcwd(), list(sys.path)

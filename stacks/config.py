@@ -8,8 +8,9 @@ line naming the key, the value and the rule.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator
@@ -33,8 +34,10 @@ from infra.config import (
     Resources,
     Secret,
     cpu_millis,
+    dns_label,
     error_from,
     has_digest,
+    http_url,
     memory_bytes,
 )
 from infra.naming import PROJECT
@@ -169,34 +172,86 @@ def _structured_keys() -> set[str]:
             if name != "secrets" and isinstance(field.annotation, type) and issubclass(field.annotation, Model)}
 
 
-def load_stack_config() -> StackConfig:
-    """Read and validate ``cmp-platform:*`` of the running stack; secrets stay secret Outputs.
+# ---------------------------------------------------------------------------------------------------------
+# Provider config: other namespaces reach their providers untouched. The keys the program relies on are
+# checked here; the rest of a provider's namespace, and namespaces nobody here knows, are left alone.
 
-    The language host hands the program its config as the ``PULUMI_CONFIG`` environment bag
-    (``pulumi.runtime.get_config_env``); that bag is the only public way to list the keys that are set,
-    which the unknown-key check needs. Values are read through ``pulumi.Config``.
-    """
-    import pulumi
-    from pulumi.runtime import get_config, get_config_env, is_config_secret
+_BOOL_TEXT = ("1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False")  # Go ParseBool
 
-    config = pulumi.Config(PROJECT)
+
+def _bool_text(value: str) -> str:
+    if value not in _BOOL_TEXT:
+        raise ValueError("must be true or false")
+    return value
+
+
+PROVIDER_KEYS: dict[str, Callable[[str], str]] = {
+    "vault:address": http_url,  # components/vault/client.py reads it before cmp-platform:vault.address
+    "vault:skipTlsVerify": _bool_text,
+    "kubernetes:upsertExistingObjects": _bool_text,  # the Argo CD adoption step (README)
+    "kubernetes:enableServerSideApply": _bool_text,
+    "kubernetes:namespace": dns_label,
+}
+PROVIDER_SECRET_KEYS = ("vault:token",)
+
+
+class ProviderConfigError(ConfigError):
+    """A provider key's problem, named with its own namespace (``vault:address``, not ``cmp-platform:...``)."""
+
+    def __init__(self, key: str, value: Any, rule: str):
+        super().__init__(key, value, rule)
+        self.args = (str(self).replace(self.key, key, 1),)
+        self.key = key
+
+
+def check_provider_config(bag: Mapping[str, str], secret_keys: Collection[str]) -> None:
+    """The provider keys the program knows, as the engine will hand them to their providers."""
+    for key in PROVIDER_SECRET_KEYS:
+        if key in bag and key not in secret_keys:
+            raise ProviderConfigError(key, REDACTED, f"is a secret: set it with `pulumi config set --secret {key} "
+                                                     "<value>`, never as plain text")
+    for key, rule in PROVIDER_KEYS.items():
+        if key in bag and key not in secret_keys:
+            try:
+                rule(bag[key])
+            except ValueError as exc:
+                raise ProviderConfigError(key, bag[key], str(exc)) from None
+
+
+def stack_config_from_bag(bag: Mapping[str, str], secret_keys: Collection[str]) -> StackConfig:
+    """Validate a stack's config as the language host hands it over: ``bag`` maps full keys
+    (``cmp-platform:namespace``, ``vault:address``) to their text (structured values as JSON),
+    ``secret_keys`` names the keys set with ``--secret``. The program and the offline preview both
+    read config through here."""
+    check_provider_config(bag, secret_keys)
     prefix = f"{PROJECT}:"
     structured = _structured_keys()
     raw: dict[str, Any] = {}
-    for full_key in get_config_env():
+    secrets: dict[str, Any] = {}
+    for full_key, text in bag.items():
         if not full_key.startswith(prefix):
             continue  # other namespaces (vault:, kubernetes:) belong to their providers
         key = full_key.removeprefix(prefix)
-        if key in SECRET_KEYS:
-            if not is_config_secret(full_key):
-                raise ConfigError(key, REDACTED, "must be set with `pulumi config set --secret` (a secure: value)")
-            continue
-        if key in structured:
+        if key in SECRET_KEYS and full_key in secret_keys:
+            secrets[key] = text
+        elif key in structured:
             try:
-                raw[key] = config.get_object(key)
-            except pulumi.ConfigTypeError:
-                raise ConfigError(key, config.get(key), "must be a YAML object (structured config)") from None
+                raw[key] = json.loads(text)
+            except (TypeError, json.JSONDecodeError):
+                raise ConfigError(key, text, "must be a YAML object (structured config)") from None
         else:
-            raw[key] = config.get(key)
-    secrets = {key: config.get_secret(key) for key in SECRET_KEYS if get_config(prefix + key) is not None}
+            raw[key] = text  # a plain secret key stays in raw: parse_stack_config refuses it
     return parse_stack_config(raw, secrets)
+
+
+def load_stack_config() -> StackConfig:
+    """Read and validate the running stack's config; secrets stay secret Outputs.
+
+    The language host hands the program its config as the ``PULUMI_CONFIG`` environment bag
+    (``pulumi.runtime.get_config_env``, public API), the secret keys through ``is_config_secret``; that bag
+    is the only public way to list the keys that are set, which the unknown-key check needs.
+    """
+    from pulumi.runtime import get_config_env, is_config_secret
+
+    bag = get_config_env()
+    return stack_config_from_bag(bag, {key for key in bag if is_config_secret(key)})

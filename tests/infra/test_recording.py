@@ -223,3 +223,11 @@ def test_run_main_runs_a_program_directory_as_the_language_host_does(tmp_path, m
     import os
 
     assert "PULUMI_CONFIG" not in os.environ and os.getcwd() != str(tmp_path)
+
+
+def test_run_main_refuses_a_directory_without_a_program(tmp_path):
+    # runpy would otherwise go on to the next __main__.py on sys.path (under pytest: the project's own)
+    from infra.recording import run_main
+
+    with pytest.raises(FileNotFoundError, match=r"no program: .*__main__\.py does not exist"):
+        run_main(tmp_path, stack="dev", config={})

@@ -200,7 +200,7 @@ def test_load_stack_config_reads_structured_values_and_keeps_secrets_secret():
 
 def test_load_stack_config_refuses_a_plain_text_secret():
     config = {**MINIMAL, **SECRETS}
-    with pytest.raises(ConfigError, match=r"cmp-platform:saleorStaffPassword = \[secret\]: must be set with"):
+    with pytest.raises(ConfigError, match=r"cmp-platform:saleorStaffPassword = \[secret\]: is a secret: set it with "):
         _load(config, set(SECRETS) - {"saleorStaffPassword"})
 
 

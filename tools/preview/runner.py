@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.recording import Recording, run_main, run_program
+from infra.recording import Recording, encode_config, run_main, run_program
 from infra.schemas import not_configured
 from tools.preview.changes import compare, counts, read_previous, table
 from tools.preview.export import write_tree
 from tools.preview.manifests import kustomization, manifests_of
-from tools.preview.stack_files import SECRET_PLACEHOLDER, StackFileError, StackFiles, load_stack_files
+from tools.preview.stack_files import StackFileError, StackFiles, load_stack_files
 from tools.preview.yamlio import dump as dump_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -44,12 +44,13 @@ def declared_secret_keys() -> tuple[str, ...]:
 
 
 def check_stack_config(files: StackFiles) -> str:
-    """Validate with stacks.config exactly as the program will (secrets as placeholders)."""
-    from stacks.config import SECRET_KEYS, parse_stack_config
+    """Validate the config bag the program will be handed, with the program's own reader (secrets as
+    placeholders); other namespaces are checked where the program knows their keys."""
+    from stacks.config import stack_config_from_bag
 
-    raw = {k: v for k, v in files.values.items() if k not in SECRET_KEYS}
-    secrets = {k: SECRET_PLACEHOLDER for k in SECRET_KEYS if k in files.secret_keys}
-    return parse_stack_config(raw, secrets).kubernetes_version
+    bag = encode_config(files.values, files.project)
+    secret_keys = set(encode_config(dict.fromkeys(files.secret_keys, ""), files.project))
+    return stack_config_from_bag(bag, secret_keys).kubernetes_version
 
 
 def _readable_errors() -> tuple[type[BaseException], ...]:
@@ -80,10 +81,12 @@ def _one_line(exc: BaseException) -> str:
 
 
 def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | None = None,
-                  program: Callable[[], Any] | None = None, check_config: ConfigCheck = check_stack_config,
+                  program: Callable[[], Any] | None = None, program_dir: Path = PROJECT_ROOT,
+                  check_config: ConfigCheck = check_stack_config,
                   secret_keys: Callable[[], tuple[str, ...]] = declared_secret_keys,
                   validate: Validate | None = None) -> StackPreview:
-    """Preview one stack into ``out_root/<stack>``; never raises for user errors (see the exit codes)."""
+    """Preview one stack of the stack files in ``root`` into ``out_root/<stack>``; never raises for user
+    errors (see the exit codes). The program is ``program``, or else ``program_dir``'s ``__main__.py``."""
     from policy.policies import evaluate
 
     if validate is None:
@@ -99,7 +102,7 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
     try:
         kubernetes_version = check_config(files) or DEFAULT_KUBERNETES_VERSION
         if program is None:  # the project's own program, run as Pulumi's language host runs it
-            recording = run_main(root, stack=stack, config=files.values, secret_keys=files.secret_keys,
+            recording = run_main(program_dir, stack=stack, config=files.values, secret_keys=files.secret_keys,
                                  project=files.project)
         else:
             recording = run_program(program, stack=stack, config=files.values, secret_keys=files.secret_keys,

@@ -1,20 +1,27 @@
-"""Reads a stack's config the way the Pulumi CLI would hand it to the program, without the CLI.
+"""Reads a stack's config the way the Pulumi CLI hands it to the program, without the CLI.
 
 Pulumi.yaml gives project defaults (``config: {key: {default: ...}}`` or ``key: value``),
-Pulumi.<stack>.yaml the stack's values. Encrypted values (``secure:``) cannot be decrypted
-offline, so they become the placeholder "[secret]" and are passed as secrets, like every secret
-key infra.config declares that the file lacks (operators set those with ``pulumi config set --secret``).
+Pulumi.<stack>.yaml the stack's values, every namespace kept (``vault:address`` reaches its provider).
+
+Values are read as the CLI reads them (sdk/go/common/resource/config/value.go, ``unmarshalValue``):
+- a plain scalar is its text: ``kubernetesVersion: 1.30`` is "1.30", ``2026-11-01`` is "2026-11-01";
+- ``{secure: <ciphertext>}`` is a secret;
+- any other mapping or list is a structured value, decoded as Go's yaml.v3 decodes into ``any`` (YAML 1.2
+  core schema: true/false, ints, floats, null; a date stays its text; ``yes`` stays a string) and
+  passed as JSON; a ``{secure: ...}`` inside it makes the whole key secret.
+Ciphertext cannot be decrypted offline: secure values become the placeholder "[secret]", passed as
+secrets, like every declared secret key the file lacks (operators set those with
+``pulumi config set --secret``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-
-from tools.preview import yamlio
 
 SECRET_PLACEHOLDER = "[secret]"
 PROJECT_FILE = "Pulumi.yaml"
@@ -26,7 +33,8 @@ class StackFileError(Exception):
 
 @dataclass
 class StackFiles:
-    """A stack's config as bare keys (project namespace stripped) plus the keys that are secret."""
+    """A stack's config: project keys bare (namespace stripped), other namespaces' keys in full
+    (``vault:address``); scalars as text, structured values as python; plus the keys that are secret."""
 
     stack: str
     project: str
@@ -34,31 +42,79 @@ class StackFiles:
     secret_keys: set[str] = field(default_factory=set)
 
     def plain_values(self) -> dict[str, Any]:
-        """Values without the secret keys (what infra.config.parse_stack_config takes as ``raw``)."""
+        """Values without the secret keys."""
         return {k: v for k, v in self.values.items() if k not in self.secret_keys}
 
 
-def known_stacks(root: Path) -> list[str]:
-    """Stacks are the Pulumi.<stack>.yaml files beside Pulumi.yaml."""
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+class _CoreSchemaLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML 1.2 core schema for plain scalars, as yaml.v3 resolves them into ``any`` (resolve.go): no
+    YAML 1.1 booleans (yes/on), no sexagesimal numbers, and a timestamp stays a string."""
+
+    yaml_implicit_resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
 
 
-def _load_yaml(path: Path) -> dict[str, Any]:
+_INT = re.compile(r"^[-+]?(?:[0-9][0-9_]*|0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+)$")
+_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?$"
+                    r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$")
+_CORE_RESOLVERS = [
+    ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")),
+    ("tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:int", _INT, list("-+0123456789")),
+    ("tag:yaml.org,2002:float", _FLOAT, list("-+.0123456789")),
+]
+for _tag, _pattern, _first in _CORE_RESOLVERS:
+    _CoreSchemaLoader.add_implicit_resolver(_tag, _pattern, _first)
+
+
+def _construct_int(loader: yaml.BaseLoader, node: yaml.ScalarNode) -> int:
+    """Go's strconv.ParseInt(text, 0, 64) after dropping underscores: 0x, 0o, 0b, and a leading 0 is octal."""
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text.lstrip("+"))
+    if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
+        return sign * int(digits, 8)
+    return sign * int(digits, 0)
+
+
+def _construct_bool(loader: yaml.BaseLoader, node: yaml.ScalarNode) -> bool:
+    return str(loader.construct_scalar(node)).lower() == "true"
+
+
+_CoreSchemaLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_CoreSchemaLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
+
+
+def _compose(path: Path) -> yaml.Node | None:
     try:
-        data = yamlio.load(path.read_text())
+        loader = _CoreSchemaLoader(path.read_text())
+        try:
+            return loader.get_single_node()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise StackFileError(f"{path.name}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise StackFileError(f"{path.name}: must be a YAML mapping, got {type(data).__name__}")
-    return data
+
+
+def _construct(node: yaml.Node) -> Any:
+    loader = _CoreSchemaLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def _mapping(node: yaml.Node | None, where: str) -> list[tuple[str, yaml.Node]]:
+    """A mapping node's (key text, value node) pairs."""
+    if node is None:
+        return []
+    if not isinstance(node, yaml.MappingNode):
+        raise StackFileError(f"{where} must be a mapping of keys to values")
+    return [(str(key.value), value) for key, value in node.value]
 
 
 def _is_secure(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"secure"}
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("secure"), str)
 
 
 def _redact(value: Any) -> tuple[Any, bool]:
@@ -69,13 +125,43 @@ def _redact(value: Any) -> tuple[Any, bool]:
         found = False
         out = {}
         for k, v in value.items():
-            out[k], hit = _redact(v)
+            out[str(k)], hit = _redact(v)
             found |= hit
         return out, found
     if isinstance(value, list):
         pairs = [_redact(v) for v in value]
         return [v for v, _ in pairs], any(h for _, h in pairs)
     return value, False
+
+
+def config_value(node: yaml.Node) -> tuple[Any, bool]:
+    """One stack-file value as the CLI reads it: (text or structured value, is secret)."""
+    if isinstance(node, yaml.ScalarNode):
+        # A scalar unmarshals into the CLI's string: its text (null is the empty string).
+        return ("" if node.tag == "tag:yaml.org,2002:null" else str(node.value)), False
+    return _redact(_construct(node))
+
+
+def _default_text(value: Any) -> Any:
+    """A project default as the CLI passes it: primitives as text (Go's %v), structured values as they are."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if value is None:
+        return ""
+    return value
+
+
+# The order environments are promoted in; --all previews (and lists) stacks in it, any others after, by name.
+PROMOTION_ORDER = ("dev", "staging", "prod")
+
+
+def known_stacks(root: Path) -> list[str]:
+    """Stacks are the Pulumi.<stack>.yaml files beside Pulumi.yaml, in promotion order."""
+    names = [p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml")]
+    rank = {name: i for i, name in enumerate(PROMOTION_ORDER)}
+    return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
 
 
 def _bare(key: str, project: str) -> str:
@@ -87,27 +173,31 @@ def load_stack_files(root: Path, stack: str, declared_secret_keys: tuple[str, ..
     stacks = known_stacks(root)
     if stack not in stacks:
         raise StackFileError(f"unknown stack {stack!r} (known: {', '.join(stacks) or 'none'})")
-    project_doc = _load_yaml(root / PROJECT_FILE) if (root / PROJECT_FILE).exists() else {}
-    project = str(project_doc.get("name") or "cmp-platform")
+    project_path = root / PROJECT_FILE
+    project_doc = dict(_mapping(_compose(project_path), PROJECT_FILE)) if project_path.exists() else {}
+    name = project_doc.get("name")
+    project = str(name.value) if isinstance(name, yaml.ScalarNode) and name.value else "cmp-platform"
     values: dict[str, Any] = {}
     secret_keys: set[str] = set()
-    for key, spec in (project_doc.get("config") or {}).items():
+    for key, spec_node in _mapping(project_doc.get("config"), f"{PROJECT_FILE}: config"):
+        bare = _bare(key, project)
+        spec = _construct(spec_node)
         if isinstance(spec, dict) and ("default" in spec or "value" in spec or "type" in spec):
             if "default" in spec or "value" in spec:
-                values[_bare(key, project)] = spec.get("value", spec.get("default"))
+                values[bare] = _default_text(spec.get("value", spec.get("default")))
             if spec.get("secret"):
-                secret_keys.add(_bare(key, project))
+                secret_keys.add(bare)
         else:
-            values[_bare(key, project)] = spec
-    stack_doc = _load_yaml(root / f"Pulumi.{stack}.yaml")
-    stack_config = stack_doc.get("config") or {}
-    if not isinstance(stack_config, dict):
-        raise StackFileError(f"Pulumi.{stack}.yaml: config must be a mapping of keys to values")
-    for key, value in stack_config.items():
-        bare = _bare(str(key), project)
-        values[bare], is_secret = _redact(value)
+            values[bare] = _default_text(spec)
+    stack_file = f"Pulumi.{stack}.yaml"
+    stack_doc = dict(_mapping(_compose(root / stack_file), stack_file))
+    for key, node in _mapping(stack_doc.get("config"), f"{stack_file}: config"):
+        bare = _bare(key, project)
+        values[bare], is_secret = config_value(node)
         if is_secret:
             secret_keys.add(bare)
+        else:
+            secret_keys.discard(bare)  # the stack's plain value replaces a secret default
     for key in declared_secret_keys:
         if key not in values:
             values[key] = SECRET_PLACEHOLDER

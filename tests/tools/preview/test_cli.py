@@ -170,7 +170,7 @@ def test_cli_entry_point_unknown_stack():
     proc = subprocess.run([sys.executable, "-m", "tools.preview", "--stack", "nope"], cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr.splitlines() == ["error: unknown stack 'nope' (known: dev, prod, staging)"]
+    assert proc.stderr.splitlines() == ["error: unknown stack 'nope' (known: dev, staging, prod)"]
 
 
 def test_stack_outputs_and_parents_in_resources_json(root, capsys):

@@ -1,5 +1,6 @@
 """The offline preview of the real program and its dev/staging/prod stack files."""
 
+import json
 import re
 import shutil
 
@@ -10,7 +11,7 @@ from policy.policies import ROOT_WAIVERS, WAIVER_ANNOTATION
 from tools.preview.__main__ import main
 from tools.preview.runner import PROJECT_ROOT
 
-STACKS = ["dev", "prod", "staging"]
+STACKS = ["dev", "staging", "prod"]
 
 
 # The committed stack files hold no ciphertext (a made-up one would not decrypt under a real backend), so
@@ -36,7 +37,7 @@ def preview(tmp_path_factory):
 def test_every_stack_previews_clean(preview):
     code, out, _ = preview
     assert code == 0
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == STACKS
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(STACKS)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -114,3 +115,69 @@ def test_ragflow_tag_without_the_node_arch_is_one_line(project_copy, capsys):
     assert code == 2 and len(err.splitlines()) == 1
     assert "dev-slim-arm64" in err and "linux/arm64" in err and "amd64" in err
     assert not (project_copy / "out" / "dev").exists()
+
+
+# --- config as the Pulumi CLI writes and reads it ---------------------------------------------------------------
+
+
+def append_config(root, stack, text):
+    path = root / f"Pulumi.{stack}.yaml"
+    path.write_text(path.read_text() + text)
+
+
+def preview_one(root, stack, capsys):
+    code = main(["--stack", stack, "--out", str(root / "out")], root=root)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_provider_config_from_the_readme_passes_through(project_copy, capsys):
+    # README "Running it for real" and "Moving off the Argo CD apps", as `pulumi config set` writes them
+    append_config(project_copy, "dev", "  vault:address: https://vault.example:8200\n"
+                                       "  vault:token:\n    secure: v1:AAABAHZhdWx0LXRva2Vu\n"
+                                       "  kubernetes:upsertExistingObjects: \"true\"\n"
+                                       "  aws:region: eu-west-1\n")  # a namespace the program does not know
+    code, _, err = preview_one(project_copy, "dev", capsys)
+    assert code == 0, err
+    assert (project_copy / "out" / "dev" / "manifests" / "kustomization.yaml").exists()
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("  vault:address: vault.example:8200\n",
+     "error: dev: config error: vault:address = 'vault.example:8200': must be an http:// or https:// URL"),
+    ("  kubernetes:upsertExistingObjects: yes\n",
+     "error: dev: config error: kubernetes:upsertExistingObjects = 'yes': must be true or false"),
+    ("  vault:token: s.hunter2\n",
+     "error: dev: config error: vault:token = [secret]: is a secret: set it with "
+     "`pulumi config set --secret vault:token <value>`, never as plain text"),
+    ("  cmp-platform:saleorStaffPassword: hunter2\n",
+     "error: dev: config error: cmp-platform:saleorStaffPassword = [secret]: is a secret: set it with "
+     "`pulumi config set --secret`, never as plain text"),
+])
+def test_bad_or_plain_text_provider_and_secret_values_are_one_line(project_copy, capsys, line, message):
+    append_config(project_copy, "dev", line)
+    code, out, err = preview_one(project_copy, "dev", capsys)
+    assert code == 2 and err.splitlines() == [message]
+    assert "hunter2" not in out + err
+    assert not (project_copy / "out" / "dev").exists()
+
+
+def test_plain_scalars_keep_their_text(project_copy, capsys):
+    # unquoted 1.30 is the text "1.30" to the CLI; a date inside a structured value stays its text
+    append_config(project_copy, "dev", "  cmp-platform:kubernetesVersion: 1.30\n")
+    edit(project_copy, "dev", "    address: http://vault.vault.svc.cluster.local:8200\n",
+         "    address: http://vault.vault.svc.cluster.local:8200\n"
+         "    rotations: {cmp/connector.service_jwt_secret: 2026-11-01}\n")
+    code, _, err = preview_one(project_copy, "dev", capsys)
+    assert code == 0, err
+    rows = json.loads((project_copy / "out" / "dev" / "resources.json").read_text())
+    seeds = [r for r in rows if r["name"] == "vault-seed-cmp-connector"]
+    assert "2026-11-01" in json.dumps(seeds[0]["inputs"])
+
+
+def test_a_number_where_text_is_expected_is_one_line(project_copy, capsys):
+    append_config(project_copy, "dev", "  cmp-platform:kubernetesVersion: 1.3\n")
+    code, _, err = preview_one(project_copy, "dev", capsys)
+    assert code == 2
+    assert err.splitlines() == ["error: dev: config error: cmp-platform:kubernetesVersion = '1.3': must be a "
+                                "Kubernetes minor version 1.25 to 1.37, like 1.33"]

@@ -1,5 +1,7 @@
 """Stack config as the CLI would hand it to the program: defaults, overrides, secure values, secrets."""
 
+import json
+
 import pytest
 
 from tools.preview.stack_files import SECRET_PLACEHOLDER, StackFileError, known_stacks, load_stack_files
@@ -57,3 +59,93 @@ def test_broken_yaml_names_file_and_line(root):
     (root / "Pulumi.dev.yaml").write_text("config:\n  a: [1,\n")
     with pytest.raises(StackFileError, match=r"Pulumi\.dev\.yaml line \d+: not valid YAML"):
         load_stack_files(root, "dev")
+
+
+# --- stack files as `pulumi config set` writes them ------------------------------------------------------------
+# The CLI keeps a top-level value as a string, or as an object when set with --path (sdk/go/common/resource/
+# config/map.go Set; a --path leaf "true"/"false" becomes a bool and base-10 digits without a leading 0 an int,
+# object.go coerce), writes a --secret value as {secure: <ciphertext>} (value.go marshalValue), and saves the
+# file with yaml.v3, which quotes a string that would read back as another type ("1.30", "true", "2026-11-01").
+# Reading back, a top-level scalar unmarshals into a string: its text, however it is written (value.go).
+
+CLI_WRITTEN = """config:
+  cmp-platform:kubernetesVersion: "1.30"
+  cmp-platform:debug: "true"
+  cmp-platform:saleorStaffPassword:
+    secure: v1:AAABADQ2Rk9wT0h2cGVYc1E=
+  cmp-platform:vault:
+    address: http://vault.vault.svc.cluster.local:8200
+    rotations:
+      cmp/connector.service_jwt_secret: "2026-11-01"
+  cmp-platform:connectorGateway:
+    replicas: 3
+    policyEnforcement: false
+  cmp-platform:saleor:
+    apiUrl: https://saleor.example.com/graphql/
+    staffEmail: platform-bot@example.com
+    token:
+      secure: v1:AAABAGZha2UtY2lwaGVydGV4dA==
+  vault:address: https://vault.example:8200
+  vault:token:
+    secure: v1:AAABAHZhdWx0LXRva2Vu
+  kubernetes:upsertExistingObjects: "true"
+"""
+# The same values as a person writes them by hand: unquoted scalars, inline maps.
+HAND_WRITTEN = """config:
+  cmp-platform:kubernetesVersion: 1.30
+  cmp-platform:debug: true
+  cmp-platform:saleorStaffPassword: {secure: v1:AAABADQ2Rk9wT0h2cGVYc1E=}
+  cmp-platform:vault:
+    address: http://vault.vault.svc.cluster.local:8200
+    rotations: {cmp/connector.service_jwt_secret: 2026-11-01}
+  cmp-platform:connectorGateway: {replicas: 3, policyEnforcement: false}
+  cmp-platform:saleor:
+    apiUrl: https://saleor.example.com/graphql/
+    staffEmail: platform-bot@example.com
+    token: {secure: v1:AAABAGZha2UtY2lwaGVydGV4dA==}
+  vault:address: https://vault.example:8200
+  vault:token: {secure: v1:AAABAHZhdWx0LXRva2Vu}
+  kubernetes:upsertExistingObjects: true
+"""
+
+
+@pytest.mark.parametrize("text", [CLI_WRITTEN, HAND_WRITTEN], ids=["as-the-cli-writes", "by-hand"])
+def test_values_reach_the_program_as_the_cli_passes_them(tmp_path, text):
+    from infra.recording import encode_config
+
+    (tmp_path / "Pulumi.yaml").write_text("name: cmp-platform\nruntime: python\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text(text)
+    files = load_stack_files(tmp_path, "dev")
+    bag = encode_config(files.values, files.project)
+    # plain scalars keep their text: no 1.3, no date object, no bool
+    assert bag["cmp-platform:kubernetesVersion"] == "1.30"
+    assert bag["cmp-platform:debug"] == "true"
+    assert bag["kubernetes:upsertExistingObjects"] == "true"
+    # structured values are JSON; inside them numbers and booleans are typed, a date stays its text
+    assert json.loads(bag["cmp-platform:vault"])["rotations"] == {"cmp/connector.service_jwt_secret": "2026-11-01"}
+    assert json.loads(bag["cmp-platform:connectorGateway"]) == {"replicas": 3, "policyEnforcement": False}
+    # other namespaces pass through under their own names
+    assert bag["vault:address"] == "https://vault.example:8200"
+    # secure values, top-level or nested, are secrets holding the placeholder; no ciphertext anywhere
+    assert files.secret_keys == {"saleorStaffPassword", "saleor", "vault:token"}
+    assert bag["cmp-platform:saleorStaffPassword"] == SECRET_PLACEHOLDER == bag["vault:token"]
+    assert json.loads(bag["cmp-platform:saleor"])["token"] == SECRET_PLACEHOLDER
+    assert "v1:" not in json.dumps(bag)
+
+
+def test_yaml_1_1_words_stay_strings_inside_structured_values(tmp_path):
+    """yaml.v3 reads `yes`/`on` as strings and 0755 as octal when decoding into `any` (resolve.go)."""
+    (tmp_path / "Pulumi.yaml").write_text("name: cmp-platform\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        "config:\n  cmp-platform:x: {a: yes, b: on, c: 0755, d: 0x1F, e: 1_000, f: 1:30, g: ~, h: '300'}\n"
+        "  cmp-platform:y:\n")
+    files = load_stack_files(tmp_path, "dev")
+    assert files.values["x"] == {"a": "yes", "b": "on", "c": 493, "d": 31, "e": 1000, "f": "1:30", "g": None,
+                                 "h": "300"}
+    assert files.values["y"] == ""
+
+
+def test_stacks_are_listed_in_promotion_order(tmp_path):
+    for name in ("prod", "qa", "staging", "dev", "demo"):
+        (tmp_path / f"Pulumi.{name}.yaml").write_text("config: {}\n")
+    assert known_stacks(tmp_path) == ["dev", "staging", "prod", "demo", "qa"]
