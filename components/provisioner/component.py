@@ -9,7 +9,6 @@ from components.vault.paths import PROVISIONER
 from components.workload.component import (
     ServiceArgs,
     ServiceWorkload,
-    env_flag,
     env_number,
     service_env,
     service_workload_args,
@@ -43,7 +42,7 @@ def provisioner_env(args: ProvisionerArgs) -> dict[str, str]:
     return {
         **service_env(args),
         "SALEOR_ALLOWED_ORIGINS": ",".join(s.saleor_allowed_origins or [args.saleor_origin]),
-        "SALEOR_LEGACY_HMAC": env_flag(s.saleor_legacy_hmac),
+        "SALEOR_LEGACY_HMAC": "false",  # JWS only: the Saleor webhooks carry no secret key
         "JWKS_CACHE_TTL_SECONDS": str(s.jwks_cache_ttl_seconds),
         "JWKS_MIN_REFETCH_SECONDS": str(s.jwks_min_refetch_seconds),
         "RETRY_MAX_ATTEMPTS": str(s.retry_max_attempts),

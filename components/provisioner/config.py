@@ -18,7 +18,9 @@ class ProvisionerConfig(ServiceSettings):
     database_egress: Peer = Field(default_factory=lambda: peer(None, "postgresql", 5432))
     saleor_egress: Peer = Field(default_factory=lambda: peer("saleor", None, 8000))
     saleor_allowed_origins: list[str] = Field(default_factory=list)  # empty: the origin of saleor.apiUrl
-    saleor_legacy_hmac: bool = False
+    # Not a setting: the Saleor webhooks carry no secret key, so Saleor signs with JWS. The name exists so that a
+    # stack file still setting it gets a line saying so instead of "unknown key".
+    saleor_legacy_hmac: None = Field(default=None, exclude=True)
     jwks_cache_ttl_seconds: int = Field(default=300, gt=0)
     jwks_min_refetch_seconds: int = Field(default=30, ge=0)
     retry_max_attempts: int = Field(default=8, ge=1, le=50)
@@ -27,6 +29,15 @@ class ProvisionerConfig(ServiceSettings):
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     worker_batch_size: int = Field(default=20, ge=1, le=1000)
     max_body_bytes: int = Field(default=262144, gt=0)
+
+    @field_validator("saleor_legacy_hmac", mode="before")
+    @classmethod
+    def _no_legacy_hmac(cls, _value: object) -> None:
+        raise ValueError(
+            "removed: Saleor signs the provisioner's webhooks with JWS (no webhook has a secret key), which the "
+            "provisioner verifies against Saleor's JWKS; delete the key "
+            "(`pulumi config rm --path cmp-platform:provisioner.saleorLegacyHmac`)"
+        )
 
     @field_validator("saleor_allowed_origins")
     @classmethod

@@ -1,6 +1,6 @@
 """Saleor's app and order webhooks as Pulumi dynamic resources (replaces the reference's PostSync Job).
 
-Exports load lazily, so `components.saleor.settings` (used by infra.config) imports without Pulumi.
+Exports load lazily, so `components.saleor.config` (used by stacks.config) imports without Pulumi.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Where the Saleor provider finds its API URL, staff credentials and retry bounds.
 
-Stack config `cmp-platform:saleor` holds the plain part (`SaleorConfig`, camelCase keys) and the secret
-`cmp-platform:saleorStaffPassword` the password. The provider host hands both to `configure()`; the
-environment variables below are the fallback for tests and local runs. Nothing here is ever pickled into
-state: `configure()` runs in the provider host, after the provider was unpickled.
+Stack config `cmp-platform:saleor` holds the plain part (`SaleorConfig` in components.saleor.config, the same
+model the program validates) and the secret `cmp-platform:saleorStaffPassword` the password. The provider host
+hands both to `configure()`; the environment variables below are the fallback for tests and local runs.
+Nothing here is ever pickled into state: `configure()` runs in the provider host, after the provider was
+unpickled.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any, Literal
-from urllib.parse import urlparse
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
+from components.saleor.config import SaleorConfig
+from infra.config import ConfigError, error_from
 from infra.naming import PROJECT
 
 CONFIG_KEY = f"{PROJECT}:saleor"
@@ -27,43 +29,6 @@ ENV_STAFF_PASSWORD = "SALEOR_STAFF_PASSWORD"
 
 class SettingsError(ValueError):
     """Missing or invalid Saleor provider settings; the message names the key and the rule."""
-
-
-class SaleorTuning(BaseModel):
-    """Bounds of the provider's calls (`saleor.tuning` in stack config); the defaults suit a real Saleor."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
-
-    schema_version: Literal["3.20", "3.21", "3.23"] | None = Field(
-        default=None, alias="schemaVersion", description="validate against this Saleor only (default: all)"
-    )
-    timeout_seconds: float = Field(default=20.0, alias="timeoutSeconds", gt=0, le=120)
-    max_attempts: int = Field(default=4, alias="maxAttempts", ge=1, le=10)
-    retry_backoff_seconds: float = Field(default=0.5, alias="retryBackoffSeconds", ge=0, le=30)
-    retry_deadline_seconds: float = Field(default=60.0, alias="retryDeadlineSeconds", gt=0, le=600)
-    delete_retry_attempts: int = Field(default=6, alias="deleteRetryAttempts", ge=1, le=20)
-    delete_retry_backoff_seconds: float = Field(default=2.0, alias="deleteRetryBackoffSeconds", ge=0, le=60)
-    read_cache_seconds: float = Field(default=15.0, alias="readCacheSeconds", ge=0, le=300)
-
-
-class SaleorConfig(BaseModel):
-    """The non-secret `saleor` stack config section as the provider reads it."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
-
-    api_url: str = Field(alias="apiUrl", description="Saleor GraphQL endpoint, e.g. https://shop/graphql/")
-    staff_email: str = Field(alias="staffEmail", min_length=3)
-    tuning: SaleorTuning = Field(default_factory=SaleorTuning)
-
-    @field_validator("api_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError(f"apiUrl must be an http(s) URL of Saleor's GraphQL endpoint, got {value!r}")
-        if parsed.username or parsed.password:
-            raise ValueError("apiUrl must not carry credentials; set saleorStaffPassword as a secret")
-        return value
 
 
 class SaleorSettings(BaseModel):
@@ -109,12 +74,10 @@ def settings_from(config: Mapping[str, Any], env: Mapping[str, str] | None = Non
     try:
         parsed = SaleorConfig.model_validate(section)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "section"
-        raise SettingsError(
-            f"{CONFIG_KEY}.{where}: {first['msg']} (set it with `pulumi config set --path saleor.{where} ...`"
-            f" or {ENV_API_URL}/{ENV_STAFF_EMAIL})"
-        ) from None
+        err = error_from(exc, section)  # the line the preview prints for the same mistake
+        line = ConfigError(f"saleor.{err.key.removeprefix(f'{PROJECT}:')}", err.value, err.rule)
+        raise SettingsError(f"{line} (`pulumi config set --path {CONFIG_KEY}.<key> ...`, or "
+                            f"{ENV_API_URL}/{ENV_STAFF_EMAIL})") from None
     if not password:
         raise SettingsError(
             f"{PASSWORD_KEY} is not set: `pulumi config set --secret {PASSWORD_KEY} <password>`"
