@@ -76,7 +76,12 @@ class CredentialStore:
         with self._login_lock:
             if self._logged_in and not force:
                 return
-            jwt = Path(self._settings.vault_k8s_token_path).read_text().strip()
+            path = Path(self._settings.vault_k8s_token_path)
+            try:
+                jwt = path.read_text().strip()
+            except FileNotFoundError:
+                raise unavailable("vault_unavailable", f"no service-account token file {path} for Vault's "
+                                  "kubernetes login (outside a pod: VAULT_AUTH_METHOD=token)") from None
             self._client.auth.kubernetes.login(
                 role=self._settings.vault_k8s_role, jwt=jwt, mount_point=self._settings.vault_k8s_auth_mount
             )
@@ -130,6 +135,8 @@ class CredentialStore:
                 self._login(force=True)  # the login token expired: log in again, as a read would
                 self._client.auth.token.lookup_self()
             return True, "ok"
+        except GatewayError as exc:
+            return False, exc.message
         except hvac.exceptions.Forbidden:
             return False, "token refused"
         except (OSError, requests.RequestException, hvac.exceptions.VaultError) as exc:

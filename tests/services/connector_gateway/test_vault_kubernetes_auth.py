@@ -104,4 +104,7 @@ def test_kubernetes_auth_with_an_unreadable_token_file_is_503(start_gateway, tmp
                        vault_k8s_token_path=str(tmp_path / "missing-token"))
     r = gw.invoke("zendesk.get_ticket", {"binding": "zd", "arguments": {"ticket_id": 1}})
     assert r.status_code == 503 and r.json()["error"] == "vault_unavailable"
-    assert gw.http.get("/readyz").status_code == 503
+    assert str(tmp_path / "missing-token") in r.json()["message"]
+    assert "VAULT_AUTH_METHOD=token" in r.json()["message"]
+    ready = gw.http.get("/readyz")
+    assert ready.status_code == 503 and str(tmp_path / "missing-token") in ready.json()["checks"]["vault"]
