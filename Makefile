@@ -7,7 +7,7 @@ STACK ?=
 # Third-party schemas (Saleor's GraphQL, operators' CRDs) are not in this repository; checks read them here.
 export CMP_SCHEMA_DIR ?= $(abspath ../shared/contracts)
 
-.PHONY: venv preview test lint bench-preview bench-saleor bench-gateway bench-provisioner clean images e2e
+.PHONY: venv preview test lint bench-preview bench-saleor bench-gateway bench-provisioner chaos-provisioner clean images e2e
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -46,6 +46,12 @@ bench-gateway: $(STAMP)
 bench-provisioner: $(STAMP)
 	bash .ci/system-deps.sh
 	$(BIN)/python tests/bench/bench_provisioner.py
+
+## Provisioner under crashes: two replicas on one PostgreSQL (fsync on), kill -9 of a replica mid-batch and of
+## PostgreSQL, the control plane down for a while; prints sent/accepted, instances, duplicates, recovery times.
+chaos-provisioner: $(STAMP)
+	bash .ci/system-deps.sh
+	$(BIN)/python tests/bench/chaos_provisioner.py
 
 ## Service images with buildah into a loopback registry (Debian base from debootstrap, cached under build/images).
 images: $(STAMP)
