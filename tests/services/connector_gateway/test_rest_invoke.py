@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 
 import httpx
 
@@ -11,6 +12,7 @@ from tests.services.connector_gateway.conftest import (
     SLACK_TOKEN_ACME,
     ZENDESK_TOKEN_ACME,
 )
+from tests.support.net import free_port
 
 
 def invoke(gw, tool: str, body, **token_kwargs) -> httpx.Response:
@@ -88,3 +90,28 @@ def test_upstream_timeout_is_504(start_gateway, saas):
     r = invoke(gw, "zendesk.get_ticket", {"binding": "zd", "arguments": {"ticket_id": 1}})
     assert r.status_code == 504
     assert r.json()["error"] == "upstream_timeout"
+
+
+def test_idempotent_calls_retry_timeouts_and_recover_from_one_5xx(start_gateway, saas):
+    gw = start_gateway(connector_timeout_seconds=0.2, connector_max_retries=1)
+    saas.fail_next("zendesk", 502, count=1)
+    r = invoke(gw, "zendesk.get_ticket", {"binding": "zd", "arguments": {"ticket_id": 1}})
+    assert r.status_code == 200, r.text
+    assert len(saas.calls_to("zendesk")) == 2  # the 502, then the retry that answered
+    saas.calls.clear()
+    saas.delay_seconds = 0.5
+    r = invoke(gw, "zendesk.get_ticket", {"binding": "zd", "arguments": {"ticket_id": 1}})
+    assert r.status_code == 504 and "0.2s" in r.json()["message"]
+    assert len(saas.calls_to("zendesk")) == 2  # each attempt has its own timeout
+    saas.calls.clear()
+    r = invoke(gw, "zendesk.create_ticket", {"binding": "zd", "arguments": {"subject": "s", "body": "b"}})
+    assert r.status_code == 504
+    assert len(saas.calls_to("zendesk")) == 1  # a create that may have run is never sent again
+
+
+def test_unreachable_upstream_is_502_after_the_retries(start_gateway, saas):
+    gw = start_gateway(zendesk_base_url=f"http://127.0.0.1:{free_port()}", connector_max_retries=2)
+    started = time.monotonic()
+    r = invoke(gw, "zendesk.get_ticket", {"binding": "zd", "arguments": {"ticket_id": 1}})
+    assert r.status_code == 502 and r.json()["error"] == "upstream_unreachable", r.text
+    assert time.monotonic() - started >= 0.15  # two pauses before the retries: 0.05 s, then 0.1 s
