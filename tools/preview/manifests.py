@@ -9,19 +9,26 @@ live object that this folder does not own, so a kustomize ``patches:`` entry (wh
 objects of the same build) would do nothing. It is exported under ``patches/`` as the partial object
 it is, listed among the resources and annotated for Argo CD server-side apply, which is how a
 partial manifest updates an existing object (``kubectl apply --server-side`` outside Argo CD).
+
+An object with a value only a deployment knows (a Deployment's image built and pushed by ``pulumi up``
+with ``images.build: true``: unknown in any preview) is not deployable as exported: it is left out of
+the folder and its ``kustomization.yaml``, and written under ``not-deployable/`` beside it, without the
+unknown fields and annotated with what is missing, so nothing applies it by mistake.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from infra.recording import RecordedResource, Recording
+from infra.recording import UNKNOWN, RecordedResource, Recording
 from policy.policies import kind_of
 
 CRD_DIR = "0-crd"
 MANIFEST_DIR = "1-manifest"
 PATCH_DIR = "patches"
+NOT_DEPLOYABLE_DIR = "not-deployable"  # beside manifests/, never inside it
+NOT_DEPLOYABLE_ANNOTATION = "cmp.platform/not-deployable"
 ARGOCD_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
 SSA_SYNC_OPTION = "ServerSideApply=true"
 _HEAD = ("apiVersion", "kind", "metadata")
@@ -35,6 +42,11 @@ class Manifest:
     obj: dict[str, Any]
     resource: RecordedResource
     is_patch: bool = False
+    unknown: list[str] = field(default_factory=list)  # field paths only a deployment knows
+
+    @property
+    def deployable(self) -> bool:
+        return not self.unknown
 
     @property
     def ref(self) -> str:
@@ -42,7 +54,33 @@ class Manifest:
         ns = meta.get("namespace")
         return f"{self.obj.get('kind')} {ns + '/' if ns else ''}{meta.get('name')}"
 
+    def not_deployable(self) -> dict[str, Any]:
+        """The object without its unknown fields, annotated with what only a deployment knows."""
+        obj = _without_unknowns(self.obj)
+        meta = dict(obj.get("metadata") or {})
+        meta["annotations"] = {**(meta.get("annotations") or {}), NOT_DEPLOYABLE_ANNOTATION: (
+            f"unknown until pulumi up: {', '.join(self.unknown)}")}
+        obj["metadata"] = meta
+        return _ordered(obj)
 
+
+def unknown_paths(value: Any, path: str = "") -> list[str]:
+    """Field paths (``spec.template.spec.containers[0].image``) whose value the preview cannot know."""
+    if value == UNKNOWN:
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in unknown_paths(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in unknown_paths(v, f"{path}[{i}]")]
+    return []
+
+
+def _without_unknowns(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_unknowns(v) for k, v in value.items() if v != UNKNOWN}
+    if isinstance(value, list):
+        return [_without_unknowns(v) for v in value if v != UNKNOWN]
+    return value
 
 
 def _api_version(resource_type: str) -> str:
@@ -94,7 +132,7 @@ def manifest_of(resource: RecordedResource) -> Manifest | None:
     path = render_path(obj)
     if is_patch:
         path = f"{PATCH_DIR}/{path.split('/', 1)[1]}"
-    return Manifest(path=path, obj=obj, resource=resource, is_patch=is_patch)
+    return Manifest(path=path, obj=obj, resource=resource, is_patch=is_patch, unknown=unknown_paths(obj))
 
 
 class DuplicateManifestError(ValueError):
@@ -115,6 +153,15 @@ def manifests_of(recording: Recording) -> list[Manifest]:
 
 
 def kustomization(manifests: list[Manifest]) -> dict[str, Any]:
-    """Every file, CRDs first, then objects, then the server-side-apply partial objects."""
+    """Every deployable file, CRDs first, then objects, then the server-side-apply partial objects."""
     return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-            "resources": [m.path for m in manifests]}
+            "resources": [m.path for m in manifests if m.deployable]}
+
+
+def export_files(manifests: list[Manifest], dump: Any) -> dict[str, str]:
+    """The export as relative path -> text: ``manifests/`` (deployable objects and their kustomization) and
+    ``not-deployable/`` (objects with unknown fields, for inspection)."""
+    files = {(f"manifests/{m.path}" if m.deployable else f"{NOT_DEPLOYABLE_DIR}/{m.path}"):
+             dump(m.obj if m.deployable else m.not_deployable()) for m in manifests}
+    files["manifests/kustomization.yaml"] = dump(kustomization(manifests))
+    return files

@@ -16,7 +16,7 @@ from infra.recording import Recording, encode_config, run_main, run_program
 from infra.schemas import not_configured
 from tools.preview.changes import compare, counts, read_previous, table
 from tools.preview.export import write_tree
-from tools.preview.manifests import kustomization, manifests_of
+from tools.preview.manifests import NOT_DEPLOYABLE_DIR, Manifest, export_files, manifests_of, unknown_paths
 from tools.preview.stack_files import StackFileError, StackFiles, load_stack_files
 from tools.preview.yamlio import dump as dump_yaml
 
@@ -64,6 +64,40 @@ def _readable_errors() -> tuple[type[BaseException], ...]:
     return (ConfigError, pulumi.RunError, PreviewError)
 
 
+def preview_policies(manifests: list[Manifest]) -> tuple[list[Any], list[tuple[str, str]]]:
+    """The policies over the objects as CrossGuard runs them in a preview: a policy that reads a value
+    only a deployment knows is not run on that object (pulumi_policy's unknown-checking proxy raises,
+    the analyzer reports it as not run). Returns the violations and the (policy, object) pairs not run."""
+    from policy.policies import RESOURCE_POLICIES, STACK_POLICIES, Violation, evaluate
+
+    if all(m.deployable for m in manifests):
+        return evaluate((m.ref, m.resource.type, m.obj) for m in manifests), []
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
+
+    def as_sdk_sees(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: as_sdk_sees(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [as_sdk_sees(v) for v in value]
+        return UNKNOWN_STRING_VALUE if unknown_paths(value) else value
+
+    objects = [(m.ref, m.resource.type, unknown_checking_proxy(as_sdk_sees(m.obj))) for m in manifests]
+    violations: list[Any] = []
+    not_run: list[tuple[str, str]] = []
+    for policy in RESOURCE_POLICIES:
+        for ref, rtype, props in objects:
+            try:
+                violations += [Violation(policy.name, ref, msg) for msg in policy.check(rtype, props)]
+            except UnknownValueError:
+                not_run.append((policy.name, ref))
+    for name, _, check in STACK_POLICIES:
+        try:
+            violations += [Violation(name, "stack", msg) for msg in check((t, p) for _, t, p in objects)]
+        except UnknownValueError:
+            not_run.append((name, "stack"))
+    return violations, not_run
+
+
 @dataclass
 class StackPreview:
     """What one preview produced (also used by tests and the bench)."""
@@ -87,8 +121,6 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
                   validate: Validate | None = None) -> StackPreview:
     """Preview one stack of the stack files in ``root`` into ``out_root/<stack>``; never raises for user
     errors (see the exit codes). The program is ``program``, or else ``program_dir``'s ``__main__.py``."""
-    from policy.policies import evaluate
-
     if validate is None:
         from tools.preview.validation import validate_all as validate
 
@@ -125,21 +157,27 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
     if unchecked:
         result.lines.append(not_configured(f"{stack}: {', '.join(unchecked)}"))
     rows = [r.to_json() for r in recording.in_tree_order()]
-    violations = evaluate((m.ref, m.resource.type, m.obj) for m in manifests)
+    violations, not_run = preview_policies(manifests)
     target = out_root / stack
     changes = compare(read_previous(target / "resources.json"), rows)
-    tree = {f"manifests/{m.path}": dump_yaml(m.obj) for m in manifests}
-    tree["manifests/kustomization.yaml"] = dump_yaml(kustomization(manifests))
+    tree = export_files(manifests, dump_yaml)
     tree["resources.json"] = json.dumps(rows, indent=2) + "\n"
     tree["outputs.json"] = json.dumps(recording.outputs, indent=2, sort_keys=True) + "\n"
     write_tree(target, tree)
     result.manifest_paths = [m.path for m in manifests]
 
     n = counts(changes)
+    not_deployable = sum(not m.deployable for m in manifests)
+    held_back = f" ({not_deployable} not deployable)" if not_deployable else ""
     result.lines.append(table(changes))
     result.lines += [f"policy: {stack}: [{v.policy}] {v.resource}: {v.message}" for v in violations]
+    result.lines += [f"policy: {stack}: [{policy}] {ref}: not run in a preview: it reads a value known only "
+                     "after `pulumi up`" for policy, ref in not_run]
+    result.lines += [f"{stack}: not deployable, left out of the GitOps export: {m.ref}: "
+                     f"{', '.join(m.unknown)} known only after `pulumi up` (written to "
+                     f"{target / NOT_DEPLOYABLE_DIR / m.path} for inspection)" for m in manifests if not m.deployable]
     result.lines.append(f"{stack}: {len(rows)} resources (+{n['+']} ~{n['~']} -{n['-']}), "
-                        f"{len(manifests)} manifests, {len(violations)} policy violations")
+                        f"{len(manifests)} manifests{held_back}, {len(violations)} policy violations")
     if violations:
         result.code = 1
         result.lines.append(f"{stack}: mandatory policy violations; files written to {target} for inspection")

@@ -3,6 +3,7 @@
 import json
 import re
 import shutil
+import subprocess
 
 import pytest
 import yaml
@@ -181,3 +182,49 @@ def test_a_number_where_text_is_expected_is_one_line(project_copy, capsys):
     assert code == 2
     assert err.splitlines() == ["error: dev: config error: cmp-platform:kubernetesVersion = '1.3': must be a "
                                 "Kubernetes minor version 1.25 to 1.37, like 1.33"]
+
+
+# --- exports that never pretend ----------------------------------------------------------------------------------
+
+
+def test_a_built_image_is_not_exported_as_deployable(project_copy, capsys):
+    # images.build: true -> the image ref and digest exist only after `pulumi up` builds and pushes
+    append_config(project_copy, "dev", "  cmp-platform:images:\n    build: true\n"
+                                       "    registry: registry.example:5000/cmp\n    tag: abc123\n")
+    code, out, err = preview_one(project_copy, "dev", capsys)
+    assert code == 0, err
+    folder = project_copy / "out" / "dev"
+    manifests = folder / "manifests"
+    # nothing under manifests/ carries an unknown value, and the kustomization lists only what is there
+    assert not [p for p in manifests.rglob("*.yaml") if "[unknown]" in p.read_text()]
+    listed = yaml.safe_load((manifests / "kustomization.yaml").read_text())["resources"]
+    assert sorted(listed) == sorted(str(p.relative_to(manifests)) for p in manifests.rglob("*.yaml")
+                                    if p.name != "kustomization.yaml")
+    held = sorted(p.name for p in (folder / "not-deployable").rglob("*.yaml"))
+    assert held == ["apps_v1-deployment-cmp-cmp-connector.yaml", "apps_v1-deployment-cmp-cmp-provisioner.yaml"]
+    for name in held:
+        obj = yaml.safe_load(next((folder / "not-deployable").rglob(name)).read_text())
+        assert obj["metadata"]["annotations"]["cmp.platform/not-deployable"] == (
+            "unknown until pulumi up: spec.template.spec.containers[0].image")
+        assert "image" not in obj["spec"]["template"]["spec"]["containers"][0]
+    # the report says so, once per object, and the summary counts them
+    lines = out.splitlines()
+    assert sum(line.startswith("dev: not deployable, left out of the GitOps export: Deployment cmp/cmp-")
+               for line in lines) == 2
+    assert re.fullmatch(r"dev: \d+ resources \(\+\d+ ~0 -0\), \d+ manifests \(2 not deployable\), "
+                        r"0 policy violations", lines[-1])
+    # an image the preview cannot see is not a policy violation (CrossGuard does not run such a check in a
+    # preview either); the report names the checks not run
+    assert "policy: dev: [images-pinned] Deployment cmp/cmp-connector: not run in a preview" in out
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_export_with_built_images_still_builds_with_kustomize(project_copy, capsys):
+    append_config(project_copy, "dev", "  cmp-platform:images:\n    build: true\n"
+                                       "    registry: registry.example:5000/cmp\n    tag: abc123\n")
+    assert preview_one(project_copy, "dev", capsys)[0] == 0
+    proc = subprocess.run(["kubectl", "kustomize", str(project_copy / "out" / "dev" / "manifests")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    kinds = [d["kind"] for d in yaml.safe_load_all(proc.stdout)]
+    assert "ExternalSecret" in kinds and "[unknown]" not in proc.stdout
