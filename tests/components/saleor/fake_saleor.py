@@ -34,6 +34,17 @@ ways (mutation errors[], top-level PermissionDenied, HTTP 400 for invalid docume
 root field and login outcome, tracks how many requests are in flight at once, and injects failures (5xx,
 dropped connections) on demand.
 
+Event deliveries (`Webhook.eventDeliveries`, read by tools/verify), `saleor/webhook/transport/utils.py`
+(`send_webhook_using_http`, `handle_webhook_retry`, `attempt_update`, `clear_successful_deliveries`) and
+`saleor/webhook/transport/asynchronous/transport.py` (`send_webhook_request_async`: retry_backoff=10,
+max_retries=5): each try is an EventDeliveryAttempt, PENDING then SUCCESS for a 2xx answer or FAILED otherwise,
+with `responseStatusCode` (null when no HTTP answer came; Saleor's IP filter records the response "Invalid IP
+address") and `response` cut at EVENT_DELIVERY_ATTEMPT_RESPONSE_SIZE_LIMIT with "..." appended. The delivery
+stays PENDING while 5xx/no-answer tries are retried (at most 5 retries), becomes FAILED on a 3xx/4xx answer or
+when retries run out, and is deleted once SUCCESS. `record_delivery(webhook_id, answers)` applies these rules;
+the connection takes `first` (at most 100, else a top-level error as Saleor's `create_connection_slice`),
+`sortBy {field: CREATED_AT, direction}` and `filter {status, eventType}`.
+
 Reusable by end-to-end tests and benchmarks: `FakeSaleor(...).start()`, `.api_url`, `.stop()`, or as a
 context manager.
 """
@@ -125,6 +136,7 @@ class State:
     apps: dict[str, dict[str, Any]] = field(default_factory=dict)
     webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     in_flight: Counter = field(default_factory=Counter)
+    deliveries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # webhook id -> its deliveries
 
 
 class LoginThrottle:
@@ -349,6 +361,41 @@ class FakeSaleor:
         with self._lock:
             self.state.apps[app_id]["removed"] = True
 
+    # ---- event deliveries (see the module docstring) -------------------------------------------------------
+    RESPONSE_SIZE_LIMIT = 1024  # Saleor's EVENT_DELIVERY_ATTEMPT_RESPONSE_SIZE_LIMIT default
+    MAX_RETRIES = 5
+
+    def record_delivery(self, webhook_id: str, answers: list[tuple[int | None, str]], *,
+                        event_type: str | None = None, created_at: datetime | None = None) -> str | None:
+        """One delivery of `webhook_id`'s event, tried once per answer (HTTP status or None, response body), in
+        order, under Saleor's rules; returns its id, or None when it succeeded (Saleor deletes it)."""
+        with self._lock:
+            hook = self.state.webhooks[webhook_id]
+            created = created_at or datetime.now(UTC)
+            delivery = {"id": self.next_id("EventDelivery"), "createdAt": created.isoformat(), "status": "PENDING",
+                        "eventType": event_type or hook["asyncEvents"][0], "attempts": []}
+            for tried, (code, body) in enumerate(answers):
+                if delivery["status"] != "PENDING":
+                    break
+                response = body[: self.RESPONSE_SIZE_LIMIT] + ("..." if len(body) > self.RESPONSE_SIZE_LIMIT else "")
+                success = code is not None and 200 <= code < 300
+                delivery["attempts"].append({
+                    "id": self.next_id("EventDeliveryAttempt"),
+                    "createdAt": (created + timedelta(seconds=10 * (2**tried - 1))).isoformat(),
+                    "status": "SUCCESS" if success else "FAILED", "responseStatusCode": code, "response": response})
+                if success:
+                    delivery["status"] = "SUCCESS"
+                elif (code is not None and 300 <= code < 500) or tried >= self.MAX_RETRIES:
+                    delivery["status"] = "FAILED"
+            if delivery["status"] == "SUCCESS":
+                return None  # clear_successful_delivery
+            self.state.deliveries.setdefault(webhook_id, []).append(delivery)
+            return delivery["id"]
+
+    def deliveries(self, webhook_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.state.deliveries.get(webhook_id, []))
+
     # ---- tokens ------------------------------------------------------------------------------------------
     _expired_before = 0.0
 
@@ -491,7 +538,31 @@ class _Resolvers:
             "subscriptionQuery": hook["query"],
             # Saleor's read-back quirk: lower-cased keys, "{}" when there are none.
             "customHeaders": json.dumps({k.lower(): v for k, v in hook["customHeaders"].items()}),
+            "eventDeliveries": lambda _info, **args: self._deliveries_connection(hook["id"], **args),
         }
+
+    @staticmethod
+    def _connection(nodes: list[dict[str, Any]], first: int | None, sort_by: dict[str, Any] | None,
+                    field_name: str) -> dict[str, Any]:
+        if first is not None and first > 100:
+            raise GraphQLError(f"Requesting {first} records on the `{field_name}` connection exceeds the `first` "
+                               "limit of 100 records.", extensions={"exception": {"code": "GraphQLError"}})
+        nodes = sorted(nodes, key=lambda n: n["createdAt"],
+                       reverse=bool(sort_by) and sort_by.get("direction") == "DESC")
+        nodes = nodes[:first] if first is not None else nodes
+        return {"edges": [{"node": n, "cursor": n["id"]} for n in nodes],
+                "pageInfo": {"hasNextPage": False, "hasPreviousPage": False}, "totalCount": len(nodes)}
+
+    def _deliveries_connection(self, webhook_id: str, first: int | None = None, sortBy: dict[str, Any] | None = None,
+                               filter: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
+        found = []
+        for stored in self.state.deliveries.get(webhook_id, []):
+            if filter and any(filter.get(k) not in (None, stored[k]) for k in ("status", "eventType")):
+                continue
+            attempts = stored["attempts"]
+            found.append({**stored, "attempts": lambda _info, a=attempts, **args: self._connection(
+                a, args.get("first"), args.get("sortBy"), "attempts")})
+        return self._connection(found, first, sortBy, "eventDeliveries")
 
     def _app_view(self, app: dict[str, Any]) -> dict[str, Any]:
         hooks = [h for h in self.state.webhooks.values() if h["app"] == app["id"]]
