@@ -118,9 +118,15 @@ class SaleorSession:
     # --- the staff token ----------------------------------------------------------------------------------
     def authenticate(self, require: tuple[str, ...] = ("MANAGE_APPS",)) -> None:
         """Take the process's staff token (logging in only if none is fresh); refuse early without `require`."""
-        self._grant = TOKENS.grant(
-            self._key, self._settings.staff_password.get_secret_value(), self._login, self._refresh
-        )
+        try:
+            self._grant = TOKENS.grant(
+                self._key, self._settings.staff_password.get_secret_value(), self._login, self._refresh
+            )
+        except SaleorError as exc:
+            if exc.resource == self.operation:
+                raise
+            # A refusal remembered from another operation's login: report it for this resource.
+            raise self.error(exc.operation, exc.errors, exc.hint) from None
         missing = [p for p in require if p not in self._grant.permissions]
         if missing:
             raise self.error(
