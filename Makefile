@@ -63,5 +63,12 @@ e2e: $(STAMP)
 	bash .ci/system-deps.sh
 	$(BIN)/python -m pytest -q -m e2e tests/e2e
 
+## After `pulumi up`: check the live stack, one line per check (docs/verify.md): make verify STACK=dev
+## [VERIFY_ARGS="--url provisioner=http://127.0.0.1:8001 ..."]. Exit 1 on any FAIL.
+verify: $(STAMP)
+	$(if $(STACK),,$(error make verify needs STACK=<stack>, e.g. make verify STACK=dev))
+	$(BIN)/python -m tools.verify --stack $(STACK) $(VERIFY_ARGS)
+.PHONY: verify
+
 clean:
 	rm -rf build
