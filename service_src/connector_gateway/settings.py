@@ -20,6 +20,7 @@ SA_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
 DEFAULT_CALLER_AUDIENCE = "cmp-connector-gateway"
+JWKS_PATH = "/.well-known/jwks.json"
 CALLER_ALGORITHMS = ("RS256", "ES256", "EdDSA")
 
 
@@ -104,10 +105,13 @@ class GatewaySettings(BaseSettings):
     def _optional_http_url(cls, value: str | None, info) -> str | None:
         name = info.field_name.upper()
         if value is None or value == "":
-            if info.field_name != "mcp_resource_url" and info.data.get("caller_auth_mode") is CallerAuthMode.JWKS:
-                raise ValueError(f"{name} is required when CALLER_AUTH_MODE=jwks (the default; "
-                                 "CALLER_AUTH_MODE=hs256 verifies callers with SERVICE_JWT_SECRET instead)")
-            return None
+            # The control plane is the callers' authorization server: in jwks mode its URL is the default issuer,
+            # and its JWKS the default key source.
+            control_plane = info.data.get("control_plane_url")
+            if control_plane is None or info.data.get("caller_auth_mode") is not CallerAuthMode.JWKS:
+                return None
+            return {"caller_jwks_url": control_plane + JWKS_PATH, "caller_issuer": control_plane}.get(
+                info.field_name)
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment or parts.query:
             raise ValueError(f"{name} must be an http:// or https:// URL without query or fragment, got {value!r}")

@@ -60,7 +60,7 @@ def test_environment_names_are_read(monkeypatch):
         ({"CONTROL_PLANE_URL": "cp:8080"}, "CONTROL_PLANE_URL must start with http"),
         ({"VAULT_CONNECTOR_PREFIX": "connectors/../x"}, "VAULT_CONNECTOR_PREFIX must be a clean Vault path"),
         ({"MAX_BODY_BYTES": "10"}, "max_body_bytes"),
-        ({"CALLER_JWKS_URL": ""}, "CALLER_JWKS_URL is required when CALLER_AUTH_MODE=jwks"),
+        ({"CALLER_JWKS_URL": "ftp://cp/jwks"}, "CALLER_JWKS_URL must be an http:// or https:// URL"),
         ({"CALLER_ISSUER": "cp"}, "CALLER_ISSUER must be an http:// or https:// URL"),
         ({"CALLER_AUTH_MODE": "none"}, "caller_auth_mode"),
         ({"MCP_RESOURCE_URL": "https://gw.example.com/mcp#x"}, "MCP_RESOURCE_URL must be"),
@@ -93,12 +93,23 @@ def test_policy_enforcement_off_lists_every_tool_but_keeps_the_tenant_prefix(sta
         "kv/data/connectors/acme/support/crm2"]
 
 
+def test_the_control_plane_is_the_default_key_source_and_issuer_in_jwks_mode(monkeypatch):
+    monkeypatch.setenv("CONTROL_PLANE_URL", "http://cp.cmp.svc:8080/")
+    monkeypatch.setenv("SERVICE_JWT_SECRET", "x" * 32)
+    s = GatewaySettings()
+    assert (s.caller_jwks_url, s.caller_issuer) == ("http://cp.cmp.svc:8080/.well-known/jwks.json",
+                                                    "http://cp.cmp.svc:8080")
+    monkeypatch.setenv("CALLER_AUTH_MODE", "hs256")
+    s = GatewaySettings()
+    assert (s.caller_jwks_url, s.caller_issuer, s.authorization_server) == (None, None, "http://cp.cmp.svc:8080")
+
+
 def test_check_config_reads_the_services_environment_and_names_each_bad_variable(tmp_path):
     script = Path(sys.executable).with_name("cmp-connector-gateway")
     good = subprocess.run([script, "check-config"], env={"PATH": os.environ["PATH"], **BASE}, capture_output=True,
                           text=True, timeout=60)
     assert good.returncode == 0, good.stderr
-    bad_env = {**BASE, "CALLER_JWKS_URL": "", "MAX_BODY_BYTES": "100", "VAULT_AUTH_METHOD": "token",
+    bad_env = {**BASE, "CALLER_JWKS_URL": "ftp://cp/jwks", "MAX_BODY_BYTES": "100", "VAULT_AUTH_METHOD": "token",
                "RATE_LIMIT_STORAGE_URL": "http://redis:6379"}
     bad = subprocess.run([script, "check-config"], env={"PATH": os.environ["PATH"], **bad_env},
                          capture_output=True, text=True, timeout=60)
