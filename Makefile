@@ -7,7 +7,7 @@ STACK ?=
 # Third-party schemas (Saleor's GraphQL, operators' CRDs) are not in this repository; checks read them here.
 export CMP_SCHEMA_DIR ?= $(abspath ../shared/contracts)
 
-.PHONY: venv preview test lint bench-preview bench-saleor bench-gateway bench-provisioner chaos-provisioner clean images e2e
+.PHONY: venv preview test test-fast bench-tests lint bench-preview bench-saleor bench-gateway bench-provisioner chaos-provisioner clean images e2e
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,11 +21,22 @@ venv: $(STAMP)
 preview: $(STAMP)
 	$(BIN)/python -m tools.preview $(if $(STACK),--stack $(STACK),--all)
 
-## The tests (unit, component, service, e2e). Starts what it needs on loopback.
+## The whole suite (unit, component, service, e2e, built images) over every core. Starts what it needs on
+## loopback. PYTEST_ARGS adds pytest options, e.g. PYTEST_ARGS="--junitxml=build/test-results/junit.xml".
 test: $(STAMP)
 	bash .ci/system-deps.sh
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup $(PYTEST_ARGS)
+
+## The fast tier: every test that needs no server and no image build (docs/ci.md, "The two tiers").
+test-fast: $(STAMP)
+	bash .ci/system-deps.sh
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q --tier fast $(PYTEST_ARGS)
+
+## Both tiers timed as the targets above run them, median of 3 runs each (docs/ci.md).
+bench-tests: $(STAMP)
+	$(BIN)/python tests/bench/bench_tests.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -29,6 +29,17 @@ def run_step_script(script: str, env: dict[str, str], cwd: Path | None = None) -
     )
 
 
+def stand_in(directory: Path, name: str, script: str) -> Path:
+    """An executable ``name`` in ``directory/bin`` (a stand-in for a CLI that talks to an outside service);
+    returns the bin directory to put first on PATH."""
+    bin_dir = directory / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    command = bin_dir / name
+    command.write_text(script)
+    command.chmod(0o755)
+    return bin_dir
+
+
 @pytest.fixture(scope="session")
 def workflows() -> dict[str, dict]:
     return {path.name: load_workflow(path.name) for path in sorted(WORKFLOWS.glob("*.yml"))}

@@ -18,6 +18,9 @@ ALL_SECRETS = {
     "SECRET_KUBECONFIG": "apiVersion: v1\nkind: Config\n",
     "SECRET_VAULT_TOKEN": "hvs.vault-789",
     "SECRET_SALEOR_STAFF_PASSWORD": "saleor-pw-000",
+    "SECRET_PROVISIONER_DATABASE_URL": "postgresql+psycopg://u:pg-pw-111@db/cmp",
+    "SECRET_LANGFLOW_API_KEY": "langflow-222",
+    "SECRET_OPENAI_API_KEY": "sk-openai-333",
 }
 
 
@@ -56,7 +59,8 @@ def test_secret_check_names_every_missing_secret_in_one_line(workflows):
     lines = result.stdout.strip().splitlines()
     assert lines == [
         "::error::environment 'prod' is missing secrets: PULUMI_ACCESS_TOKEN or PULUMI_BACKEND_URL, "
-        "PULUMI_CONFIG_PASSPHRASE, KUBECONFIG, VAULT_TOKEN, SALEOR_STAFF_PASSWORD"
+        "PULUMI_CONFIG_PASSPHRASE, KUBECONFIG, VAULT_TOKEN, SALEOR_STAFF_PASSWORD, PROVISIONER_DATABASE_URL, "
+        "LANGFLOW_API_KEY, OPENAI_API_KEY"
     ]
 
 
@@ -101,8 +105,12 @@ def test_secrets_reach_scripts_only_through_env_and_only_in_the_environment_job(
 
 
 def test_pull_requests_preview_every_stack_with_policy_comment_and_manifests(workflows):
+    caller = workflows["test.yml"]["jobs"]["preview"]
+    assert "pull_request" in workflows["test.yml"]["on"]
+    assert caller["uses"] == "./.github/workflows/preview.yml"
+    assert "github.event_name == 'pull_request'" in caller["if"]
     wf = workflows["preview.yml"]
-    assert "pull_request" in wf["on"]
+    assert list(wf["on"]) == ["workflow_call"]
     offline = wf["jobs"]["offline-preview"]
     assert offline["strategy"]["matrix"]["stack"] == STACKS
     assert any("make preview" in s.get("run", "") for s in offline["steps"])
@@ -118,14 +126,17 @@ def test_pull_requests_preview_every_stack_with_policy_comment_and_manifests(wor
     action = next(s for s in _stack_job(workflows)["steps"] if s.get("with", {}).get("command"))
     assert action["uses"].startswith("pulumi/actions@")
     assert "'policy'" in action["with"]["policyPacks"]
+    assert "comment-on-pr" not in action["with"]  # the workflow writes its own comment (test_preview_comment.py)
 
 
-def test_dev_deploys_on_main_and_staging_prod_only_by_dispatch_in_their_environment(workflows):
+def test_dev_deploys_after_a_green_push_to_main_and_staging_prod_only_by_dispatch(workflows):
     wf = workflows["deploy.yml"]
-    assert wf["on"]["push"]["branches"] == ["main"]
+    assert set(wf["on"]) == {"workflow_run", "workflow_dispatch"}
+    assert wf["on"]["workflow_run"]["branches"] == ["main"]
     assert wf["on"]["workflow_dispatch"]["inputs"]["stack"]["options"] == ["staging", "prod"]
     dev = wf["jobs"]["up-dev"]
-    assert dev["if"] == "github.event_name == 'push'"
+    assert "github.event.workflow_run.event == 'push'" in dev["if"]
+    assert "github.event.workflow_run.head_repository.full_name == github.repository" in dev["if"]
     assert (dev["with"]["stack"], dev["with"]["environment"], dev["with"]["command"]) == ("dev", "dev", "up")
     promoted = wf["jobs"]["up-promoted"]
     assert promoted["if"] == "github.event_name == 'workflow_dispatch'"
@@ -199,8 +210,9 @@ def test_rollback_redeploys_an_earlier_commit_of_main(workflows, history):
     result, output = _rollback_check(workflows, history, COMMIT=shas["first"][:10])
     assert result.returncode == 0, result.stdout
     assert output == f"ref={shas['first']}\n"
-    job = workflows["rollback.yml"]["jobs"]["rollback"]
+    job = workflows["rollback.yml"]["jobs"]["redeploy"]
     assert job["with"]["ref"] == "${{ needs.validate.outputs.ref }}"
+    assert (job["if"], job["with"]["command"]) == ("inputs.action == 'redeploy'", "up")
 
 
 @pytest.mark.parametrize(
@@ -229,6 +241,6 @@ def test_destroy_needs_the_typed_confirmation(workflows, history):
     result, output = _rollback_check(workflows, history, ACTION="destroy", CONFIRM="destroy prod")
     assert result.returncode == 0
     assert output == f"ref={shas['second']}\n"
-    job = workflows["rollback.yml"]["jobs"]["rollback"]
-    assert job["with"]["command"] == "${{ inputs.action == 'destroy' && 'destroy' || 'up' }}"
+    job = workflows["rollback.yml"]["jobs"]["destroy"]
+    assert (job["if"], job["with"]["command"]) == ("inputs.action == 'destroy'", "destroy")
     assert job["needs"] == "validate"

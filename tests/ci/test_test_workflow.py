@@ -1,0 +1,87 @@
+"""The `test` workflow runs the README's test command the way the development machines do, and keeps its report.
+
+Also: `make test` (what the README and .ci/run call) runs the whole suite over every core and takes extra pytest
+options; Dependabot proposes pip and Actions updates.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import yaml
+
+from tests.ci.conftest import REPO
+
+JUNIT = "build/test-results/junit.xml"
+
+
+def _test_job(workflows) -> dict:
+    return workflows["test.yml"]["jobs"]["test"]
+
+
+def _step(job: dict, uses_prefix: str, path: str | None = None) -> dict:
+    return next(s for s in job["steps"] if s.get("uses", "").startswith(uses_prefix)
+                and (path is None or s["with"]["path"] == path))
+
+
+def test_runs_on_pull_requests_and_pushes_to_main(workflows):
+    on = workflows["test.yml"]["on"]
+    assert on["pull_request"]["branches"] == ["main"]
+    assert on["push"]["branches"] == ["main"]
+    assert _test_job(workflows)["runs-on"] == "ubuntu-latest"
+
+
+def test_installs_debian_packages_with_the_projects_script_as_root_on_bookworm(workflows):
+    job = _test_job(workflows)
+    assert job["container"]["image"].endswith("-bookworm")  # the Debian release .ci/system-deps.sh names
+    assert "--privileged" in job["container"]["options"]  # buildah's chroot isolation and unshare --net
+    runs = [s.get("run", "") for s in job["steps"]]
+    assert "bash .ci/system-deps.sh" in runs
+    assert runs.index("bash .ci/system-deps.sh") < next(i for i, r in enumerate(runs) if r.startswith("make test"))
+
+
+def test_runs_the_readme_test_command_and_uploads_its_junit_report(workflows):
+    readme = (REPO / "README.md").read_text()
+    assert re.search(r"^make test\s+#", readme, re.M), "the README's test command is no longer `make test`"
+    job = _test_job(workflows)
+    command = next(s["run"] for s in job["steps"] if s.get("run", "").startswith("make test"))
+    assert command == f'make test PYTEST_ARGS="--junitxml={JUNIT}"'
+    upload = _step(job, "actions/upload-artifact@")
+    assert upload["with"]["path"] == JUNIT
+    assert upload["if"] == "${{ !cancelled() }}"  # failing runs are the ones whose report matters
+
+
+def test_caches_pip_and_the_image_base_keyed_on_files_that_exist(workflows):
+    job = _test_job(workflows)
+    pip = _step(job, "actions/cache@", "~/.cache/pip")
+    base = _step(job, "actions/cache@", "build/images/base")
+    for cache in (pip, base):
+        for pattern in re.findall(r"hashFiles\('([^']+)'\)", cache["with"]["key"]):
+            assert (REPO / pattern).is_file(), f"cache key hashes {pattern}, which does not exist"
+    assert "hashFiles('tools/images/base.py')" in base["with"]["key"]
+    assert "def recipe_key" in (REPO / "tools/images/base.py").read_text()  # the base's recipe lives there
+
+
+def test_make_test_runs_the_whole_suite_on_every_core_with_extra_options():
+    dry = subprocess.run(["make", "-n", "test", "PYTEST_ARGS=--junitxml=x.xml"], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout
+    pytest_line = next(line for line in dry.splitlines() if "-m pytest" in line)
+    assert "-n auto" in pytest_line and "--dist loadgroup" in pytest_line
+    assert pytest_line.endswith("--junitxml=x.xml")
+    assert "--tier" not in pytest_line and " -m " not in pytest_line.split("-m pytest", 1)[1]
+    fast = subprocess.run(["make", "-n", "test-fast"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert "--tier fast" in fast
+    ci_run = (REPO / ".ci" / "run").read_text()
+    assert re.search(r"^make test$", ci_run, re.M)
+
+
+def test_dependabot_proposes_pip_and_actions_updates():
+    config = yaml.safe_load((REPO / ".github" / "dependabot.yml").read_text())
+    assert config["version"] == 2
+    ecosystems = {u["package-ecosystem"]: u for u in config["updates"]}
+    assert set(ecosystems) == {"pip", "github-actions"}
+    for update in ecosystems.values():
+        assert update["directory"] == "/"
+        assert update["schedule"]["interval"] in {"daily", "weekly", "monthly"}
+    assert (REPO / "pyproject.toml").is_file()  # where Dependabot's pip updater reads the dependencies
