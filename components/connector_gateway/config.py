@@ -6,8 +6,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from components.vault.paths import CONNECTOR, CONNECTOR_CONSUMER
 from components.workload.config import ServiceSettings
 from infra.config import HttpUrl, ImageRef, Peer, http_url, peer
+from infra.naming import config_map_name, secret_name
+
+NAME = CONNECTOR_CONSUMER  # the workload's name: cmp-connector
 
 
 class ConnectorGatewayConfig(ServiceSettings):
@@ -26,11 +30,23 @@ class ConnectorGatewayConfig(ServiceSettings):
     connector_timeout_seconds: float = Field(default=10, gt=0)
     connector_max_retries: int = Field(default=2, ge=0, le=10)
     rate_limit_requests_per_minute: int = Field(default=600, gt=0)
-    max_body_bytes: int = Field(default=65536, gt=0)
+    max_body_bytes: int = Field(default=65536, ge=256)  # the service refuses less (MAX_BODY_BYTES)
     zendesk_base_url: str = "https://{subdomain}.zendesk.com"
     slack_base_url: HttpUrl = "https://slack.com/api"
     hubspot_base_url: HttpUrl = "https://api.hubapi.com"
     audit_log: str = "stdout"
+
+    @field_validator("vault_auth_method")
+    @classmethod
+    def _token_source(cls, value: str) -> str:
+        """Token auth needs VAULT_TOKEN in the pod; only the ExternalSecret (the Vault path table) could supply it."""
+        supplied = sorted(key.env_name for key in CONNECTOR.keys)
+        if value == "token" and "VAULT_TOKEN" not in supplied:
+            raise ValueError(
+                f"token needs VAULT_TOKEN in the pod, which nothing supplies: the {config_map_name(NAME)} ConfigMap "
+                f"holds no secrets and the {secret_name(NAME)} ExternalSecret carries only {', '.join(supplied)} "
+                f"(Vault {CONNECTOR.mount}/{CONNECTOR.path}); use kubernetes (the pod's service-account token)")
+        return value
 
     @field_validator("zendesk_base_url")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -28,7 +28,7 @@ class ProvisionerConfig(ServiceSettings):
     retry_backoff_max_seconds: float = Field(default=300, gt=0)
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     worker_batch_size: int = Field(default=20, ge=1, le=1000)
-    max_body_bytes: int = Field(default=262144, gt=0)
+    max_body_bytes: int = Field(default=262144, ge=1024)  # the service refuses less (MAX_BODY_BYTES)
 
     @field_validator("saleor_legacy_hmac", mode="before")
     @classmethod
@@ -42,9 +42,18 @@ class ProvisionerConfig(ServiceSettings):
     @field_validator("saleor_allowed_origins")
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:
+        """Each entry as the service reads SALEOR_ALLOWED_ORIGINS (comma-joined): http(s), a host, a valid port,
+        nothing after."""
         for origin in value:
-            if not re.match(r"^https?://[^/\s]+$", origin):
-                raise ValueError(f"origin {origin!r} must be scheme://host[:port] without a path")
+            rule = f"origin {origin!r} must be scheme://host[:port] without a path"
+            try:
+                parts = urlsplit(origin)
+                parts.port  # noqa: B018 - raises on a port that is not 0..65535
+            except ValueError:
+                raise ValueError(rule) from None
+            if (parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/")
+                    or parts.query or parts.fragment or origin != origin.strip() or "," in origin):
+                raise ValueError(rule)
         return value
 
     @model_validator(mode="after")

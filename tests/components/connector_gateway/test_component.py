@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pulumi
+import pytest
+
 from tests.components.helpers import base_config, run_platform
 from tests.components.services import (
     CONFIG_MAP,
@@ -63,17 +66,29 @@ def test_dev_runs_the_gateway_in_debug_mode_like_the_reference_overlay():
     assert rec.one(CONFIG_MAP, "cmp-connector-config").inputs["data"]["LOG_LEVEL"] == "DEBUG"
 
 
-def test_token_auth_mounts_no_service_account_token_and_zero_ttl_is_kept():
+def test_zero_ttl_and_no_policy_enforcement_are_kept():
     config = staging_like()
-    config["connectorGateway"].update({"vaultAuthMethod": "token", "credentialCacheTtlSeconds": 0,
-                                       "policyEnforcement": False, "externalHttps": False})
+    config["connectorGateway"].update({"credentialCacheTtlSeconds": 0, "policyEnforcement": False,
+                                       "externalHttps": False})
     rec = run_platform(config)
     pod = rec.one(DEPLOYMENT, "cmp-connector").inputs["spec"]["template"]["spec"]
-    assert pod["automountServiceAccountToken"] is False
+    assert pod["automountServiceAccountToken"] is True  # Vault's Kubernetes auth logs in with it
     env = rec.one(CONFIG_MAP, "cmp-connector-config").inputs["data"]
     assert env["CREDENTIAL_CACHE_TTL_SECONDS"] == "0" and env["POLICY_ENFORCEMENT"] == "false"
     assert len(rec.one(NETWORK_POLICY, "cmp-connector").inputs["spec"]["egress"]) == 3  # no external HTTPS
 
+
+def test_token_auth_without_a_token_source_is_a_config_error_naming_both_keys():
+    # the gateway refuses VAULT_AUTH_METHOD=token without VAULT_TOKEN, and neither the ConfigMap nor the
+    # ExternalSecret (the Vault path table) supplies one
+    config = staging_like()
+    config["connectorGateway"]["vaultAuthMethod"] = "token"
+    with pytest.raises(pulumi.RunError) as caught:
+        run_platform(config)
+    message = str(caught.value)
+    assert message.startswith("config error: cmp-platform:connectorGateway.vaultAuthMethod = 'token': ")
+    assert "VAULT_TOKEN" in message
+    assert "cmp-connector-secrets ExternalSecret carries only SERVICE_JWT_SECRET" in message
 
 
 def test_a_built_image_ref_overrides_the_configured_image():
