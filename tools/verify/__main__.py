@@ -30,6 +30,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cp-issuer", default="cmp-connector", help="the service the probe calls as")
     parser.add_argument("--kubeconfig", help="cluster for the Ragflow checks (default: KUBECONFIG; none: skip)")
     parser.add_argument("--context", help="kubeconfig context")
+    parser.add_argument("--port-forward", action="store_true",
+                        help="reach in-cluster addresses through kubectl port-forward (needs a kubeconfig)")
     parser.add_argument("--only", action="append", choices=AREAS, help="run only these areas (repeatable)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default 10)")
     return parser.parse_args(argv)
@@ -67,7 +69,24 @@ def main(argv: list[str] | None = None, *, root: Path | None = None) -> int:
     except InputError as exc:
         print(f"error: verify {args.stack}: {exc}", file=sys.stderr)
         return 2
-    checks = run(target, tuple(args.only or AREAS))
+    areas = tuple(args.only or AREAS)
+    if not args.port_forward:
+        checks = run(target, areas)
+    else:
+        from tools.verify.forward import ForwardError, forwarded
+
+        urls = {f"service:{k}": v for k, v in target.service_urls.items()}
+        urls |= {"saleor": target.saleor_url, "vault": target.vault_addr, "cp": target.control_plane_url}
+        try:
+            with forwarded(urls, target.kubeconfig, target.kube_context) as local:
+                target.service_urls = {k.removeprefix("service:"): v for k, v in local.items()
+                                       if k.startswith("service:")}
+                target.saleor_url, target.vault_addr = local["saleor"], local["vault"]
+                target.control_plane_url = local["cp"]
+                checks = run(target, areas)
+        except ForwardError as exc:
+            print(f"error: verify {args.stack}: {exc}", file=sys.stderr)
+            return 2
     sys.stdout.write(as_json(args.stack, checks) if args.json else as_text(checks))
     return exit_code(checks)
 

@@ -63,3 +63,28 @@ def test_the_module_runs_as_make_verify_runs_it(tmp_path):
                            outputs_file(tmp_path), "--only", "ragflow"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "skip ragflow: Ragflow is not enabled on this stack\n0 ok, 0 FAIL, 1 skip\n"
+
+
+def test_port_forward_rewrites_only_cluster_addresses():
+    from tools.verify.forward import in_cluster, local_url
+
+    assert in_cluster("http://cmp-provisioner.cmp.svc.cluster.local:8000/webhooks/x").port == 8000
+    assert in_cluster("http://vault.vault.svc:8200").namespace == "vault"
+    assert in_cluster("https://saleor.example.com/graphql/") is None
+    assert local_url("http://saleor-api.saleor.svc.cluster.local:8000/graphql/", 41000) == (
+        "http://127.0.0.1:41000/graphql/")
+
+
+def test_port_forward_without_a_reachable_cluster_is_one_error_line(tmp_path, capsys):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: t}}]\n")
+    outputs = {"serviceUrls": {"provisioner": "http://cmp-provisioner.cmp.svc.cluster.local:8000"}}
+    code = main(["--stack", "dev", "--outputs", outputs_file(tmp_path, outputs), "--port-forward",
+                 "--kubeconfig", str(kubeconfig), "--only", "services"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: verify dev: kubectl port-forward -n cmp svc/cmp-provisioner: ")
+    assert len(err.splitlines()) == 1
