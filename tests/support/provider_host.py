@@ -8,6 +8,7 @@ a path that only exists in the test process) fails here as it would under ``pulu
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import subprocess
 import sys
@@ -60,6 +61,13 @@ class ProviderHost:
         servers.announce(self, f"Pulumi provider host (pid {self.process.pid}; stderr read at close)",
                          f"127.0.0.1:{line}", None)
         self.stub = provider_pb2_grpc.ResourceProviderStub(self.channel)
+
+    def serving(self, provider: Any) -> ProviderHost:
+        """This same host process, sending `provider` as ``__provider``: the engine runs every dynamic resource of
+        a program in one host, whatever its provider class. Close only the original."""
+        view = copy.copy(self)
+        view.serialized = self.serialize(provider)
+        return view
 
     @staticmethod
     def serialize(provider: Any) -> str:
