@@ -15,7 +15,6 @@ import uuid
 from urllib.parse import urlsplit
 
 import httpx
-import jwt
 import pytest
 
 from components.vault.paths import CONNECTOR, CONNECTOR_CREDENTIALS_PREFIX, CONNECTOR_MOUNT
@@ -78,10 +77,9 @@ ACME_ZENDESK = {"subdomain": "acme", "email": "bot@acme.test", "api_token": "zd-
 GLOBEX_ZENDESK = {"subdomain": "globex", "email": "bot@globex.test", "api_token": "zd-e2e-globex-9a8b7c"}
 
 
-def _token(secret: str, org: str, project: str = "support") -> str:
-    now = int(time.time())
-    return jwt.encode({"org": org, "project": project, "sub": "agent-1", "iat": now, "exp": now + 120}, secret,
-                      algorithm="HS256")
+def _token(control_plane, org: str, project: str = "support") -> str:
+    """A runtime's token as the control plane signs it (the gateway checks it against the control plane's JWKS)."""
+    return control_plane.caller_keys.mint({"org": org, "project": project, "sub": "agent-1"}, lifetime=120)
 
 
 def test_t6_tool_call_uses_the_bindings_credentials_and_other_tenant_is_denied(gateway, control_plane, saas,
@@ -99,14 +97,14 @@ def test_t6_tool_call_uses_the_bindings_credentials_and_other_tenant_is_denied(g
     call = {"binding": "zd", "arguments": {"subject": "Refund", "body": "Order 42 twice"}}
     invoke = f"{gateway.url}/v1/tools/zendesk.create_ticket:invoke"
 
-    ok = httpx.post(invoke, json=call, headers={"authorization": f"Bearer {_token(secret, 'acme')}"}, timeout=10)
+    ok = httpx.post(invoke, json=call, headers={"authorization": f"Bearer {_token(control_plane, 'acme')}"}, timeout=10)
     assert ok.status_code == 200, ok.text
     (sent,) = saas.calls_to("zendesk")
     expected = base64.b64encode(f"bot@acme.test/token:{ACME_ZENDESK['api_token']}".encode()).decode()
     assert sent.authorization == f"Basic {expected}"
     assert sent.body["ticket"]["subject"] == "Refund"
 
-    denied = httpx.post(invoke, json=call, headers={"authorization": f"Bearer {_token(secret, 'globex')}"},
+    denied = httpx.post(invoke, json=call, headers={"authorization": f"Bearer {_token(control_plane, 'globex')}"},
                         timeout=10)
     assert denied.status_code == 403, denied.text
     assert len(saas.calls_to("zendesk")) == 1  # nothing left the gateway for globex
