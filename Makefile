@@ -44,7 +44,7 @@ lint: $(STAMP)
 bench-preview: $(STAMP)
 	$(BIN)/python -m tools.preview.bench
 
-## Saleor provider: requests and time of a refresh with the per-app snapshot vs one query per resource.
+## Saleor provider through the real provider host: requests of a first up, a no-op refresh, an up across token expiry, vs a login per operation.
 bench-saleor: $(STAMP)
 	$(BIN)/python tests/bench/bench_saleor.py
 
