@@ -36,7 +36,7 @@ from tenacity import (
 
 from components.saleor.auth import TOKENS, Grant, LoginRefused, grant_for
 from components.saleor.documents import document
-from components.saleor.errors import FIXES, FieldError, SaleorError, SaleorUnavailable
+from components.saleor.errors import FieldError, SaleorError, SaleorUnavailable
 from components.saleor.settings import SaleorSettings
 
 if TYPE_CHECKING:  # imported where used: httpx costs ~20 ms of every program load otherwise
@@ -186,9 +186,10 @@ class SaleorSession:
                     "tokenCreate",
                     exc.errors,
                     f"Saleor's per-address login throttle refused {retrying.statistics.get('attempt_number', 1)} "
-                    f"logins over {waited:.0f} s (saleor.tuning.retryDeadlineSeconds="
-                    f"{cfg.retry_deadline_seconds:g}): another login from this address was in progress or "
-                    "failed logins delayed it; " + FIXES[_DELAYED],
+                    f"logins in {waited:.1f} s (saleor.tuning.retryDeadlineSeconds={cfg.retry_deadline_seconds:g}):"
+                    " another login from this address was in progress, or failed logins delayed it; wait a minute "
+                    "and run again, make sure no other process logs in from this address with a wrong password, or "
+                    "raise saleor.tuning.retryDeadlineSeconds",
                 ) from None
             if exc.codes & _REFUSED_CODES:
                 raise LoginRefused(exc) from None
