@@ -11,6 +11,7 @@ command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)      # make images
 command -v ip >/dev/null 2>&1 || need+=(iproute2)                  # image tests: the network namespace probe
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)  # provisioner tests: a throwaway cluster
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)    # gateway tests: the shared rate limit
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)          # monitoring tests: promtool test rules
 for extra in "$@"; do need+=("$extra"); done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
