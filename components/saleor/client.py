@@ -22,25 +22,14 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from tenacity import (
-    RetryCallState,
-    RetryError,
-    Retrying,
-    retry_if_exception,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_before_delay,
-    wait_exponential,
-    wait_exponential_jitter,
-)
-
 from components.saleor.auth import TOKENS, Grant, LoginRefused, grant_for
 from components.saleor.documents import document
 from components.saleor.errors import FieldError, SaleorError, SaleorUnavailable
 from components.saleor.settings import SaleorSettings
 
-if TYPE_CHECKING:  # imported where used: httpx costs ~20 ms of every program load otherwise
+if TYPE_CHECKING:  # imported where used: httpx and tenacity cost ~20 ms each of every program load otherwise
     import httpx
+    from tenacity import RetryCallState
 
 log = logging.getLogger("components.saleor")
 
@@ -162,6 +151,8 @@ class SaleorSession:
 
     def _login(self) -> Grant:
         """tokenCreate, retried while Saleor's login throttle answers LOGIN_ATTEMPT_DELAYED."""
+        from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential_jitter
+
         cfg = self._config.tuning
         retrying = Retrying(
             retry=retry_if_exception(_is_delayed),
@@ -317,6 +308,14 @@ class SaleorSession:
     def _post(self, root: str, body: dict, headers: dict, *, idempotent: bool) -> httpx.Response:
         """POST with tenacity: retried only where a repeat cannot do harm (see the module docstring)."""
         import httpx
+        from tenacity import (
+            RetryError,
+            Retrying,
+            retry_if_exception_type,
+            stop_after_attempt,
+            stop_before_delay,
+            wait_exponential,
+        )
 
         assert self._http is not None, "use SaleorSession as a context manager"
         cfg = self._config.tuning

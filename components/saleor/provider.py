@@ -21,7 +21,6 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_incrementing
 
 from components.saleor import state
 from components.saleor.checks import app_failures, webhook_failures
@@ -270,6 +269,8 @@ class SaleorWebhookProvider(_SaleorProvider):
 
     def _delete_webhook(self, session: SaleorSession, webhook_id: str) -> None:
         """webhookDelete; already gone counts as deleted, DELETE_FAILED (delivery in flight) is retried."""
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_incrementing  # here: ~20 ms at load
+
         cfg = self.settings.config.tuning
         retrying = Retrying(
             retry=retry_if_exception(lambda exc: isinstance(exc, SaleorError) and "DELETE_FAILED" in exc.codes),
