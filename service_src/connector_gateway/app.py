@@ -51,15 +51,33 @@ class GatewayApp:
             if is_invoke_path(path):
                 await self.invoke(scope, receive, send)
                 return
-            if path == "/mcp" and await self._refused_mcp_caller(scope, send):
+            if path == "/mcp":
+                await self._mcp(scope, receive, send)
                 return
         await self.api(scope, receive, send)
 
-    async def _refused_mcp_caller(self, scope, send) -> bool:
+    async def _mcp(self, scope, receive, send) -> None:
+        """/mcp: the caller check first; then the SDK, whose own HTTP refusals (406 without the Accept it needs,
+        400 for a malformed message, 413 for a chunked body over the limit) are audited here too."""
+        call = ToolCall(request_id=new_request_id(), transport="mcp", tool="")
+        if await self._refused_mcp_caller(scope, send, call):
+            return
+
+        async def watched(message) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                status = message["status"]  # audited before the caller can see the answer
+                call.refusal = GatewayError(status, "mcp_transport_refused",
+                                            f"the MCP transport refused the request with HTTP {status}")
+                with contextlib.suppress(GatewayError):
+                    await self.gateway.invoke(call)
+            await send(message)
+
+        await self.api(scope, receive, watched)
+
+    async def _refused_mcp_caller(self, scope, send, call: ToolCall) -> bool:
         """Refuse (audited, naming what is wrong) before the SDK sees it: an Origin not allowed (403), no valid
         token (401, with the RFC 9728 metadata URL), or a declared body over MAX_BODY_BYTES (413)."""
         headers = scope["headers"]
-        call = ToolCall(request_id=new_request_id(), transport="mcp", tool="")
         try:
             origin = dict(headers).get(b"origin")
             if origin is not None and origin.decode("latin-1").rstrip("/") not in self.allowed_origins:

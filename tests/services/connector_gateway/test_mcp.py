@@ -156,3 +156,12 @@ def test_an_origin_that_is_present_and_not_allowed_is_403_and_audited(start_gate
         line = gw.audit()[-1]
         assert (line["transport"], line["decision"], line["status"], line["error"]) == (
             "mcp", "deny", 403, "origin_not_allowed")
+
+
+def test_a_refusal_by_the_mcp_transport_itself_is_audited(gateway):
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    r = gateway.http.post("/mcp", json=body, headers={**mcp_auth(gateway), "accept": "text/html"})
+    assert r.status_code == 406, r.text
+    line = gateway.audit()[-1]
+    assert (line["transport"], line["org"], line["decision"], line["status"], line["error"]) == (
+        "mcp", "acme", "deny", 406, "mcp_transport_refused")
