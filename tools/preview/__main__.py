@@ -5,14 +5,23 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from tools.preview.stack_files import known_stacks
 
 # tools.preview.runner (the Pulumi SDK) is imported in main(): a usage error answers without loading it.
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments are one line on stderr, the usage folded into it (argparse prints two)."""
+
+    def error(self, message: str) -> NoReturn:
+        usage = " ".join(self.format_usage().split()).removeprefix("usage: ")
+        self.exit(2, f"error: {message} (usage: {usage})\n")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tools.preview", description=__doc__)
+    parser = OneLineParser(prog="python -m tools.preview", description=__doc__)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--stack", help="one stack (a Pulumi.<stack>.yaml beside Pulumi.yaml)")
     which.add_argument("--all", action="store_true", help="every stack, in one process")

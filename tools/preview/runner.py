@@ -163,7 +163,11 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
     tree = export_files(manifests, dump_yaml)
     tree["resources.json"] = json.dumps(rows, indent=2) + "\n"
     tree["outputs.json"] = json.dumps(recording.outputs, indent=2, sort_keys=True) + "\n"
-    write_tree(target, tree)
+    try:
+        write_tree(target, tree)
+    except OSError as exc:
+        result.code, result.lines = 2, [f"error: {stack}: cannot write {target}: {exc.strerror or exc}"]
+        return result
     result.manifest_paths = [m.path for m in manifests]
 
     n = counts(changes)

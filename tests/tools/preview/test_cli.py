@@ -187,3 +187,21 @@ def test_stack_outputs_and_parents_in_resources_json(root, capsys):
     rows = {r["name"]: r for r in json.loads((root / "out/dev/resources.json").read_text())}
     assert rows["box-sa"]["parent"] == rows["box"]["urn"]
     assert rows["box"]["type"] == "cmp:platform:Box"
+
+
+@pytest.mark.parametrize("argv", [["--stack"], [], ["--all", "--bogus"], ["--stack", "dev", "--all"]])
+def test_bad_arguments_are_one_line_with_the_usage(argv):
+    proc = subprocess.run([sys.executable, "-m", "tools.preview", *argv], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("error: ")
+    assert "(usage: python -m tools.preview" in proc.stderr
+
+
+def test_an_unwritable_output_folder_is_one_line(root, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code = main(["--stack", "dev", "--out", str(blocker / "out")], root=root, program=fp.program(),
+                check_config=fp.check_config, secret_keys=fp.secret_keys)
+    err = capsys.readouterr().err
+    assert code == 2 and err.splitlines() == [f"error: dev: cannot write {blocker / 'out' / 'dev'}: Not a directory"]
