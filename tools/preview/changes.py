@@ -23,7 +23,7 @@ def read_previous(path: Path) -> list[dict[str, Any]]:
     """The previous resources.json rows; none when there is no previous preview (or it is unreadable)."""
     try:
         rows = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (OSError, json.JSONDecodeError):
         return []
     return rows if isinstance(rows, list) else []
 
