@@ -123,7 +123,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     if settings.caller_auth_mode is CallerAuthMode.JWKS:
         keys = CallerKeys(client, settings.caller_jwks_url or "", ttl_seconds=settings.jwks_cache_ttl_seconds,
                           min_refetch_seconds=settings.jwks_min_refetch_seconds,
-                          timeout_seconds=settings.cp_timeout_seconds)
+                          timeout_seconds=settings.cp_timeout_seconds, metrics=metrics)
         verifier = CallerVerifier(keys=keys, issuer=settings.caller_issuer)
     else:
         log.warning("CALLER_AUTH_MODE=hs256: callers are verified with the shared SERVICE_JWT_SECRET")

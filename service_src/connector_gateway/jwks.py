@@ -21,6 +21,7 @@ import httpx
 import jwt
 
 from service_src.connector_gateway.errors import GatewayError, unauthorized, unavailable
+from service_src.connector_gateway.metrics import GatewayMetrics
 from service_src.connector_gateway.settings import CALLER_ALGORITHMS
 
 log = logging.getLogger("cmp.connector_gateway.jwks")
@@ -34,13 +35,15 @@ class CallerKeys:
     """Signing keys by kid from one JWKS URL."""
 
     def __init__(self, client: httpx.AsyncClient, url: str, *, ttl_seconds: float, min_refetch_seconds: float,
-                 timeout_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+                 timeout_seconds: float, metrics: GatewayMetrics | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._client = client
         self._url = url
         self._ttl = ttl_seconds
         self._min_refetch = min_refetch_seconds
         self._timeout = timeout_seconds
         self._clock = clock
+        self._metrics = metrics
         self._keys: dict[str, jwt.PyJWK] = {}
         self._published: dict[str, dict] = {}  # the JWKS entries behind _keys, to tell a changed set
         self._fetched_at: float | None = None  # last successful fetch
@@ -90,6 +93,7 @@ class CallerKeys:
             document = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             self._last_failed = True
+            self._count("error")
             log.warning("caller JWKS fetch from %s failed: %s", self._url, type(exc).__name__)
             return
         keys: dict[str, jwt.PyJWK] = {}
@@ -116,4 +120,9 @@ class CallerKeys:
         self._keys, self._published = keys, published
         self._fetched_at = self._clock()
         self._last_failed = False
+        self._count("ok")
         log.info("caller JWKS fetched from %s: kids %s", self._url, ", ".join(sorted(keys)) or "(none)")
+
+    def _count(self, result: str) -> None:
+        if self._metrics is not None:
+            self._metrics.jwks_fetches.labels(result).inc()

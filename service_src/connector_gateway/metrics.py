@@ -1,4 +1,5 @@
-"""Prometheus metrics per tool and decision (calls, errors, duration), and the shared rate limit's storage errors."""
+"""Prometheus metrics per tool and decision (calls, errors, duration), caller JWKS fetches, and the shared rate
+limit's storage errors."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ class GatewayMetrics:
             "cmp_connector_tool_call_duration_seconds", "Tool call latency inside the gateway.",
             ["tool", "decision"], registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.jwks_fetches = Counter(
+            "cmp_connector_caller_jwks_fetches", "Fetches of the caller JWKS, by result (ok or error).",
+            ["result"], registry=self.registry,
         )
         self.rate_limit_storage_errors = Counter(
             "cmp_connector_rate_limit_storage_errors", "Rate-limit checks the shared storage (Redis) did not answer.",

@@ -116,6 +116,7 @@ def test_a_flood_of_unknown_kids_fetches_the_jwks_at_most_once_per_interval(star
         assert "not in the caller JWKS" in _refused(gw, {"authorization": f"Bearer {token}"})
     assert keyring().jwks_fetches == before
     assert saas.calls_to("zendesk")[1:] == []
+    assert 'cmp_connector_caller_jwks_fetches_total{result="ok"} 1.0' in gw.http.get("/metrics").text
 
 
 def test_jwks_unreachable_is_503_auth_unavailable_and_not_ready(start_gateway, policies, saas):
@@ -130,6 +131,7 @@ def test_jwks_unreachable_is_503_auth_unavailable_and_not_ready(start_gateway, p
     ready = gw.http.get("/readyz")
     assert ready.status_code == 503 and ready.json()["checks"]["caller_keys"] == "caller JWKS unreachable"
     assert saas.calls == []
+    assert 'cmp_connector_caller_jwks_fetches_total{result="error"}' in gw.http.get("/metrics").text
     policies.come_up()
     assert gw.invoke("zendesk.get_ticket", GET_TICKET, headers=headers).status_code == 200
 
