@@ -251,3 +251,21 @@ def test_settings_and_tokens_are_never_pickled(fake_saleor):
     assert not any(t.encode() in raw for t in fake_saleor.issued_tokens)
     clone = dill.loads(raw)
     assert clone._settings is None
+
+
+def test_a_wrong_password_is_tried_once_for_all_calls_in_flight(fake_saleor):
+    engine = Engine(fake_saleor, password="wrong-Pa55word")
+
+    def create(event):
+        with pytest.raises(Exception) as info:
+            engine.hooks.create(hook_props("QXBwOjE=", event))
+        return info.value.details()
+
+    details = Engine.at_once(*[(create, event) for event in ORDER_EVENTS])
+    lines = [d.strip().splitlines()[-1] for d in details]
+    stderr = engine.close()
+    assert fake_saleor.counts() == {"tokenCreate": 1, "login:INVALID_CREDENTIALS": 1}
+    for event, line in zip(ORDER_EVENTS, lines, strict=True):
+        assert line.startswith(f"components.saleor.errors.SaleorError: create SaleorWebhook '{ORDER_EVENTS[event]}' "
+                               f"[{event}]: Saleor tokenCreate failed: field 'email' code INVALID_CREDENTIALS")
+    assert "wrong-Pa55word" not in stderr + "".join(details)  # nor in the tracebacks the engine shows
