@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 from components.connector_gateway.config import ConnectorGatewayConfig
 from components.gateway_billing.config import GatewayBillingConfig
 from components.images.config import ImagesConfig
+from components.monitoring.config import MonitoringConfig
 from components.provisioner.config import ProvisionerConfig
 from components.ragflow.config import RagflowConfig
 from components.saleor.config import SaleorConfig
@@ -73,6 +74,7 @@ class StackConfig(Model):
     ragflow: RagflowConfig = Field(default_factory=lambda: RagflowConfig(platforms=["linux/amd64", "linux/arm64"]))
     vault: VaultConfig = Field(default_factory=VaultConfig)
     images: ImagesConfig = Field(default_factory=ImagesConfig)  # build from service_src, or pinned refs
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)  # ServiceMonitors + PrometheusRules
     saleor: SaleorConfig
     secrets: dict[str, Secret] = Field(default_factory=dict, exclude=True)
 

@@ -10,9 +10,12 @@ from typing import Any
 
 import pulumi
 
+from components.connector_gateway.component import NAME as CONNECTOR_NAME
 from components.connector_gateway.component import ConnectorGateway, ConnectorGatewayArgs
 from components.gateway_billing.component import GatewayBilling, GatewayBillingArgs
 from components.images.component import ServiceImages, ServiceImagesArgs
+from components.monitoring.component import Monitoring, MonitoringArgs
+from components.provisioner.component import NAME as PROVISIONER_NAME
 from components.provisioner.component import Provisioner, ProvisionerArgs
 from components.ragflow.component import Ragflow, RagflowArgs
 from components.saleor.component import SaleorWebhooks, SaleorWebhooksArgs
@@ -37,14 +40,29 @@ def service_args(cfg: StackConfig, image: Any) -> dict[str, Any]:
             "image": image}
 
 
+def scraped(cfg: StackConfig, settings: Any) -> Any:
+    """A service's settings with Prometheus let in to scrape /metrics when monitoring is on."""
+    if not cfg.monitoring.enabled:
+        return settings
+    return settings.model_copy(update={"ingress_from": [*settings.ingress_from, cfg.monitoring.scraper]})
+
+
 def connector_gateway(cfg: StackConfig, image: Any = None) -> ConnectorGateway:
     return ConnectorGateway("connector-gateway", ConnectorGatewayArgs(
-        **service_args(cfg, image), settings=cfg.connector_gateway, vault=cfg.vault))
+        **service_args(cfg, image), settings=scraped(cfg, cfg.connector_gateway), vault=cfg.vault))
 
 
 def provisioner(cfg: StackConfig, image: Any = None) -> Provisioner:
     return Provisioner("provisioner", ProvisionerArgs(
-        **service_args(cfg, image), settings=cfg.provisioner, saleor_origin=cfg.saleor.origin))
+        **service_args(cfg, image), settings=scraped(cfg, cfg.provisioner), saleor_origin=cfg.saleor.origin))
+
+
+def monitoring(cfg: StackConfig, *workloads: str) -> Monitoring | None:
+    """A ServiceMonitor and a PrometheusRule per service, when the stack opts in (monitoring.enabled)."""
+    if not cfg.monitoring.enabled:
+        return None
+    return Monitoring("monitoring", MonitoringArgs(namespace=cfg.namespace, services=workloads,
+                                                   settings=cfg.monitoring))
 
 
 def gateway_billing(cfg: StackConfig) -> GatewayBilling:
@@ -97,6 +115,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     prov = provisioner(cfg, images.get("provisioner"))
     saleor = saleor_webhooks(cfg, prov)
     gateway_billing(cfg)
+    monitoring(cfg, CONNECTOR_NAME, PROVISIONER_NAME)
     outputs: dict[str, Any] = {
         "environment": cfg.environment,
         "namespace": cfg.namespace,

@@ -106,7 +106,7 @@ class Verifier:
 
 def create_app(settings: ProvisionerSettings, *, store: InboxStore | None = None) -> FastAPI:
     store = store or InboxStore(settings.database_url.get_secret_value())
-    metrics = Metrics(store.counts)
+    metrics = Metrics(store.counts, store.oldest_pending_seconds)
     committer = GroupCommitter(store.record_many)
     state: dict = {}
 

@@ -417,6 +417,13 @@ class InboxStore:
         found = {status: count for status, count in rows}
         return {status: found.get(status, 0) for status in STATUSES}
 
+    def oldest_pending_seconds(self) -> float:
+        """How long the oldest pending row has waited since it was received (0 with none pending)."""
+        t = self._table
+        with self.engine.connect() as conn:
+            oldest = conn.execute(select(func.min(t.c.received_at)).where(t.c.status == PENDING)).scalar()
+        return max((utcnow() - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+
     def rows(self) -> list[Delivery]:
         """Every row (tests and the CLI's detail view)."""
         from sqlalchemy.orm import Session

@@ -11,21 +11,28 @@ from prometheus_client.core import GaugeMetricFamily
 class _InboxCollector:
     """Row counts by status, read from the database at scrape time (every replica sees the same table)."""
 
-    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+    def __init__(self, counts: Callable[[], dict[str, int]],
+                 oldest_pending: Callable[[], float] | None = None) -> None:
         self._counts = counts
+        self._oldest_pending = oldest_pending
 
     def collect(self):
         family = GaugeMetricFamily("cmp_provisioner_inbox_rows", "Inbox rows by status", labels=["status"])
         try:
             for status, count in self._counts().items():
                 family.add_metric([status], count)
+            oldest = self._oldest_pending() if self._oldest_pending is not None else None
         except Exception:  # a scrape must not fail because the database blinked
             return
         yield family
+        if oldest is not None:
+            yield GaugeMetricFamily("cmp_provisioner_inbox_oldest_pending_seconds",
+                                    "Seconds the oldest pending inbox row has waited since it was received", oldest)
 
 
 class Metrics:
-    def __init__(self, inbox_counts: Callable[[], dict[str, int]] | None = None) -> None:
+    def __init__(self, inbox_counts: Callable[[], dict[str, int]] | None = None,
+                 oldest_pending: Callable[[], float] | None = None) -> None:
         self.registry = CollectorRegistry()
         self.deliveries = Counter(
             "cmp_provisioner_deliveries",
@@ -52,4 +59,4 @@ class Metrics:
             registry=self.registry,
         )
         if inbox_counts is not None:
-            self.registry.register(_InboxCollector(inbox_counts))
+            self.registry.register(_InboxCollector(inbox_counts, oldest_pending))

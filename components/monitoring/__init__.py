@@ -1,0 +1,1 @@
+"""Scraping and alerting as code: a ServiceMonitor and a PrometheusRule per service (prometheus-operator)."""
