@@ -1,7 +1,8 @@
 """The control-plane client: POST /instances and /instances/cancel with the provisioner's service JWT.
 
-Failures are sorted the way DESIGN.md's contract says: 429, 5xx, timeouts and connection errors are transient
-(the worker retries them), any other non-2xx is permanent (the row goes to dead letters).
+Failures are sorted the way the control-plane contract says (docs/contracts.md): 429, 5xx, timeouts and
+connection errors are transient (the worker retries them), any other non-2xx is permanent (the row goes to
+dead letters).
 """
 
 from __future__ import annotations

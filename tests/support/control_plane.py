@@ -1,4 +1,4 @@
-"""A local fake of the control-plane contract in DESIGN.md (the real CP is outside this project).
+"""A local fake of the control-plane contract in docs/contracts.md (the real CP is outside this project).
 
 It verifies each caller's service JWT (HS256, ``iss=cmp-<service>``, ``aud=cmp-control-plane``, lifetime at most
 5 minutes) against the secret registered for that issuer, keeps instances, policies and billing in memory, logs
