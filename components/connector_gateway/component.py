@@ -15,7 +15,7 @@ from components.workload.component import (
     service_env,
     service_workload_args,
 )
-from infra.naming import type_token
+from infra.naming import service_url, type_token
 
 NAME = "cmp-connector"
 
@@ -47,7 +47,34 @@ def connector_env(args: ConnectorGatewayArgs) -> dict[str, str]:
         "SLACK_BASE_URL": s.slack_base_url,
         "HUBSPOT_BASE_URL": s.hubspot_base_url,
         "AUDIT_LOG": s.audit_log,
+        **caller_env(args),
+        **rate_limit_env(s),
     }
+
+
+def caller_env(args: ConnectorGatewayArgs) -> dict[str, str]:
+    """How callers are verified: the control plane's JWKS (its URL unless set), and /mcp's canonical URI."""
+    s = args.settings
+    env = {"CALLER_AUTH_MODE": s.caller_auth_mode, "CALLER_AUDIENCE": s.caller_audience,
+           "MCP_RESOURCE_URL": s.mcp_resource_url or service_url(NAME, args.namespace) + "/mcp"}
+    if s.mcp_allowed_origins:
+        env["MCP_ALLOWED_ORIGINS"] = ",".join(s.mcp_allowed_origins)
+    if s.caller_auth_mode == "jwks":
+        env |= {"CALLER_JWKS_URL": s.caller_jwks_url or args.control_plane_url.rstrip("/") + "/.well-known/jwks.json",
+                "CALLER_ISSUER": s.caller_issuer or args.control_plane_url.rstrip("/"),
+                "JWKS_CACHE_TTL_SECONDS": env_number(s.jwks_cache_ttl_seconds),
+                "JWKS_MIN_REFETCH_SECONDS": env_number(s.jwks_min_refetch_seconds)}
+    elif s.caller_issuer:
+        env["CALLER_ISSUER"] = s.caller_issuer
+    return env
+
+
+def rate_limit_env(s: ConnectorGatewayConfig) -> dict[str, str]:
+    if not s.rate_limit_storage_url:
+        return {}
+    return {"RATE_LIMIT_STORAGE_URL": s.rate_limit_storage_url,
+            "RATE_LIMIT_STORAGE_FAILURE": s.rate_limit_storage_failure,
+            "RATE_LIMIT_STORAGE_TIMEOUT_SECONDS": env_number(s.rate_limit_storage_timeout_seconds)}
 
 
 class ConnectorGateway(pulumi.ComponentResource):
@@ -58,7 +85,8 @@ class ConnectorGateway(pulumi.ComponentResource):
         s = args.settings
         self.workload = ServiceWorkload(NAME, service_workload_args(
             NAME, args, env=connector_env(args), secret_path=CONNECTOR,
-            egress_peers=(s.vault_egress, s.control_plane_egress),
+            egress_peers=(s.vault_egress, s.control_plane_egress,
+                          *([s.rate_limit_storage_egress] if s.rate_limit_storage_egress else [])),
             # Vault's Kubernetes auth logs in with the pod's service-account token.
             automount_service_account_token=s.vault_auth_method == "kubernetes",
         ), opts=pulumi.ResourceOptions(parent=self))

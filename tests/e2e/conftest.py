@@ -185,6 +185,7 @@ def gateway(preview, seeded_vault, control_plane, saas, tmp_path) -> Iterator[Se
     audit = tmp_path / "gateway-audit.jsonl"
     env = service_env(preview, "cmp-connector", seeded_vault, {
         "CONTROL_PLANE_URL": control_plane.url, "VAULT_ADDR": seeded_vault.addr, "VAULT_AUTH_METHOD": "token",
+        "CALLER_JWKS_URL": control_plane.url + "/.well-known/jwks.json", "CALLER_ISSUER": control_plane.url,
         "ZENDESK_BASE_URL": saas.url, "SLACK_BASE_URL": saas.url + "/api", "HUBSPOT_BASE_URL": saas.url,
         "AUDIT_LOG": str(audit)})
     env["VAULT_TOKEN"] = seeded_vault.root_token  # locally, instead of Kubernetes auth (the contract's local mode)

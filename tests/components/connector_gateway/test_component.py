@@ -41,6 +41,12 @@ def test_connector_gateway_matches_the_reference():
         "CONNECTOR_TIMEOUT_SECONDS": "10", "CONNECTOR_MAX_RETRIES": "2", "RATE_LIMIT_REQUESTS_PER_MINUTE": "600",
         "ZENDESK_BASE_URL": "https://{subdomain}.zendesk.com", "SLACK_BASE_URL": "https://slack.com/api",
         "HUBSPOT_BASE_URL": "https://api.hubapi.com", "AUDIT_LOG": "stdout",
+        # Callers are verified against the control plane's JWKS; /mcp's audience is the Service's own URI.
+        "CALLER_AUTH_MODE": "jwks", "CALLER_AUDIENCE": "cmp-connector-gateway",
+        "MCP_RESOURCE_URL": "http://cmp-connector.cmp.svc.cluster.local:8000/mcp",
+        "CALLER_JWKS_URL": "http://cmp-control-plane.cmp.svc.cluster.local:8000/.well-known/jwks.json",
+        "CALLER_ISSUER": "http://cmp-control-plane.cmp.svc.cluster.local:8000",
+        "JWKS_CACHE_TTL_SECONDS": "300", "JWKS_MIN_REFETCH_SECONDS": "30",
     }
     secret = rec.one(EXTERNAL_SECRET, "cmp-connector-secrets").inputs["spec"]
     assert secret["data"] == [{"secretKey": "SERVICE_JWT_SECRET",
@@ -109,3 +115,53 @@ def test_a_built_image_ref_overrides_the_configured_image():
 
     rec = run_program(program, stack="dev", config={})
     assert rec.one(DEPLOYMENT, "cmp-connector").inputs["spec"]["template"]["spec"]["containers"][0]["image"] == built
+
+
+def test_a_shared_rate_limit_renders_its_storage_and_opens_the_network_policy_to_it():
+    config = staging_like()
+    config["connectorGateway"].update({
+        "rateLimitStorageUrl": "redis://redis.redis.svc.cluster.local:6379/2", "rateLimitStorageFailure": "closed",
+        "rateLimitStorageEgress": {"namespace": "redis", "podLabels": {"app.kubernetes.io/name": "redis"},
+                                   "ports": [6379]},
+        "mcpAllowedOrigins": ["https://console.example.com"], "callerIssuer": "https://cp.example.com",
+        "mcpResourceUrl": "https://connectors.example.com/mcp"})
+    rec = run_platform(config)
+    env = rec.one(CONFIG_MAP, "cmp-connector-config").inputs["data"]
+    assert (env["RATE_LIMIT_STORAGE_URL"], env["RATE_LIMIT_STORAGE_FAILURE"]) == (
+        "redis://redis.redis.svc.cluster.local:6379/2", "closed")
+    assert env["RATE_LIMIT_STORAGE_TIMEOUT_SECONDS"] == "0.5"
+    assert (env["MCP_ALLOWED_ORIGINS"], env["CALLER_ISSUER"], env["MCP_RESOURCE_URL"]) == (
+        "https://console.example.com", "https://cp.example.com", "https://connectors.example.com/mcp")
+    egress = rec.one(NETWORK_POLICY, "cmp-connector").inputs["spec"]["egress"]
+    redis = [rule for rule in egress if rule.get("ports") == [{"port": 6379, "protocol": "TCP"}]]
+    assert redis and redis[0]["to"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "redis"}
+
+
+def test_hs256_callers_render_no_jwks_settings():
+    config = staging_like()
+    config["connectorGateway"]["callerAuthMode"] = "hs256"
+    env = run_platform(config).one(CONFIG_MAP, "cmp-connector-config").inputs["data"]
+    assert env["CALLER_AUTH_MODE"] == "hs256"
+    assert not {"CALLER_JWKS_URL", "CALLER_ISSUER", "JWKS_CACHE_TTL_SECONDS"} & set(env)
+
+
+@pytest.mark.parametrize(("settings", "key", "fragment"), [
+    ({"rateLimitStorageUrl": "redis://redis:6379/0"}, "rateLimitStorageEgress", "required with rateLimitStorageUrl"),
+    ({"rateLimitStorageUrl": "redis://:hunter2@redis:6379/0",
+      "rateLimitStorageEgress": {"namespace": "redis", "ports": [6379]}}, "rateLimitStorageUrl", "no credentials"),
+    ({"rateLimitStorageUrl": "memcached://m:11211"}, "rateLimitStorageUrl", "redis://"),
+    ({"mcpAllowedOrigins": ["https://a.example.com/app"]}, "mcpAllowedOrigins", "is not an origin"),
+    ({"callerJwksUrl": "https://cp.example.com/jwks?x=1"}, "callerJwksUrl", "without query"),
+    ({"rateLimitStorageTimeoutSeconds": 30}, "rateLimitStorageTimeoutSeconds", "less than or equal to 10"),
+    ({"jwksCacheTtlSeconds": 0}, "jwksCacheTtlSeconds", "greater than 0"),
+    ({"callerAuthMode": "none"}, "callerAuthMode", "'jwks' or 'hs256'"),
+])
+def test_bad_caller_and_rate_limit_settings_are_config_errors_naming_the_key(settings, key, fragment):
+    config = staging_like()
+    config["connectorGateway"].update(settings)
+    with pytest.raises(pulumi.RunError) as caught:
+        run_platform(config)
+    message = str(caught.value)
+    assert message.startswith(f"config error: cmp-platform:connectorGateway.{key}"), message
+    assert fragment in message, message
