@@ -30,8 +30,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import aiohttp
 import httpx
 import psycopg
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -54,9 +56,9 @@ PATH = "/webhooks/order-fully-paid"
 
 @dataclass(frozen=True)
 class Plan:
-    """When each fault happens, in seconds from the first delivery."""
+    """When each fault happens, in seconds from the first delivery (a fault also waits for the one before it)."""
 
-    rate: float = 100.0  # deliveries per second
+    rate: float = 50.0  # deliveries per second
     seconds: float = 40.0  # how long deliveries are sent
     kill_replica_at: float = 5.0
     cp_down_at: float = 15.0
@@ -64,6 +66,7 @@ class Plan:
     kill_postgres_at: float = 25.0
     postgres_down_seconds: float = 3.0
     lease_seconds: float = 5.0  # WORKER_LEASE_SECONDS of the replicas
+    kill_when_holding: int = 5  # the replica is killed once it holds this many leased rows
     cp_delay_seconds: float = 0.05  # each control-plane answer takes this long, so batches are in flight
     settle_timeout: float = 120.0
 
@@ -89,15 +92,21 @@ class CrashablePostgres(PostgresServer):
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30  # until the orphaned processes are reaped
-        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        deadline = time.monotonic() + 10
+        while pids and not _dead(pids[0]) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def restart(self) -> None:
         """Start again on the same data directory with the options of the last start (postmaster.opts); the
-        server replays its WAL first."""
+        server replays its WAL first. The killed postmaster can linger as a zombie until whoever adopted it
+        reaps it, and PostgreSQL takes a lock file naming an existing pid for a running server: the dead
+        postmaster's lock files go first."""
         argv = shlex.split((self.datadir / "postmaster.opts").read_text())
         options = [a for i, a in enumerate(argv[1:], 1) if a != "-D" and argv[i - 1] != "-D"]
+        socket_dir = next(o.split("=", 1)[1] for o in options if o.startswith("unix_socket_directories="))
+        (self.datadir / "postmaster.pid").unlink(missing_ok=True)
+        for lock in Path(socket_dir).glob(".s.PGSQL.*.lock"):
+            lock.unlink()
         subprocess.run(
             self._as_postgres(
                 str(Path(argv[0]).with_name("pg_ctl")),
@@ -118,14 +127,13 @@ class CrashablePostgres(PostgresServer):
         )
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` exists, a zombie included: PostgreSQL's lock files name the dead postmaster's pid, and a
-    new server refuses to start while that pid exists."""
+def _dead(pid: int) -> bool:
+    """Gone, or a zombie (dead, not yet reaped)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    return "State:\tZ" in status
 
 
 class Replica:
@@ -204,9 +212,75 @@ class Figures:
         )
 
 
+@retry(retry=retry_if_exception_type(psycopg.OperationalError), wait=wait_fixed(0.1), stop=stop_after_delay(60),
+       reraise=True)
 def _rows(dsn: str, sql: str, params: tuple = ()) -> list[tuple]:
+    """A query of the run's own; while PostgreSQL is down it waits for it to come back."""
     with psycopg.connect(dsn, connect_timeout=2) as conn:
         return conn.execute(sql, params).fetchall()
+
+
+# ---- the control-plane fake, in a process of its own so the sender does not share its interpreter ---------------
+def serve_control_plane(port: int, control_port: int, delay_seconds: float) -> None:
+    """``ControlPlaneFake`` on ``port``, and on ``control_port`` a small API for the run: POST /down and /up close
+    and reopen the fake's socket; GET /state gives instances per order and when calls succeeded."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    fake = ControlPlaneFake({"cmp-provisioner": SERVICE_JWT_SECRET})
+    fake.port, fake.url = port, f"http://127.0.0.1:{port}"
+    fake.delay_seconds = delay_seconds
+    fake.start()
+    control = FastAPI()
+
+    @control.post("/down")
+    def down() -> dict:
+        fake.go_down()
+        return {"down_at": time.monotonic()}
+
+    @control.post("/up")
+    def up() -> dict:
+        fake.come_up()
+        return {"up_at": time.monotonic()}
+
+    @control.get("/state")
+    def state() -> dict:
+        calls = [c for c in list(fake.calls) if c.path == "/instances"]
+        return {
+            "instances": dict(Counter(i.order_id for i in list(fake.instances.values()))),
+            "replayed": sum(1 for c in calls if c.status == 200),
+            "ok_at": [c.at for c in calls if c.status < 300][-2000:],  # time.monotonic(): one clock per machine
+        }
+
+    uvicorn.run(control, host="127.0.0.1", port=control_port, log_level="warning")
+
+
+class ControlPlaneProcess:
+    def __init__(self, delay_seconds: float, work: Path) -> None:
+        self.port, self.control_port = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._control = f"http://127.0.0.1:{self.control_port}"
+        self.log_path = work / "control-plane.log"
+        with self.log_path.open("w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, __file__, "control-plane", str(self.port), str(self.control_port), str(delay_seconds)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_http(self._control + "/state", proc=self.process, log=lambda: self.log_path.read_text(errors="replace"))
+
+    def down(self) -> float:
+        return httpx.post(self._control + "/down", timeout=30).json()["down_at"]
+
+    def up(self) -> float:
+        return httpx.post(self._control + "/up", timeout=30).json()["up_at"]
+
+    def state(self) -> dict:
+        return httpx.get(self._control + "/state", timeout=30).json()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=15)
 
 
 class Chaos:
@@ -215,46 +289,52 @@ class Chaos:
         self.work = work
         self.say = say
         self.figures = Figures()
-        self.accepted_at: dict[str, float] = {}  # order id -> when it got its 200
+        self.accepted_at: dict[str, float] = {}  # order id -> when it got its 200 (seconds into the run)
+        self.restarting: asyncio.Task | None = None  # the killed replica starting again
         self.t0 = 0.0
 
     def now(self) -> float:
         return time.monotonic() - self.t0
 
     # ---- the sender (Saleor) ----------------------------------------------------------------------------------
-    async def deliver(self, client: httpx.AsyncClient, index: int, urls: list[str]) -> None:
+    async def deliver(self, session: aiohttp.ClientSession, index: int, urls: list[str]) -> None:
         order_id = f"chaos-{index}"
         body = body_of(order_payload(order_id))
         headers = {"Content-Type": "application/json", "Saleor-Event": "order_fully_paid",
                    "Saleor-Signature": hmac_sign(body)}
         delay = 0.5
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 120
         attempt = 0
         while time.monotonic() < deadline:
             url = urls[(index + attempt) % len(urls)]
             attempt += 1
             self.figures.delivery_attempts += 1
             try:
-                response = await client.post(url + PATH, content=body, headers=headers)
-                if response.status_code == 200:
-                    self.accepted_at[order_id] = self.now()
-                    return
-            except httpx.HTTPError:
+                async with session.post(url + PATH, data=body, headers=headers) as response:
+                    await response.read()
+                    if response.status == 200:
+                        self.accepted_at[order_id] = self.now()
+                        return
+            except (aiohttp.ClientError, TimeoutError):
                 pass
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, 4.0)
 
-    async def send(self, urls: list[str]) -> None:
-        total = int(self.plan.rate * self.plan.seconds)
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-        async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+    async def send(self, urls: list[str], faults: asyncio.Task) -> None:
+        """At the plan's rate for ``seconds``, and on until two seconds after the last fault is over."""
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=64)) as session:
             tasks = []
-            for index in range(total):
-                due = index / self.plan.rate
-                if (wait := due - self.now()) > 0:
+            faults_over: float | None = None
+            index = 0
+            while self.now() < self.plan.seconds or faults_over is None or self.now() < faults_over + 2:
+                if faults_over is None and faults.done():
+                    faults_over = self.now()
+                if (wait := index / self.plan.rate - self.now()) > 0:
                     await asyncio.sleep(wait)
-                tasks.append(asyncio.create_task(self.deliver(client, index, urls)))
-            self.figures.deliveries_sent = total
+                tasks.append(asyncio.create_task(self.deliver(session, index, urls)))
+                index += 1
+            self.figures.deliveries_sent = index
             await asyncio.gather(*tasks)
 
     # ---- the faults ------------------------------------------------------------------------------------------
@@ -265,59 +345,58 @@ class Chaos:
     async def kill_replica_mid_batch(self, victim: Replica, dsn: str) -> None:
         await self.at(self.plan.kill_replica_at)
         who = victim.replica
-        held: list[int] = []
-        deadline = time.monotonic() + 20
-        while not held and time.monotonic() < deadline:  # until it holds leased rows: mid-batch
-            held = [r[0] for r in await asyncio.to_thread(
-                _rows, dsn, "SELECT id FROM provisioner_inbox WHERE claimed_by = %s AND status = 'pending' "
-                "AND lease_token IS NOT NULL AND next_attempt_at > now() AT TIME ZONE 'UTC'", (who,))]
-            if not held:
-                await asyncio.sleep(0.01)
+        leased = (
+            "SELECT id FROM provisioner_inbox WHERE claimed_by = %s AND status = 'pending' AND lease_token IS NOT NULL"
+        )
+        held: list = []
+        deadline = time.monotonic() + 10
+        # Mid-batch: once it holds several leased rows (or whatever it holds after 10 s).
+        while time.monotonic() < deadline and len(held) < self.plan.kill_when_holding:
+            held = await asyncio.to_thread(_rows, dsn, leased, (who,))
+            await asyncio.sleep(0.02)
         killed_at = self.now()
         await asyncio.to_thread(victim.kill9)
-        # Rows it held whose outcome it had not written yet: still pending under its lease after the kill.
-        held = [r[0] for r in await asyncio.to_thread(
-            _rows, dsn, "SELECT id FROM provisioner_inbox WHERE claimed_by = %s AND status = 'pending' "
-            "AND lease_token IS NOT NULL", (who,))]
+        held = [r[0] for r in await asyncio.to_thread(_rows, dsn, leased, (who,))]  # still unwritten after the kill
         self.say(f"[{killed_at:5.1f}s] kill -9 replica {victim.name} ({who}) holding {len(held)} leased rows")
         back_at = None
-        while time.monotonic() < deadline + 60:
-            left = await asyncio.to_thread(
-                _rows, dsn, "SELECT count(*) FROM provisioner_inbox WHERE id = ANY(%s) AND status = 'pending'", (held,))
-            if left[0][0] == 0:
+        while self.now() < killed_at + self.plan.lease_seconds + 60:
+            pending = "SELECT count(*) FROM provisioner_inbox WHERE id = ANY(%s) AND status = 'pending'"
+            if (await asyncio.to_thread(_rows, dsn, pending, (held,)))[0][0] == 0:
                 back_at = self.now()
                 break
             await asyncio.sleep(0.05)
-        taken_by = await asyncio.to_thread(
+        finished_by = await asyncio.to_thread(
             _rows, dsn, "SELECT DISTINCT claimed_by FROM provisioner_inbox WHERE id = ANY(%s)", (held,))
         self.figures.replica_kill = {
             "at_s": round(killed_at, 2),
             "leased_rows_at_kill": len(held),
             "leases_back": len(held) if back_at is not None else 0,
-            "rows_finished_by": sorted(r[0] for r in taken_by),
+            "rows_finished_by": sorted(r[0] for r in finished_by),
             "recovery_s": round(back_at - killed_at, 2) if back_at is not None else None,
             "lease_seconds": self.plan.lease_seconds,
         }
         self.say(f"[{self.now():5.1f}s] the killed replica's {len(held)} rows came back and were worked "
                  f"({self.figures.replica_kill['recovery_s']} s after the kill); starting it again")
         await asyncio.to_thread(victim.start)
-        await asyncio.to_thread(victim.wait_ready)
+        self.restarting = asyncio.create_task(asyncio.to_thread(victim.wait_ready))
 
-    async def control_plane_outage(self, cp: ControlPlaneFake) -> None:
+    async def control_plane_outage(self, cp: ControlPlaneProcess) -> None:
         await self.at(self.plan.cp_down_at)
-        down_at = self.now()
-        await asyncio.to_thread(cp.go_down)
+        down_at = await asyncio.to_thread(cp.down) - self.t0
         self.say(f"[{down_at:5.1f}s] control plane down")
         await self.at(self.plan.cp_down_at + self.plan.cp_down_seconds)
-        await asyncio.to_thread(cp.come_up)
-        up_at = self.now()
-        calls_before = len(cp.calls)
-        while len(cp.calls) == calls_before or cp.calls[-1].status >= 300:
-            await asyncio.sleep(0.02)
+        up_at = await asyncio.to_thread(cp.up) - self.t0
+        first_ok = None
+        while self.now() < up_at + 60:
+            after = [t - self.t0 for t in (await asyncio.to_thread(cp.state))["ok_at"] if t - self.t0 > up_at]
+            if after:
+                first_ok = min(after)
+                break
+            await asyncio.sleep(0.1)
         self.figures.control_plane_outage = {
             "at_s": round(down_at, 2),
             "down_s": round(up_at - down_at, 2),
-            "first_instance_call_after_up_s": round(self.now() - up_at, 2),
+            "first_instance_call_after_up_s": round(first_ok - up_at, 2) if first_ok is not None else None,
         }
         self.say(f"[{up_at:5.1f}s] control plane up; first successful call "
                  f"{self.figures.control_plane_outage['first_instance_call_after_up_s']} s later")
@@ -327,10 +406,12 @@ class Chaos:
         killed_at = self.now()
         await asyncio.to_thread(pg.crash)
         self.say(f"[{killed_at:5.1f}s] kill -9 PostgreSQL (postmaster and backends)")
-        await asyncio.sleep(self.plan.postgres_down_seconds)
+        await self.at(killed_at + self.plan.postgres_down_seconds)
+        starting_at = self.now()
         await asyncio.to_thread(pg.restart)
         restarted_at = self.now()
-        self.say(f"[{restarted_at:5.1f}s] PostgreSQL restarted (crash recovery done)")
+        self.say(f"[{restarted_at:5.1f}s] PostgreSQL restarted (start with crash recovery took "
+                 f"{restarted_at - starting_at:.2f} s)")
         first_200 = None
         while self.now() < restarted_at + 60:
             after = [t for t in self.accepted_at.values() if t > restarted_at]
@@ -341,6 +422,7 @@ class Chaos:
         self.figures.postgres_kill = {
             "at_s": round(killed_at, 2),
             "down_s": round(restarted_at - killed_at, 2),
+            "start_with_crash_recovery_s": round(restarted_at - starting_at, 2),
             "first_200_after_restart_s": round(first_200 - restarted_at, 2) if first_200 is not None else None,
             "recovery_s": round(first_200 - killed_at, 2) if first_200 is not None else None,
         }
@@ -350,72 +432,73 @@ class Chaos:
     # ---- the run ---------------------------------------------------------------------------------------------
     def run(self) -> Figures:
         plan = self.plan
-        with CrashablePostgres(fsync=True) as pg, ControlPlaneFake() as cp:
-            cp.add_issuer("cmp-provisioner", SERVICE_JWT_SECRET)
-            cp.delay_seconds = plan.cp_delay_seconds
-            url = pg.create_database("chaos")
-            dsn = pg.dsn("chaos")
-            env = {
-                "DATABASE_URL": url,
-                "CONTROL_PLANE_URL": cp.url,
-                "SERVICE_JWT_SECRET": SERVICE_JWT_SECRET,
-                "SALEOR_LEGACY_HMAC": "true",
-                "SALEOR_WEBHOOK_SECRET": WEBHOOK_SECRET,
-                "SALEOR_ALLOWED_ORIGINS": "",
-                "WORKER_LEASE_SECONDS": str(plan.lease_seconds),
-                "WORKER_POLL_SECONDS": "0.2",
-                "RETRY_BACKOFF_SECONDS": "0.2",
-                "RETRY_BACKOFF_MAX_SECONDS": "2",
-                "RETRY_MAX_ATTEMPTS": "1000",
-                "CP_TIMEOUT_SECONDS": "2",
-                "LOG_LEVEL": "INFO",
-            }
-            replicas = [Replica("a", env, self.work).start(), Replica("b", env, self.work).start()]
-            try:
-                for replica in replicas:  # both migrate the empty database at once, one after the other
-                    replica.wait_ready()
-                self.say(f"two replicas on PostgreSQL {pg.port} (fsync on), control plane {cp.url}; "
-                         f"{plan.rate:.0f} deliveries/s for {plan.seconds:.0f} s")
-                self.t0 = time.monotonic()
-                asyncio.run(self._drive([r.url for r in replicas], replicas[0], cp, pg, dsn))
-                settle_start = self.now()
-                self.say(f"[{settle_start:5.1f}s] sending done; waiting for the inbox to drain")
-                deadline = time.monotonic() + plan.settle_timeout
-                while time.monotonic() < deadline:
-                    pending = _rows(dsn, "SELECT count(*) FROM provisioner_inbox WHERE status = 'pending'")[0][0]
-                    provisioned = _orders(cp)
-                    if pending == 0 and all(o in provisioned for o in self.accepted_at):
-                        break
-                    time.sleep(0.2)
-                self.figures.seconds_to_settle = round(self.now() - settle_start, 2)
-                self._count(cp, dsn)
-            finally:
-                for replica in replicas:
-                    replica.stop()
+        cp = ControlPlaneProcess(plan.cp_delay_seconds, self.work)
+        replicas: list[Replica] = []
+        try:
+            with CrashablePostgres(fsync=True) as pg:
+                url = pg.create_database("chaos")
+                dsn = pg.dsn("chaos")
+                env = {
+                    "DATABASE_URL": url,
+                    "CONTROL_PLANE_URL": cp.url,
+                    "SERVICE_JWT_SECRET": SERVICE_JWT_SECRET,
+                    "SALEOR_LEGACY_HMAC": "true",
+                    "SALEOR_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                    "SALEOR_ALLOWED_ORIGINS": "",
+                    "WORKER_LEASE_SECONDS": str(plan.lease_seconds),
+                    "WORKER_POLL_SECONDS": "0.2",
+                    "RETRY_BACKOFF_SECONDS": "0.2",
+                    "RETRY_BACKOFF_MAX_SECONDS": "2",
+                    "RETRY_MAX_ATTEMPTS": "1000",
+                    "CP_TIMEOUT_SECONDS": "2",
+                    "LOG_LEVEL": "INFO",
+                }
+                replicas = [Replica("a", env, self.work).start(), Replica("b", env, self.work).start()]
+                try:
+                    for replica in replicas:  # both migrate the empty database at once, one after the other
+                        replica.wait_ready()
+                    self.say(f"two replicas on PostgreSQL {pg.port} (fsync on), control plane {cp.url}; "
+                             f"{plan.rate:g} deliveries/s for {plan.seconds:g} s")
+                    self.t0 = time.monotonic()
+                    asyncio.run(self._drive([r.url for r in replicas], replicas[0], cp, pg, dsn))
+                    self._settle(cp, dsn)
+                finally:
+                    for replica in replicas:
+                        replica.stop()
+        finally:
+            cp.stop()
         return self.figures
 
     async def _drive(self, urls, victim, cp, pg, dsn) -> None:
-        await asyncio.gather(
-            self.send(urls),
-            self.kill_replica_mid_batch(victim, dsn),
-            self.control_plane_outage(cp),
-            self.kill_postgres(pg),
-        )
+        async def faults() -> None:  # one after the other, each at its time or when the one before it is over
+            await self.kill_replica_mid_batch(victim, dsn)
+            await self.control_plane_outage(cp)
+            await self.kill_postgres(pg)
+            await self.restarting
 
-    def _count(self, cp: ControlPlaneFake, dsn: str) -> None:
+        task = asyncio.create_task(faults())
+        await asyncio.gather(self.send(urls, task), task)
+
+    def _settle(self, cp: ControlPlaneProcess, dsn: str) -> None:
+        start = self.now()
+        self.say(f"[{start:5.1f}s] sending done; waiting for the inbox to drain")
+        deadline = time.monotonic() + self.plan.settle_timeout
+        while True:
+            pending = _rows(dsn, "SELECT count(*) FROM provisioner_inbox WHERE status = 'pending'")[0][0]
+            state = cp.state()
+            if (pending == 0 and all(o in state["instances"] for o in self.accepted_at)) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         f = self.figures
-        per_order = Counter(i.order_id for i in cp.instances.values())
+        f.seconds_to_settle = round(self.now() - start, 2)
+        per_order = Counter(state["instances"])
         f.deliveries_accepted = len(self.accepted_at)
         f.deliveries_never_accepted = f.deliveries_sent - f.deliveries_accepted
-        f.instances = len(cp.instances)
+        f.instances = sum(per_order.values())
         f.lost = sum(1 for order in self.accepted_at if per_order[order] == 0)
         f.duplicates = sum(n - 1 for n in per_order.values() if n > 1)
-        f.calls_repeated = sum(1 for c in cp.calls_to("POST", "/instances") if c.status == 200)
+        f.calls_repeated = state["replayed"]
         f.dead_letters = _rows(dsn, "SELECT count(*) FROM provisioner_inbox WHERE status = 'dead'")[0][0]
-
-
-def _orders(cp: ControlPlaneFake) -> set[str]:
-    return {i.order_id for i in list(cp.instances.values())}
 
 
 def run(plan: Plan, say=print) -> Figures:
@@ -449,10 +532,13 @@ def main() -> int:
         f"{f.postgres_kill['first_200_after_restart_s']} s after the restart ({f.postgres_kill['recovery_s']} s "
         f"after the kill)\n"
         f"drained {f.seconds_to_settle} s after the last delivery; {'OK' if f.ok else 'FAILED'}; "
-        f"wrote {OUT.relative_to(ROOT)}"
+        f"load average after: {os.getloadavg()}; wrote {OUT.relative_to(ROOT)}"
     )
     return 0 if f.ok else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if sys.argv[1:2] == ["control-plane"]:
+        serve_control_plane(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
+    else:
+        sys.exit(main())

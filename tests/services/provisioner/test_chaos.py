@@ -17,11 +17,12 @@ def test_every_accepted_delivery_is_provisioned_exactly_once_through_crashes():
         kill_postgres_at=9,
         postgres_down_seconds=1,
         lease_seconds=2,
+        kill_when_holding=2,
         settle_timeout=60,
     )
     figures = run(plan, say=lambda line: None)
 
-    assert figures.deliveries_sent == 280
+    assert figures.deliveries_sent >= 280
     assert figures.deliveries_accepted == figures.deliveries_sent  # Saleor's retries got every one in
     assert (figures.lost, figures.duplicates, figures.dead_letters) == (0, 0, 0)
     assert figures.instances == figures.deliveries_accepted
