@@ -133,13 +133,20 @@ def _check_stack_rules(cfg: StackConfig) -> None:
         raise ConfigError("images.push", False,
                           f"{cfg.environment} requires digest-pinned images, which only a pushed build has")
     if cfg.digests_required:
+        # Digests come from where they are known: the image build (images.build), the registry (Ragflow's
+        # registryPreflight), or the operator who read them there. Never typed into a stack file by hand.
         for key, image in (("connectorGateway.image", cfg.connector_gateway.image),
                            ("provisioner.image", cfg.provisioner.image)):
             if not cfg.images.build and not has_digest(image):
-                raise ConfigError(key, image, f"{cfg.environment} requires an image pinned by @sha256 digest")
-        if cfg.ragflow.enabled and not cfg.ragflow.digest:
-            raise ConfigError("ragflow.digest", MISSING,
-                              f"{cfg.environment} requires the Ragflow image pinned by a sha256 digest")
+                raise ConfigError(key, image, (
+                    f"{cfg.environment} requires an image pinned by @sha256 digest: build it in the stack "
+                    f"(`pulumi config set --path {PROJECT}:images.build true`) or pin the digest `make images` "
+                    f"printed (`pulumi config set --path {PROJECT}:{key} <repo>:<tag>@sha256:<digest>`)"))
+        if cfg.ragflow.enabled and not cfg.ragflow.digest and not cfg.ragflow.registry_preflight:
+            raise ConfigError("ragflow.digest", MISSING, (
+                f"{cfg.environment} requires the Ragflow image pinned by digest: let the registry resolve "
+                f"ragflow.tag (`pulumi config set --path {PROJECT}:ragflow.registryPreflight true`) or pin it "
+                f"(`pulumi config set --path {PROJECT}:ragflow.digest sha256:<index digest of the tag>`)"))
 
 
 # ---------------------------------------------------------------------------------------------------------

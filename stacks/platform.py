@@ -125,7 +125,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         "vaultPaths": vault_paths(),
     }
     if rag is not None:
-        outputs["ragflow"] = {"image": cfg.ragflow.image_ref, "nodeArch": cfg.ragflow.node_arch,
+        outputs["ragflow"] = {"image": rag.image, "nodeArch": cfg.ragflow.node_arch,
                               "platforms": rag.platforms}
     for key, value in outputs.items():
         pulumi.export(key, value)

@@ -144,31 +144,55 @@ class _Session:
         return token
 
 
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the registry says about a reference: the platforms it runs on and the digest it resolves to (the
+    index digest for a multi-arch tag: what a pod pinned by digest pulls)."""
+
+    platforms: list[str]
+    digest: str
+
+
 def fetch_platforms(location: ImageLocation, *, timeout: float = 10.0,
                     transport: httpx.BaseTransport | None = None) -> list[str]:
     """The platforms of an image index / manifest list, or of a single manifest's config blob."""
+    return fetch_image(location, timeout=timeout, transport=transport).platforms
+
+
+def fetch_image(location: ImageLocation, *, timeout: float = 10.0,
+                transport: httpx.BaseTransport | None = None) -> ImageInfo:
+    """The platforms and the manifest digest of ``location`` (its tag resolved by the registry)."""
+    import hashlib
+
     import httpx
 
     with httpx.Client(timeout=timeout, transport=transport, follow_redirects=True) as client:
         session = _Session(location, client)
         response = session.get(f"manifests/{location.reference}", ACCEPT)
-        media_type = response.headers.get("content-type", "").split(";")[0].strip()
-        body = response.json()
-        media_type = media_type or body.get("mediaType", "")
-        if media_type in (OCI_INDEX, DOCKER_LIST):
-            platforms = []
-            for entry in body.get("manifests", []):
-                p = entry.get("platform") or {}
-                if p.get("os") == "unknown":  # attestation manifests of buildx
-                    continue
-                platforms.append(_platform(p.get("os"), p.get("architecture"), p.get("variant")))
-            return sorted(set(platforms))
-        if media_type in (OCI_MANIFEST, DOCKER_MANIFEST):
-            digest = (body.get("config") or {}).get("digest")
-            if not digest:
-                raise RegistryError("ragflow.image", str(location),
-                                    f"registry {location.registry}: manifest has no config blob")
-            config = session.get(f"blobs/{digest}", "application/json, */*").json()
-            return [_platform(config.get("os"), config.get("architecture"), config.get("variant"))]
-        raise RegistryError("ragflow.image", str(location),
-                            f"registry {location.registry} answered an unknown manifest type {media_type!r}")
+        # The registry names the digest; else it is the sha256 of the manifest bytes it served.
+        digest = (response.headers.get("docker-content-digest")
+                  or f"sha256:{hashlib.sha256(response.content).hexdigest()}")
+        return ImageInfo(_platforms_of(session, location, response), digest)
+
+
+def _platforms_of(session: _Session, location: ImageLocation, response: httpx.Response) -> list[str]:
+    media_type = response.headers.get("content-type", "").split(";")[0].strip()
+    body = response.json()
+    media_type = media_type or body.get("mediaType", "")
+    if media_type in (OCI_INDEX, DOCKER_LIST):
+        platforms = []
+        for entry in body.get("manifests", []):
+            p = entry.get("platform") or {}
+            if p.get("os") == "unknown":  # attestation manifests of buildx
+                continue
+            platforms.append(_platform(p.get("os"), p.get("architecture"), p.get("variant")))
+        return sorted(set(platforms))
+    if media_type in (OCI_MANIFEST, DOCKER_MANIFEST):
+        digest = (body.get("config") or {}).get("digest")
+        if not digest:
+            raise RegistryError("ragflow.image", str(location),
+                                f"registry {location.registry}: manifest has no config blob")
+        config = session.get(f"blobs/{digest}", "application/json, */*").json()
+        return [_platform(config.get("os"), config.get("architecture"), config.get("variant"))]
+    raise RegistryError("ragflow.image", str(location),
+                        f"registry {location.registry} answered an unknown manifest type {media_type!r}")

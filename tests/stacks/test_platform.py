@@ -4,6 +4,8 @@ what stays secret, and that every object is owned by a component."""
 from __future__ import annotations
 
 import functools
+import re
+from pathlib import Path
 
 import pulumi
 import pytest
@@ -13,6 +15,7 @@ from tests.components.helpers import PLACEHOLDER, run_platform, run_stack, stack
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
 STACKS = ("dev", "staging", "prod")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @functools.cache
@@ -65,19 +68,37 @@ def test_prod_protects_secrets_and_state_and_other_stacks_do_not():
         assert "cmp-connector" not in {r.name for r in rendered(stack).by_type(DEPLOYMENT) if r.protect}
 
 
-def test_prod_images_are_pinned_by_digest():
+def test_prod_images_carry_digests_read_at_deploy_never_typed_in_the_stack_file():
+    """prod's service images come from the stack's own build and Ragflow's from the registry: both digests are
+    known only to a deploy, so the offline render shows them unknown; dev runs tags."""
+    from infra.recording import UNKNOWN
+
+    assert not re.search(r"sha256:[0-9a-f]{64}", (PROJECT_ROOT / "Pulumi.prod.yaml").read_text())
     for name in ("cmp-connector", "cmp-provisioner", "ragflow"):
-        assert "@sha256:" in container("prod", name)["image"], name
+        assert container("prod", name)["image"] == UNKNOWN, name
         assert "@sha256:" not in container("dev", name)["image"], name
+    assert rendered("prod").outputs["ragflow"]["image"] == UNKNOWN
 
 
-def test_prod_refuses_a_tag_without_digest():
+def test_prod_refuses_a_tag_without_digest_naming_the_command_that_sets_it():
     config = stack_file("prod")
+    config["images"] = {"build": False}
     config["provisioner"] = {**config["provisioner"], "image": "ghcr.io/gsvdev/cmp-provisioner:0.1.0"}
     with pytest.raises(pulumi.RunError) as info:
         run_platform(config, stack="prod")
-    assert str(info.value) == ("config error: cmp-platform:provisioner.image = 'ghcr.io/gsvdev/cmp-provisioner:0.1.0': "
-                               "prod requires an image pinned by @sha256 digest")
+    assert str(info.value) == (
+        "config error: cmp-platform:connectorGateway.image = 'ghcr.io/gsvdev/cmp-connector-gateway:0.1.0': prod "
+        "requires an image pinned by @sha256 digest: build it in the stack (`pulumi config set --path "
+        "cmp-platform:images.build true`) or pin the digest `make images` printed (`pulumi config set --path "
+        "cmp-platform:connectorGateway.image <repo>:<tag>@sha256:<digest>`)")
+    config["ragflow"] = {k: v for k, v in config["ragflow"].items() if k != "registryPreflight"}
+    config["images"] = {"build": True, "registry": "ghcr.io/gsvdev"}
+    with pytest.raises(pulumi.RunError) as info:
+        run_platform(config, stack="prod")
+    assert str(info.value) == (
+        "config error: cmp-platform:ragflow.digest = <unset>: prod requires the Ragflow image pinned by digest: let "
+        "the registry resolve ragflow.tag (`pulumi config set --path cmp-platform:ragflow.registryPreflight true`) "
+        "or pin it (`pulumi config set --path cmp-platform:ragflow.digest sha256:<index digest of the tag>`)")
 
 
 def test_exports_service_urls_webhook_urls_and_vault_paths():
