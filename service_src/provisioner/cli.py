@@ -220,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in {*COMMANDS, "-h", "--help"}:
         argv = ["serve", *argv]  # `cmp-provisioner --port 8001` is `cmp-provisioner serve --port 8001`
     args = parser.parse_args(argv)
+    # Alembic narrates each step at INFO ("Context impl ..."); the commands and the service say what happened.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return args.func(args)
     except Failed as exc:
