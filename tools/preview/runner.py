@@ -179,7 +179,7 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
                      "after `pulumi up`" for policy, ref in not_run]
     result.lines += [f"{stack}: not deployable, left out of the GitOps export: {m.ref}: "
                      f"{', '.join(m.unknown)} known only after `pulumi up` (written to "
-                     f"{target / NOT_DEPLOYABLE_DIR / m.path} for inspection)" for m in manifests if not m.deployable]
+                     f"{NOT_DEPLOYABLE_DIR}/{m.path} for inspection)" for m in manifests if not m.deployable]
     result.lines.append(f"{stack}: {len(rows)} resources (+{n['+']} ~{n['~']} -{n['-']}), "
                         f"{len(manifests)} manifests{held_back}, {len(violations)} policy violations")
     if violations:
