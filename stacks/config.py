@@ -149,6 +149,20 @@ def _check_stack_rules(cfg: StackConfig) -> None:
                 f"(`pulumi config set --path {PROJECT}:ragflow.digest sha256:<index digest of the tag>`)"))
 
 
+def _database_url(value: str) -> str | None:
+    """The provisioner's DATABASE_URL scheme rule (it refuses to start otherwise), for a value that is a URL
+    (placeholders are not); never echoes more than the scheme."""
+    scheme = value.split("://", 1)[0]
+    if "://" not in value or scheme.startswith(("postgresql", "sqlite")):
+        return None
+    shown = f", not {scheme}://" if re.fullmatch(r"[a-z0-9+.-]{1,20}", scheme) else ""
+    return f"must be a postgresql+psycopg://... DSN (the provisioner's DATABASE_URL){shown}"
+
+
+# Operator secrets a service parses: checked whenever the program sees their value.
+SECRET_RULES: dict[str, Callable[[str], str | None]] = {"provisionerDatabaseUrl": _database_url}
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Parsing
 
@@ -167,6 +181,10 @@ def parse_stack_config(raw: Mapping[str, Any], secrets: Mapping[str, Any]) -> St
     unknown = sorted(set(secrets) - set(SECRET_KEYS))
     if unknown:
         raise ConfigError(unknown[0], REDACTED, f"unknown secret (declared: {', '.join(SECRET_KEYS)})")
+    for key, rule in SECRET_RULES.items():  # the value is there under Pulumi; offline it is a placeholder
+        value = secrets.get(key)
+        if isinstance(value, str) and value != REDACTED and (problem := rule(value)):
+            raise ConfigError(key, REDACTED, problem)
     try:
         cfg = StackConfig.model_validate({**raw, "secrets": {k: Secret(v) for k, v in secrets.items()}})
     except ValidationError as exc:

@@ -208,3 +208,21 @@ def test_load_stack_config_malformed_structured_value():
     config = {**MINIMAL, **SECRETS, "gatewayBilling": "{retries: 3"}
     with pytest.raises(ConfigError, match=r"cmp-platform:gatewayBilling = '\{retries: 3': must be a YAML object"):
         _load(config, set(SECRETS))
+
+
+@pytest.mark.parametrize(("dsn", "rule"), [
+    ("mysql://cmp:pw@db/cmp", "must be a postgresql+psycopg://... DSN (the provisioner's DATABASE_URL), not mysql://"),
+    ("postgres://cmp:pw@db:5432/cmp", "must be a postgresql+psycopg://... DSN (the provisioner's DATABASE_URL), "
+                                      "not postgres://"),
+])
+def test_an_operator_dsn_the_provisioner_refuses_is_a_config_error_without_its_value(dsn, rule):
+    config = {**MINIMAL, **SECRETS, "provisionerDatabaseUrl": dsn}
+    with pytest.raises(ConfigError) as caught:
+        _load(config, set(SECRETS) | {"provisionerDatabaseUrl"})
+    assert str(caught.value) == f"config error: cmp-platform:provisionerDatabaseUrl = [secret]: {rule}"
+    assert "pw@db" not in str(caught.value)
+
+
+def test_a_postgresql_dsn_passes():
+    config = {**MINIMAL, **SECRETS, "provisionerDatabaseUrl": "postgresql+psycopg://cmp:pw@db:5432/cmp"}
+    assert _load(config, set(SECRETS) | {"provisionerDatabaseUrl"})["cfg"].environment == "dev"
