@@ -8,6 +8,12 @@ The stack policy sees every resource at once. Nothing here imports pulumi_policy
 
 from __future__ import annotations
 
+import functools
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -195,6 +201,108 @@ def check_arch_pinned(resource_type: str, props: Props) -> list[str]:
             "(exec format error otherwise)"]
 
 
+# --- digests: real ones only --------------------------------------------------------------------------------
+
+_PINNED = re.compile(r"^(?P<name>[^@]+)@sha256:(?P<hex>[0-9a-f]{64})$")
+_HEX_CYCLE = "0123456789abcdef" * 2
+_HEX_WORDS = ("deadbeef", "cafebabe", "feedface", "badc0ffe", "c0ffee00", "0ddba11", "abad1dea", "facefeed")
+DIGEST_ACCEPT = ", ".join((
+    "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"))
+
+
+def placeholder_digest(hex_digest: str) -> str | None:
+    """Why 64 hex digits look typed rather than computed, or None. A sha256 spreads over ~16 distinct digits
+    with no structure; these patterns have a chance below 1e-6 of occurring in a real one."""
+    if len(set(hex_digest)) < 8:
+        return f"uses only {len(set(hex_digest))} distinct hex digits"
+    for period in range(1, 17):
+        if hex_digest == (hex_digest[:period] * (64 // period + 1))[:64]:
+            return f"repeats {hex_digest[:period]!r}"
+    for start in range(0, 64 - 7):
+        window = hex_digest[start:start + 8]
+        if window in _HEX_CYCLE or window[::-1] in _HEX_CYCLE:
+            return f"holds the run {window!r}"
+    word = next((w for w in _HEX_WORDS if w in hex_digest), None)
+    return f"holds the word {word!r}" if word else None
+
+
+def _registry_and_repository(name: str) -> tuple[str, str]:
+    """``ghcr.io/team/app:tag`` -> (https://ghcr.io, team/app); bare names are Docker Hub's."""
+    name = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        loopback = first.split(":")[0] in ("localhost", "127.0.0.1")
+        return f"{'http' if loopback else 'https'}://{first}", rest
+    return "https://registry-1.docker.io", name if "/" in name else f"library/{name}"
+
+
+def _urlopen(url: str, timeout: float, headers: dict[str, str] | None = None, method: str = "GET") -> Any:
+    """An http(s) request (the registry's, or its token service's); any other scheme is refused."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise ValueError(f"not an http(s) URL: {url}")
+    request = urllib.request.Request(url, headers=headers or {}, method=method)  # noqa: S310 - http(s), checked
+    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - http(s), checked above
+
+
+def _status(url: str, headers: dict[str, str], timeout: float) -> int:
+    try:
+        with _urlopen(url, timeout, headers, "HEAD") as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            raise
+        return exc.code
+
+
+@functools.cache
+def digest_resolves(image: str, timeout: float = 5.0) -> bool | None:
+    """Whether the image's registry knows its digest (HEAD /v2/<repo>/manifests/<digest>, anonymous token
+    when asked): True, False (404: it does not resolve), or None (the registry could not tell: offline,
+    refused, needs credentials)."""
+    match = _PINNED.match(image)
+    if not match:
+        return None
+    registry, repository = _registry_and_repository(match["name"])
+    url = f"{registry}/v2/{repository}/manifests/sha256:{match['hex']}"
+    headers = {"Accept": DIGEST_ACCEPT}
+    try:
+        try:
+            status = _status(url, headers, timeout)
+        except urllib.error.HTTPError as exc:
+            params = dict(re.findall(r'(\w+)="([^"]*)"', exc.headers.get("WWW-Authenticate", "")))
+            realm = params.pop("realm", None)
+            if not realm:
+                return None
+            with _urlopen(f"{realm}?{urllib.parse.urlencode(params)}", timeout) as answer:
+                token = json.load(answer).get("token")
+            status = _status(url, {**headers, "Authorization": f"Bearer {token}"}, timeout)
+    except (OSError, ValueError):
+        return None
+    return {200: True, 404: False}.get(status)
+
+
+def check_digests(resource_type: str, props: Props) -> list[str]:
+    """A pinned digest must be real: not a typed placeholder, and known to its registry."""
+    if not is_workload(resource_type):
+        return []
+    _, pod_spec = pod_template(resource_type, props)
+    out = []
+    for c in _containers(pod_spec):
+        image = c.get("image")
+        match = _PINNED.match(image) if isinstance(image, str) else None
+        if not match:
+            continue
+        why = placeholder_digest(match["hex"])
+        if why:
+            out.append(f"{workload_name(props)}: container {c.get('name')!r} image {image!r}: the digest {why}: "
+                       "a placeholder, not one a registry returned")
+        elif digest_resolves(image) is False:
+            out.append(f"{workload_name(props)}: container {c.get('name')!r} image {image!r}: the digest does not "
+                       "resolve in its registry (manifest unknown)")
+    return out
+
+
 RESOURCE_POLICIES: tuple[PolicyDef, ...] = (
     PolicyDef("pods-run-as-non-root", "Pods run as non-root except waived workloads.", check_non_root),
     PolicyDef("resources-requests-and-limits", "Containers set cpu/memory requests and limits.",
@@ -202,6 +310,8 @@ RESOURCE_POLICIES: tuple[PolicyDef, ...] = (
     PolicyDef("liveness-and-readiness-probes", "Containers declare liveness and readiness probes.",
               check_probes),
     PolicyDef("images-pinned", "No latest or untagged images.", check_images),
+    PolicyDef("image-digests-real", "Pinned digests resolve in their registry and are no placeholders.",
+              check_digests),
     PolicyDef("no-plaintext-secrets", "No v1 Secret with data/stringData.", check_no_plaintext_secret),
     PolicyDef("ragflow-arch-pinned", "Ragflow pins kubernetes.io/arch.", check_arch_pinned),
 )
