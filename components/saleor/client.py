@@ -46,7 +46,7 @@ _DELAYED = "LOGIN_ATTEMPT_DELAYED"
 
 
 class _Transient(Exception):
-    """One failed attempt worth retrying; `sent` says whether the request may have reached Saleor."""
+    """One failed attempt; `retryable` is False when a repeat could do harm (a create that may have run)."""
 
     def __init__(self, reason: str, *, retryable: bool) -> None:
         super().__init__(reason)
@@ -64,17 +64,13 @@ class SaleorSession:
     def __init__(self, settings: SaleorSettings, operation: str) -> None:
         self._settings = settings
         self._config = settings.config
-        self.operation = operation  # e.g. 'create SaleorWebhook "OrderFullyPaid"': prefixes every error
+        self.operation = operation  # e.g. "create SaleorWebhook 'OrderPaid' [ORDER_FULLY_PAID]": prefixes errors
         self._grant: Grant | None = None
         self._http: httpx.Client | None = None
 
     @property
     def _key(self) -> tuple[str, str]:
         return (self._config.api_url, self._config.staff_email)
-
-    @property
-    def permissions(self) -> frozenset[str]:
-        return self._grant.permissions if self._grant is not None else frozenset()
 
     def __enter__(self) -> SaleorSession:
         import httpx

@@ -142,7 +142,8 @@ class State:
 class LoginThrottle:
     """saleor/account/throttling.py over a Django-like cache with per-key expiry (see the module docstring).
 
-    `scale` multiplies every delay (1.0 = Saleor's seconds); tests that wait out a lockout shorten it.
+    `scale` multiplies every delay (1.0 = Saleor's seconds); `clock` is the time source, which a test may
+    replace to step through a lockout without waiting.
     """
 
     MIN_DELAY = 1
@@ -151,13 +152,14 @@ class LoginThrottle:
 
     def __init__(self, scale: float = 1.0) -> None:
         self.scale = scale
+        self.clock = time.monotonic
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[Any, float]] = {}
 
     # cache.add / get / set / delete / incr, as django.core.cache does them
     def _live(self, key: str) -> Any:
         entry = self._cache.get(key)
-        if entry is None or entry[1] <= time.monotonic():
+        if entry is None or entry[1] <= self.clock():
             self._cache.pop(key, None)
             return None
         return entry[0]
@@ -165,11 +167,11 @@ class LoginThrottle:
     def _add(self, key: str, value: Any, timeout: float) -> bool:
         if self._live(key) is not None:
             return False
-        self._cache[key] = (value, time.monotonic() + timeout * self.scale)
+        self._cache[key] = (value, self.clock() + timeout * self.scale)
         return True
 
     def _set(self, key: str, value: Any, timeout: float) -> None:
-        self._cache[key] = (value, time.monotonic() + timeout * self.scale)
+        self._cache[key] = (value, self.clock() + timeout * self.scale)
 
     def _increment(self, key: str) -> int:
         if self._add(key, 1, self.ATTEMPT_COUNTER_EXPIRE_TIME):
@@ -249,7 +251,7 @@ class FakeSaleor:
         self.max_in_flight = 0
         self._jwt_key = secrets.token_bytes(32)
         self._user_jwt_key = secrets.token_hex(6)  # Saleor's User.jwt_token_key: changing it revokes tokens
-        self._hold: tuple[float, threading.Event] | None = None
+        self._hold: float | None = None  # seconds the next login may be held (hold_next_login)
         self._failures: list[Failure] = []
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
@@ -311,11 +313,13 @@ class FakeSaleor:
         with self._lock:
             self._failures.append(Failure(root, kind, times))
 
-    def hold_next_login(self, timeout: float = 5.0) -> None:
-        """The next login that gets past the throttle takes until another login was refused (or `timeout`):
-        a slow password check that a concurrent login is sure to run into."""
+    def hold_next_login(self, timeout: float = 20.0, refusals: int = 1) -> None:
+        """The next login that gets past the throttle takes until `refusals` other logins were refused (or
+        `timeout`): a slow password check that concurrent logins are sure to run into."""
         with self._lock:
-            self._hold = (timeout, threading.Event())
+            self._hold = timeout
+            self._refused_event = threading.Event()
+            self._refusals_wanted = refusals
 
     def expire_tokens(self) -> None:
         """Every access token issued so far reads as expired from now on (Saleor's clock passed its exp)."""
@@ -435,16 +439,16 @@ class FakeSaleor:
         if hold is None:
             time.sleep(self.login_seconds)
             return
-        timeout, refused = hold
-        with self._lock:
-            self._refused_event = refused
-        refused.wait(timeout)
+        assert self._refused_event is not None
+        self._refused_event.wait(hold)
 
     _refused_event: threading.Event | None = None
+    _refusals_wanted = 0
 
     def _note_refusal(self) -> None:
         with self._lock:
-            if self._refused_event is not None:
+            self._refusals_wanted -= 1
+            if self._refused_event is not None and self._refusals_wanted <= 0:
                 self._refused_event.set()
 
     # ---- request handling ---------------------------------------------------------------------------------

@@ -98,8 +98,8 @@ def assert_no_secret(text: str, fake: FakeSaleor) -> None:
 
 @pytest.fixture
 def busy_saleor(schema_dir):
-    """A Saleor whose logins take 0.2 s and every request 50 ms, so concurrent calls really overlap."""
-    with FakeSaleor(login_seconds=0.2, latency_seconds=0.05) as fake:
+    """A Saleor whose logins take 0.2 s and every request 0.25 s, so concurrent calls really overlap."""
+    with FakeSaleor(login_seconds=0.2, latency_seconds=0.25) as fake:
         yield fake
 
 
@@ -139,7 +139,7 @@ def test_up_refresh_update_destroy_each_in_a_fresh_host(busy_saleor):
 
 def test_two_stacks_in_two_hosts_at_once_against_one_saleor(busy_saleor):
     fake = busy_saleor
-    fake.hold_next_login(timeout=5.0)  # whichever host logs in first is still at it when the other one tries
+    fake.hold_next_login()  # whichever host logs in first is still at it when the other one tries
     stacks = {name: Stack(name) for name in ("dev", "staging")}
     engines = {name: Engine(fake, retryBackoffSeconds=0.05) for name in stacks}
     barrier = threading.Barrier(len(stacks))
@@ -167,13 +167,13 @@ def test_two_stacks_in_two_hosts_at_once_against_one_saleor(busy_saleor):
 
 
 def test_a_token_that_expires_during_up_is_refreshed_not_relogged(schema_dir):
-    with FakeSaleor(access_ttl_seconds=1.0) as fake:
+    with FakeSaleor(access_ttl_seconds=2.0) as fake:
         engine = Engine(fake)
         stack = Stack()
         inputs, _ = engine.apps.check(dict(APP))
         app_id, outs = engine.apps.create(inputs)
         stack.app = (app_id, inputs, outs)
-        time.sleep(0.85)  # the token is within a fifth of its life of expiring
+        time.sleep(1.7)  # the token is within a fifth of its life of expiring
         engine.at_once(*[(engine.hooks.create, hook_props(app_id, event)) for event in ORDER_EVENTS])
         assert_no_secret(engine.close(), fake)
     assert fake.counts() == {"tokenCreate": 1, "login:ok": 1, "appCreate": 1, "tokenRefresh": 1, "refresh:ok": 1,

@@ -44,7 +44,7 @@ def in_threads(count: int, fn) -> list:
 
 # ---- the fake is Saleor's throttle (saleor/account/throttling.py) -----------------------------------------------
 def test_fake_refuses_a_login_while_another_is_in_progress(fake_saleor):
-    fake_saleor.login_seconds = 0.3  # the password hash check, during which the address stays blocked
+    fake_saleor.hold_next_login(refusals=2)  # the first password check lasts until the two others were refused
     results = in_threads(3, lambda _n: raw_login(fake_saleor))
     codes = sorted(r["errors"][0]["code"] if r["errors"] else "ok" for r in results)
     assert codes == ["LOGIN_ATTEMPT_DELAYED", "LOGIN_ATTEMPT_DELAYED", "ok"]  # what three clients get from Saleor
@@ -58,14 +58,15 @@ def test_fake_refuses_a_login_while_another_is_in_progress(fake_saleor):
 def test_fake_delays_logins_after_failures_as_saleor_does(fake_saleor):
     assert [LoginThrottle.delay(n, 0) for n in (1, 10, 11, 21, 99, 100)] == [1, 1, 2, 4, 512, 3600]
     assert [LoginThrottle.delay(n, n) for n in (1, 2, 3, 9, 10)] == [1, 2, 4, 256, 3600]
-    fake_saleor.throttle.scale = 0.2  # Saleor's seconds, shortened
+    now = [1000.0]
+    fake_saleor.throttle.clock = lambda: now[0]  # step through the lockout instead of waiting it out
     assert raw_login(fake_saleor, "wrong")["errors"][0]["code"] == "INVALID_CREDENTIALS"
-    assert raw_login(fake_saleor)["errors"][0]["code"] == "LOGIN_ATTEMPT_DELAYED"  # blocked 1 s (0.2 here)
-    time.sleep(0.25)
+    assert raw_login(fake_saleor)["errors"][0]["code"] == "LOGIN_ATTEMPT_DELAYED"  # blocked 1 s
+    now[0] += 1.0
     assert raw_login(fake_saleor, "wrong")["errors"][0]["code"] == "INVALID_CREDENTIALS"  # 2nd failure: 2 s
-    time.sleep(0.1)
-    assert raw_login(fake_saleor)["errors"][0]["code"] == "LOGIN_ATTEMPT_DELAYED"
-    time.sleep(0.35)
+    now[0] += 1.9
+    assert raw_login(fake_saleor)["errors"][0]["code"] == "LOGIN_ATTEMPT_DELAYED"  # not counted as a failure
+    now[0] += 0.1
     assert raw_login(fake_saleor)["token"]
 
 
@@ -85,58 +86,58 @@ def test_concurrent_operations_share_one_login(fake_saleor):
 
 
 def test_threads_and_event_loops_share_one_login(fake_saleor):
-    fake_saleor.login_seconds = 0.2
     settings = configured(SaleorAppProvider, fake_saleor).settings
     session = SaleorSession(settings, "test")
     key = (settings.config.api_url, settings.config.staff_email)
     password = settings.staff_password.get_secret_value()
+    in_login, release, ticked = threading.Event(), threading.Event(), threading.Semaphore(0)
     seen: list[str] = []
-    ticks: list[int] = []
 
     def login():
+        in_login.set()
+        release.wait(20)  # held until both event loops have run while this login is in flight
         with session:
             return session._login()
 
+    def no_refresh(_token):
+        return None
+
     async def three_tasks():
-        done = asyncio.Event()
-        stamps: list[float] = []
+        tasks = [asyncio.create_task(TOKENS.grant_async(key, password, login, no_refresh)) for _ in range(3)]
+        while not in_login.is_set():
+            await asyncio.sleep(0.01)
+        for _ in range(3):  # this loop keeps running while its tasks wait for the login
+            await asyncio.sleep(0.01)
+        ticked.release()
+        seen.extend(g.access for g in await asyncio.gather(*tasks))
 
-        async def ticker():  # counts how often the loop ran while its tasks waited for the token
-            while not done.is_set():
-                stamps.append(time.monotonic())
-                await asyncio.sleep(0.02)
-
-        async def grants():
-            found = await asyncio.gather(*(TOKENS.grant_async(key, password, login, lambda _r: None)
-                                           for _ in range(3)))
-            done.set()
-            return found
-
-        found, _ = await asyncio.gather(grants(), ticker())
-        seen.extend(g.access for g in found)
-        ticks.append(len(stamps))
-
-    def loop_thread(_n):
+    def loop_thread():
         asyncio.run(three_tasks())
 
-    def plain_thread(_n):
-        seen.append(TOKENS.grant(key, password, login, lambda _r: None).access)
+    def plain_thread():
+        seen.append(TOKENS.grant(key, password, login, no_refresh).access)
 
-    in_threads(4, lambda n: (loop_thread if n < 2 else plain_thread)(n))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(loop_thread), pool.submit(loop_thread), pool.submit(plain_thread),
+                   pool.submit(plain_thread)]
+        both_ran = ticked.acquire(timeout=20) and ticked.acquire(timeout=20)
+        release.set()
+        for future in futures:
+            future.result()
+    assert both_ran, "an event loop was blocked while the login was in flight"
     assert len(seen) == 8 and len(set(seen)) == 1
     assert fake_saleor.logins == {"ok": 1}
-    assert min(ticks) >= 4  # the 0.2 s login never blocked either event loop
 
 
 def test_token_is_refreshed_shortly_before_it_expires(fake_saleor, app_provider):
-    fake_saleor.access_ttl_seconds = 1.0  # Saleor's is 5 minutes; the margin is a fifth of the life
+    fake_saleor.access_ttl_seconds = 2.0  # Saleor's is 5 minutes; the margin is a fifth of the life
     token = raw_login(fake_saleor)["token"]
-    assert lifetime_seconds(token) == pytest.approx(1.0)
-    assert grant_for(token, None, frozenset(), received=100.0).renew_at == pytest.approx(100.8)
+    assert lifetime_seconds(token) == pytest.approx(2.0)
+    assert grant_for(token, None, frozenset(), received=100.0).renew_at == pytest.approx(101.6)
     fake_saleor.reset_counts()
     app_id = app_provider.create(dict(APP)).id
     app_provider.read(app_id, {})
-    time.sleep(0.85)  # inside the margin: the next operation renews first
+    time.sleep(1.7)  # inside the margin: the next operation renews first
     from components.saleor.read_cache import SNAPSHOTS
 
     SNAPSHOTS.clear()
@@ -185,12 +186,13 @@ def test_a_login_delayed_by_another_client_is_retried(fake_saleor, caplog):
 
 def test_a_throttle_outlasting_the_deadline_is_one_line_naming_it(fake_saleor, caplog):
     caplog.set_level(logging.DEBUG)
-    fake_saleor.throttle.failed("127.0.0.1", None)  # another client's failed login: this address waits 1 s
+    fake_saleor.throttle.scale = 30  # another client's failed login: this address waits (1 s, here 30 s)
+    fake_saleor.throttle.failed("127.0.0.1", None)
     provider = configured(SaleorAppProvider, fake_saleor, retryBackoffSeconds=0.05, retryDeadlineSeconds=0.4)
     started = time.monotonic()
     with pytest.raises(SaleorError) as info:
         provider.create(dict(APP))
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 5  # given up at the deadline, not at the end of the lockout
     message = str(info.value)
     assert message.startswith("create SaleorApp 'CMP Provisioner': Saleor tokenCreate failed: field '(input)' code "
                               "LOGIN_ATTEMPT_DELAYED: Logging has been suspended till ")
