@@ -77,7 +77,8 @@ class _SaleorProvider(ResourceProvider):
         if self._settings is None:
             return schemas_for(SUPPORTED_VERSIONS)
         cfg = self._settings.config
-        return schemas_for(self._settings.versions, cfg.api_url, cfg.tuning.timeout_seconds)
+        # A short timeout: an unreachable Saleor only means the check is skipped, and preview should not wait.
+        return schemas_for(self._settings.versions, cfg.api_url, min(cfg.tuning.timeout_seconds, 5.0))
 
     def _session(self, operation: str) -> SaleorSession:
         return SaleorSession(self.settings, operation)
@@ -110,7 +111,7 @@ def _not_found(exc: SaleorError) -> bool:
 
 
 def _app(props: dict[str, Any], id_: str = "") -> str:
-    """How errors name an app: `SaleorApp "CMP Provisioner" (QXBwOjE=)`."""
+    """How errors name an app: `SaleorApp 'CMP Provisioner' (QXBwOjE=)`."""
     return f"SaleorApp {props.get('name')!r}" + (f" ({id_})" if id_ else "")
 
 
