@@ -61,18 +61,23 @@ _CORE_RESOLVERS = [
     ("tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]),
     ("tag:yaml.org,2002:int", _INT, list("-+0123456789")),
     ("tag:yaml.org,2002:float", _FLOAT, list("-+.0123456789")),
+    ("tag:yaml.org,2002:merge", re.compile(r"^<<$"), ["<"]),
 ]
 for _tag, _pattern, _first in _CORE_RESOLVERS:
     _CoreSchemaLoader.add_implicit_resolver(_tag, _pattern, _first)
 
 
-def _construct_int(loader: yaml.BaseLoader, node: yaml.ScalarNode) -> int:
-    """Go's strconv.ParseInt(text, 0, 64) after dropping underscores: 0x, 0o, 0b, and a leading 0 is octal."""
+def _construct_int(loader: yaml.BaseLoader, node: yaml.ScalarNode) -> int | float:
+    """Go's strconv.ParseInt(text, 0, 64) after dropping underscores: 0x, 0o, 0b, and a leading 0 is octal;
+    what does not parse as an int (``09``) is a float, as yaml.v3 falls back to."""
     text = str(loader.construct_scalar(node)).replace("_", "")
     sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text.lstrip("+"))
-    if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
-        return sign * int(digits, 8)
-    return sign * int(digits, 0)
+    try:
+        if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
+            return sign * int(digits, 8)
+        return sign * int(digits, 0)
+    except ValueError:
+        return float(text)
 
 
 def _construct_bool(loader: yaml.BaseLoader, node: yaml.ScalarNode) -> bool:
@@ -96,10 +101,13 @@ def _compose(path: Path) -> yaml.Node | None:
         raise StackFileError(f"{path.name}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
 
 
-def _construct(node: yaml.Node) -> Any:
+def _construct(node: yaml.Node, where: str) -> Any:
     loader = _CoreSchemaLoader("")
     try:
         return loader.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"{where} line {node.start_mark.line + 1}: not a config value "
+                             f"({getattr(exc, 'problem', None) or exc})") from None
     finally:
         loader.dispose()
 
@@ -134,12 +142,12 @@ def _redact(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
-def config_value(node: yaml.Node) -> tuple[Any, bool]:
+def config_value(node: yaml.Node, where: str = "config") -> tuple[Any, bool]:
     """One stack-file value as the CLI reads it: (text or structured value, is secret)."""
     if isinstance(node, yaml.ScalarNode):
         # A scalar unmarshals into the CLI's string: its text (null is the empty string).
         return ("" if node.tag == "tag:yaml.org,2002:null" else str(node.value)), False
-    return _redact(_construct(node))
+    return _redact(_construct(node, where))
 
 
 def _default_text(value: Any) -> Any:
@@ -181,7 +189,7 @@ def load_stack_files(root: Path, stack: str, declared_secret_keys: tuple[str, ..
     secret_keys: set[str] = set()
     for key, spec_node in _mapping(project_doc.get("config"), f"{PROJECT_FILE}: config"):
         bare = _bare(key, project)
-        spec = _construct(spec_node)
+        spec = _construct(spec_node, PROJECT_FILE)
         if isinstance(spec, dict) and ("default" in spec or "value" in spec or "type" in spec):
             if "default" in spec or "value" in spec:
                 values[bare] = _default_text(spec.get("value", spec.get("default")))
@@ -193,7 +201,7 @@ def load_stack_files(root: Path, stack: str, declared_secret_keys: tuple[str, ..
     stack_doc = dict(_mapping(_compose(root / stack_file), stack_file))
     for key, node in _mapping(stack_doc.get("config"), f"{stack_file}: config"):
         bare = _bare(key, project)
-        values[bare], is_secret = config_value(node)
+        values[bare], is_secret = config_value(node, stack_file)
         if is_secret:
             secret_keys.add(bare)
         else:

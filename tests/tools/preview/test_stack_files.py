@@ -137,11 +137,13 @@ def test_yaml_1_1_words_stay_strings_inside_structured_values(tmp_path):
     """yaml.v3 reads `yes`/`on` as strings and 0755 as octal when decoding into `any` (resolve.go)."""
     (tmp_path / "Pulumi.yaml").write_text("name: cmp-platform\n")
     (tmp_path / "Pulumi.dev.yaml").write_text(
-        "config:\n  cmp-platform:x: {a: yes, b: on, c: 0755, d: 0x1F, e: 1_000, f: 1:30, g: ~, h: '300'}\n"
-        "  cmp-platform:y:\n")
+        "config:\n  cmp-platform:x: {a: yes, b: on, c: 0755, d: 0x1F, e: 1_000, f: 1:30, g: ~, h: '300', i: 09}\n"
+        "  cmp-platform:y:\n"
+        "  cmp-platform:z:\n    base: &base {cpu: 50m}\n    limits:\n      <<: *base\n      memory: 1Gi\n")
     files = load_stack_files(tmp_path, "dev")
     assert files.values["x"] == {"a": "yes", "b": "on", "c": 493, "d": 31, "e": 1000, "f": "1:30", "g": None,
-                                 "h": "300"}
+                                 "h": "300", "i": 9.0}
+    assert files.values["z"]["limits"] == {"cpu": "50m", "memory": "1Gi"}  # merge keys, as yaml.v3 has them
     assert files.values["y"] == ""
 
 
@@ -149,3 +151,10 @@ def test_stacks_are_listed_in_promotion_order(tmp_path):
     for name in ("prod", "qa", "staging", "dev", "demo"):
         (tmp_path / f"Pulumi.{name}.yaml").write_text("config: {}\n")
     assert known_stacks(tmp_path) == ["dev", "staging", "prod", "demo", "qa"]
+
+
+def test_a_value_yaml_cannot_construct_is_one_line_naming_file_and_line(tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text("name: cmp-platform\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  cmp-platform:x:\n    ? [a, b]\n    : c\n")
+    with pytest.raises(StackFileError, match=r"^Pulumi\.dev\.yaml line 3: not a config value \(found unhashable"):
+        load_stack_files(tmp_path, "dev")
