@@ -131,6 +131,7 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
     except StackFileError as exc:
         result.code, result.lines = 2, [f"error: {exc}"]
         return result
+    result.lines += files.notes
     try:
         kubernetes_version = check_config(files) or DEFAULT_KUBERNETES_VERSION
         if program is None:  # the project's own program, run as Pulumi's language host runs it
@@ -142,7 +143,8 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
         manifests = manifests_of(recording)
         invalid = validate(((m.obj, m.is_patch) for m in manifests), kubernetes_version)
     except Exception as exc:  # one line for any config/program error; nothing is written
-        result.code, result.lines = 2, [f"error: {stack}: {_one_line(exc)}"]
+        result.code = 2
+        result.lines.append(f"error: {stack}: {_one_line(exc)}")
         return result
     result.recording = recording
     if invalid:

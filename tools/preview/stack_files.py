@@ -40,6 +40,7 @@ class StackFiles:
     project: str
     values: dict[str, Any]
     secret_keys: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)  # config Pulumi would read that the preview cannot
 
     def plain_values(self) -> dict[str, Any]:
         """Values without the secret keys."""
@@ -206,8 +207,12 @@ def load_stack_files(root: Path, stack: str, declared_secret_keys: tuple[str, ..
             secret_keys.add(bare)
         else:
             secret_keys.discard(bare)  # the stack's plain value replaces a secret default
+    notes = []
+    if "environment" in stack_doc:  # Pulumi ESC: config the CLI resolves through the Pulumi Cloud
+        notes.append(f"{stack}: {stack_file} imports Pulumi ESC environments (environment:), which the offline "
+                     "preview cannot read: their config values are not in this preview")
     for key in declared_secret_keys:
         if key not in values:
             values[key] = SECRET_PLACEHOLDER
             secret_keys.add(key)
-    return StackFiles(stack=stack, project=project, values=values, secret_keys=secret_keys)
+    return StackFiles(stack=stack, project=project, values=values, secret_keys=secret_keys, notes=notes)

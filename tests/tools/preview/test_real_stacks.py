@@ -229,3 +229,12 @@ def test_export_with_built_images_still_builds_with_kustomize(project_copy, caps
     assert proc.returncode == 0, proc.stderr
     kinds = [d["kind"] for d in yaml.safe_load_all(proc.stdout)]
     assert "ExternalSecret" in kinds and "[unknown]" not in proc.stdout
+
+
+def test_esc_environments_are_named_as_not_read(project_copy, capsys):
+    path = project_copy / "Pulumi.dev.yaml"
+    path.write_text("environment:\n  - cmp/dev\n" + path.read_text())
+    code, out, err = preview_one(project_copy, "dev", capsys)
+    assert code == 0, err
+    assert out.splitlines()[0] == ("dev: Pulumi.dev.yaml imports Pulumi ESC environments (environment:), which the "
+                                   "offline preview cannot read: their config values are not in this preview")
