@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.recording import Recording, encode_config, run_main, run_program
+from infra.recording import UNKNOWN, Recording, encode_config, run_main, run_program
 from infra.schemas import not_configured
 from tools.preview.changes import compare, counts, read_previous, table
 from tools.preview.export import write_tree
-from tools.preview.manifests import NOT_DEPLOYABLE_DIR, Manifest, export_files, manifests_of, unknown_paths
+from tools.preview.manifests import NOT_DEPLOYABLE_DIR, Manifest, export_files, manifests_of
 from tools.preview.stack_files import StackFileError, StackFiles, load_stack_files
 from tools.preview.yamlio import dump as dump_yaml
 
@@ -79,7 +79,7 @@ def preview_policies(manifests: list[Manifest]) -> tuple[list[Any], list[tuple[s
             return {k: as_sdk_sees(v) for k, v in value.items()}
         if isinstance(value, list):
             return [as_sdk_sees(v) for v in value]
-        return UNKNOWN_STRING_VALUE if unknown_paths(value) else value
+        return UNKNOWN_STRING_VALUE if value == UNKNOWN else value
 
     objects = [(m.ref, m.resource.type, unknown_checking_proxy(as_sdk_sees(m.obj))) for m in manifests]
     violations: list[Any] = []
