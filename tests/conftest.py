@@ -8,6 +8,7 @@ import pytest
 
 from tests.support import servers
 from tests.support.control_plane import ControlPlaneFake
+from tests.support.exclusive import exclusive
 from tests.support.openbao import OpenBaoServer
 from tests.support.tiers import Classifier
 
@@ -72,20 +73,29 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test's tier from what it uses; image builds share one xdist worker (one build per session)."""
+    """Mark each test's tier from what it uses."""
     tier = config.getoption("--tier")
     kept, dropped = [], []
     for item in items:
         needs_server = _CLASSIFIER.why_server(item) is not None
         if needs_server and item.get_closest_marker("server") is None:
             item.add_marker(pytest.mark.server)
-        if item.get_closest_marker("images") is not None:
-            item.add_marker(pytest.mark.xdist_group("images"))
         wanted = tier == "all" or needs_server == (tier == "server")
         (kept if wanted else dropped).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """Tests that build images run one at a time across xdist workers and other runs in this checkout: buildah
+    builds of one base under build/images at once break each other. (With --dist loadfile the image tests,
+    which share a file, run on one worker, whose session builds each image once.)"""
+    if item.get_closest_marker("images") is None:
+        return (yield)
+    with exclusive("images"):
+        return (yield)
 
 
 @pytest.fixture(scope="session", autouse=True)
