@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 from unittest import mock
 
 import annotated_types
@@ -230,12 +230,14 @@ ORIGINS = st.builds(lambda scheme, host, port: f"{scheme}://{host}" + (f":{port}
 
 
 def whole_slice(service: Service) -> st.SearchStrategy[dict[str, Any]]:
-    """A service slice with any of its rendered keys set within range."""
+    """A service slice with any of its rendered keys set within range (modes: any of their values)."""
     fields = service.model.model_fields
     optional: dict[str, st.SearchStrategy[Any]] = {
         fields[name].alias or name: in_range(fields[name]) for name in numeric_fields(service)}
     optional |= {fields[name].alias or name: st.booleans() for name in rendered_fields(service)
                  if fields[name].annotation is bool}
+    optional |= {fields[name].alias or name: st.sampled_from(get_args(fields[name].annotation))
+                 for name in rendered_fields(service) if get_origin(fields[name].annotation) is Literal}
     if "saleor_allowed_origins" in fields:
         optional["saleorAllowedOrigins"] = st.lists(ORIGINS, min_size=1, max_size=3)
     return st.fixed_dictionaries({}, optional=optional)
