@@ -50,6 +50,9 @@ def provisioner_env(args: ProvisionerArgs) -> dict[str, str]:
         "RETRY_BACKOFF_MAX_SECONDS": env_number(s.retry_backoff_max_seconds),
         "WORKER_POLL_SECONDS": env_number(s.worker_poll_seconds),
         "WORKER_BATCH_SIZE": str(s.worker_batch_size),
+        # Each pod upgrades the inbox schema before serving, replicas one after another on an advisory lock;
+        # /readyz stays 503 while the database is behind the image's revision (docs/provisioner.md "Schema").
+        "MIGRATE_ON_START": "true",
     }
 
 

@@ -30,13 +30,28 @@ def test_provisioner_matches_the_reference_and_outputs_webhook_urls():
         "MAX_BODY_BYTES": "262144", "SALEOR_ALLOWED_ORIGINS": "http://saleor-api.saleor.svc.cluster.local:8000",
         "SALEOR_LEGACY_HMAC": "false", "JWKS_CACHE_TTL_SECONDS": "300", "JWKS_MIN_REFETCH_SECONDS": "30",
         "RETRY_MAX_ATTEMPTS": "8", "RETRY_BACKOFF_SECONDS": "1", "RETRY_BACKOFF_MAX_SECONDS": "300",
-        "WORKER_POLL_SECONDS": "0.5", "WORKER_BATCH_SIZE": "20",
+        "WORKER_POLL_SECONDS": "0.5", "WORKER_BATCH_SIZE": "20", "MIGRATE_ON_START": "true",
     }
     keys = [d["secretKey"] for d in rec.one(EXTERNAL_SECRET, "cmp-provisioner-secrets").inputs["spec"]["data"]]
     assert keys == ["SALEOR_WEBHOOK_SECRET", "SERVICE_JWT_SECRET", "DATABASE_URL"]
     spec = rec.one(NETWORK_POLICY, "cmp-provisioner").inputs["spec"]
     assert spec["ingress"][0]["from"] == [{"namespaceSelector": {"matchLabels": {
         "kubernetes.io/metadata.name": "saleor"}}}]
+
+
+def test_provisioner_pods_migrate_the_inbox_schema_before_serving():
+    """The service reads MIGRATE_ON_START from this ConfigMap; readiness is the probe that holds traffic back
+    while the schema is behind, so the Deployment must probe /readyz."""
+    from service_src.provisioner.settings import ProvisionerSettings
+
+    rec = reference_render()
+    env = rec.one(CONFIG_MAP, "cmp-provisioner-config").inputs["data"]
+    secrets = {"SERVICE_JWT_SECRET": "s", "SALEOR_WEBHOOK_SECRET": "w", "DATABASE_URL": "postgresql+psycopg://db/x"}
+    settings = ProvisionerSettings(**{k.lower(): v for k, v in {**env, **secrets}.items()})
+    assert settings.migrate_on_start is True
+    container = rec.one(DEPLOYMENT, "cmp-provisioner").inputs["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert "initContainers" not in rec.one(DEPLOYMENT, "cmp-provisioner").inputs["spec"]["template"]["spec"]
 
 
 def test_provisioner_explicit_origins_and_another_namespace():
