@@ -84,6 +84,7 @@ class TokenStore:
         self._flight = threading.Lock()  # held while one login or refresh is in flight
         self._grants: dict[Key, Grant] = {}
         self._refused: dict[tuple[Key, bytes], Exception] = {}
+        self._failures: dict[Key, tuple[int, Exception | None]] = {}  # renewals that failed, and the last error
         self._salt = secrets.token_bytes(16)
 
     def _fingerprint(self, password: str) -> bytes:
@@ -101,27 +102,40 @@ class TokenStore:
         login: Callable[[], Grant],
         refresh: Callable[[str], Grant | None],
     ) -> Grant:
-        """The fresh grant for `key`, renewing it (refresh, else login) when needed; one renewal at a time."""
+        """The fresh grant for `key`, renewing it (refresh, else login) when needed; one renewal at a time.
+
+        A call that waited for a renewal which then failed fails with it: it would only repeat the same attempts
+        (Saleor down, or throttling this address) for another full retry deadline.
+        """
         grant = self.cached(key)
         if grant is not None:
             return grant
         refused_key = (key, self._fingerprint(password))
+        with self._state:
+            failures_before = self._failures.get(key, (0, None))[0]
         with self._flight:
             with self._state:
                 refused = self._refused.get(refused_key)
                 grant = self._grants.get(key)
+                failures, failure = self._failures.get(key, (0, None))
             if refused is not None:
                 raise refused
             if grant is not None and grant.fresh():
                 return grant  # renewed by the call we waited for
-            renewed = refresh(grant.refresh) if grant is not None and grant.refresh else None
-            if renewed is None:
-                try:
+            if failures != failures_before and failure is not None:
+                raise failure  # the renewal we waited for failed
+            try:
+                renewed = refresh(grant.refresh) if grant is not None and grant.refresh else None
+                if renewed is None:
                     renewed = login()
-                except LoginRefused as exc:
-                    with self._state:
-                        self._refused[refused_key] = exc.error
-                    raise exc.error from None
+            except LoginRefused as exc:
+                with self._state:
+                    self._refused[refused_key] = exc.error
+                raise exc.error from None
+            except Exception as exc:
+                with self._state:
+                    self._failures[key] = (failures + 1, exc)
+                raise
             with self._state:
                 self._grants[key] = renewed
             return renewed
@@ -142,6 +156,7 @@ class TokenStore:
         with self._state:
             self._grants.clear()
             self._refused.clear()
+            self._failures.clear()
 
 
 TOKENS = TokenStore()

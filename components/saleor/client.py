@@ -110,8 +110,12 @@ class SaleorSession:
         except SaleorError as exc:
             if exc.resource == self.operation:
                 raise
-            # A refusal remembered from another operation's login: report it for this resource.
+            # Another operation's login failed (or was refused) for this one too: report it for this resource.
             raise self.error(exc.operation, exc.errors, exc.hint) from None
+        except SaleorUnavailable as exc:
+            if exc.resource == self.operation:
+                raise
+            raise SaleorUnavailable(exc.detail, resource=self.operation) from None
         missing = [p for p in require if p not in self._grant.permissions]
         if missing:
             raise self.error(

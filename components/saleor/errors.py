@@ -70,4 +70,6 @@ class SaleorUnavailable(Exception):
     """Saleor could not be reached (connection errors, 5xx) within the configured attempts and deadline."""
 
     def __init__(self, message: str, *, resource: str = "") -> None:
+        self.detail = message
+        self.resource = resource
         super().__init__(one_line(f"{resource}: {message}" if resource else message))

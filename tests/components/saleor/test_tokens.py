@@ -15,7 +15,7 @@ import pytest
 from components.saleor.auth import TOKENS, grant_for, lifetime_seconds
 from components.saleor.client import SaleorSession
 from components.saleor.documents import document, order_subscription
-from components.saleor.errors import SaleorError
+from components.saleor.errors import SaleorError, SaleorUnavailable
 from components.saleor.provider import SaleorAppProvider, SaleorWebhookProvider
 from tests.components.saleor.conftest import configured
 from tests.components.saleor.fake_saleor import FakeSaleor, LoginThrottle
@@ -222,3 +222,23 @@ def test_wrong_password_fails_every_queued_operation_with_one_attempt(fake_saleo
                                   "saleor.staffEmail and the password")
         assert "wrong-Pa55word" not in message
     assert "wrong-Pa55word" not in caplog.text
+
+
+def test_operations_waiting_for_a_failed_login_fail_with_it(fake_saleor):
+    fake_saleor.fail_next("http_503", root="tokenCreate", times=3)  # Saleor is down for one login's attempts
+    fake_saleor.latency_seconds = 0.1  # so the other operations are surely waiting for that login
+    provider = configured(SaleorWebhookProvider, fake_saleor)
+    events = ("ORDER_CREATED", "ORDER_FULLY_PAID", "ORDER_CANCELLED")
+
+    def create(n):
+        with pytest.raises(SaleorUnavailable) as info:
+            provider.create(hook("QXBwOjE=", events[n]))
+        return str(info.value)
+
+    messages = in_threads(3, create)
+    assert fake_saleor.count("tokenCreate") == 3  # one login's attempts (maxAttempts), not three logins' worth
+    for event, message in zip(events, messages, strict=True):
+        assert message.startswith(f"create SaleorWebhook '{event}' [{event}]: Saleor tokenCreate at ")
+        assert "HTTP 503 after 3 attempt(s)" in message
+    # Saleor is back: the next operation logs in afresh.
+    assert configured(SaleorAppProvider, fake_saleor).create(dict(APP)).id
