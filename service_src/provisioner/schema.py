@@ -16,6 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
@@ -83,7 +84,7 @@ def schema_state(connection: Connection) -> SchemaState:
 def _known(revision: str) -> bool:
     try:
         return _scripts().get_revision(revision) is not None
-    except Exception:  # alembic raises its own errors for an unknown id
+    except CommandError:  # what Alembic raises for an id it has no script for
         return False
 
 
