@@ -6,9 +6,10 @@ Pulumi.<stack>.yaml the stack's values, every namespace kept (``vault:address`` 
 Values are read as the CLI reads them (sdk/go/common/resource/config/value.go, ``unmarshalValue``):
 - a plain scalar is its text: ``kubernetesVersion: 1.30`` is "1.30", ``2026-11-01`` is "2026-11-01";
 - ``{secure: <ciphertext>}`` is a secret;
-- any other mapping or list is a structured value, decoded as Go's yaml.v3 decodes into ``any`` (YAML 1.2
-  core schema: true/false, ints, floats, null; a date stays its text; ``yes`` stays a string) and
-  passed as JSON; a ``{secure: ...}`` inside it makes the whole key secret.
+- any other mapping or list is a structured value, decoded as the CLI's YAML library decodes it into
+  ``any`` (gopkg.in/yaml.v2, sdk/go/common/encoding/marshal.go): YAML 1.1 booleans (``yes``/``no``/``on``/
+  ``off``/``y``/``n`` too), ints, floats, null, and a date stays its text; passed as JSON, a
+  ``{secure: ...}`` inside it making the whole key secret.
 Ciphertext cannot be decrypted offline: secure values become the placeholder "[secret]", passed as
 secrets, like every declared secret key the file lacks (operators set those with
 ``pulumi config set --secret``).
@@ -47,30 +48,32 @@ class StackFiles:
         return {k: v for k, v in self.values.items() if k not in self.secret_keys}
 
 
-class _CoreSchemaLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """YAML 1.2 core schema for plain scalars, as yaml.v3 resolves them into ``any`` (resolve.go): no
-    YAML 1.1 booleans (yes/on), no sexagesimal numbers, and a timestamp stays a string."""
+class _CliLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Plain scalars resolved as yaml.v2 resolves them into ``any`` (resolve.go ``resolve``, decode.go): its
+    bool/null words, Go-parsed ints and floats, no sexagesimal numbers, and a timestamp stays a string."""
 
     yaml_implicit_resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
 
 
-_INT = re.compile(r"^[-+]?(?:[0-9][0-9_]*|0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+)$")
-_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?$"
+_TRUE = ("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON")
+_FALSE = ("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF")
+_INT = re.compile(r"^[-+]?(?:[0-9][0-9_]*|0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+)$")
+_FLOAT = re.compile(r"^[-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?$"
                     r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$")
-_CORE_RESOLVERS = [
-    ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")),
+_CLI_RESOLVERS = [
+    ("tag:yaml.org,2002:bool", re.compile(f"^(?:{'|'.join(_TRUE + _FALSE)})$"), list("yYnNtTfFoO")),
     ("tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]),
     ("tag:yaml.org,2002:int", _INT, list("-+0123456789")),
     ("tag:yaml.org,2002:float", _FLOAT, list("-+.0123456789")),
     ("tag:yaml.org,2002:merge", re.compile(r"^<<$"), ["<"]),
 ]
-for _tag, _pattern, _first in _CORE_RESOLVERS:
-    _CoreSchemaLoader.add_implicit_resolver(_tag, _pattern, _first)
+for _tag, _pattern, _first in _CLI_RESOLVERS:
+    _CliLoader.add_implicit_resolver(_tag, _pattern, _first)
 
 
 def _construct_int(loader: yaml.BaseLoader, node: yaml.ScalarNode) -> int | float:
     """Go's strconv.ParseInt(text, 0, 64) after dropping underscores: 0x, 0o, 0b, and a leading 0 is octal;
-    what does not parse as an int (``09``) is a float, as yaml.v3 falls back to."""
+    what does not parse as an int (``09``) is a float, as yaml.v2 falls back to."""
     text = str(loader.construct_scalar(node)).replace("_", "")
     sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text.lstrip("+"))
     try:
@@ -82,16 +85,16 @@ def _construct_int(loader: yaml.BaseLoader, node: yaml.ScalarNode) -> int | floa
 
 
 def _construct_bool(loader: yaml.BaseLoader, node: yaml.ScalarNode) -> bool:
-    return str(loader.construct_scalar(node)).lower() == "true"
+    return str(loader.construct_scalar(node)) in _TRUE
 
 
-_CoreSchemaLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
-_CoreSchemaLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
+_CliLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_CliLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
 
 
 def _compose(path: Path) -> yaml.Node | None:
     try:
-        loader = _CoreSchemaLoader(path.read_text())
+        loader = _CliLoader(path.read_text())
         try:
             return loader.get_single_node()
         finally:
@@ -103,7 +106,7 @@ def _compose(path: Path) -> yaml.Node | None:
 
 
 def _construct(node: yaml.Node, where: str) -> Any:
-    loader = _CoreSchemaLoader("")
+    loader = _CliLoader("")
     try:
         return loader.construct_object(node, deep=True)
     except yaml.YAMLError as exc:

@@ -65,7 +65,7 @@ def test_broken_yaml_names_file_and_line(root):
 # The CLI keeps a top-level value as a string, or as an object when set with --path (sdk/go/common/resource/
 # config/map.go Set; a --path leaf "true"/"false" becomes a bool and base-10 digits without a leading 0 an int,
 # object.go coerce), writes a --secret value as {secure: <ciphertext>} (value.go marshalValue), and saves the
-# file with yaml.v3, which quotes a string that would read back as another type ("1.30", "true", "2026-11-01").
+# file with its YAML library, which quotes a string that would read back as another type ("1.30", "true").
 # Reading back, a top-level scalar unmarshals into a string: its text, however it is written (value.go).
 
 CLI_WRITTEN = """config:
@@ -133,17 +133,18 @@ def test_values_reach_the_program_as_the_cli_passes_them(tmp_path, text):
     assert "v1:" not in json.dumps(bag)
 
 
-def test_yaml_1_1_words_stay_strings_inside_structured_values(tmp_path):
-    """yaml.v3 reads `yes`/`on` as strings and 0755 as octal when decoding into `any` (resolve.go)."""
+def test_structured_values_decode_as_the_cli_s_yaml_library_does(tmp_path):
+    """gopkg.in/yaml.v2 into `any` (resolve.go): `yes`/`on` are booleans, 0755 is octal, 09 a float, a date and
+    1:30 stay text."""
     (tmp_path / "Pulumi.yaml").write_text("name: cmp-platform\n")
     (tmp_path / "Pulumi.dev.yaml").write_text(
         "config:\n  cmp-platform:x: {a: yes, b: on, c: 0755, d: 0x1F, e: 1_000, f: 1:30, g: ~, h: '300', i: 09}\n"
         "  cmp-platform:y:\n"
         "  cmp-platform:z:\n    base: &base {cpu: 50m}\n    limits:\n      <<: *base\n      memory: 1Gi\n")
     files = load_stack_files(tmp_path, "dev")
-    assert files.values["x"] == {"a": "yes", "b": "on", "c": 493, "d": 31, "e": 1000, "f": "1:30", "g": None,
+    assert files.values["x"] == {"a": True, "b": True, "c": 493, "d": 31, "e": 1000, "f": "1:30", "g": None,
                                  "h": "300", "i": 9.0}
-    assert files.values["z"]["limits"] == {"cpu": "50m", "memory": "1Gi"}  # merge keys, as yaml.v3 has them
+    assert files.values["z"]["limits"] == {"cpu": "50m", "memory": "1Gi"}  # merge keys, as yaml.v2 has them
     assert files.values["y"] == ""
 
 
