@@ -53,7 +53,7 @@ _CPU = re.compile(r"^(\d+(\.\d+)?)(m?)$")
 _MEMORY = re.compile(r"^(\d+)(Ki|Mi|Gi|Ti|k|M|G|T)?$")
 _MEMORY_UNITS = {None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
                  "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
-_URL = re.compile(r"^https?://[^\s/:]+(:\d{1,5})?(/\S*)?$")
+_URL = re.compile(r"^https?://[^\s/:]+(?P<port>:\d{1,5})?(/\S*)?$")
 # [host[:port]/]path[:tag][@sha256:digest]; tag and digest parsed separately below.
 _IMAGE = re.compile(
     r"^(?P<name>(?:[a-zA-Z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -76,8 +76,11 @@ def dns_label(value: str) -> str:
 
 
 def http_url(value: str) -> str:
-    if not _URL.match(value):
+    match = _URL.match(value)
+    if not match:
         raise ValueError("must be an http:// or https:// URL")
+    if match["port"] and not 1 <= int(match["port"][1:]) <= 65535:
+        raise ValueError(f"port {match['port'][1:]} must be between 1 and 65535")
     return value
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 
 from components.vault.paths import CONNECTOR_MOUNT, SECRET_MOUNT, check_rotations
 from infra.config import HttpUrl, Model, dns_label
@@ -23,7 +24,9 @@ class VaultConfig(Model):
     # Seed provider: Vault client timeout, and per-key rotation triggers ("cmp/connector.service_jwt_secret":
     # "2026-11"); changing a trigger writes a new value for that key only.
     timeout_seconds: float = Field(default=5, gt=0)
-    rotations: dict[str, str] = Field(default_factory=dict)
+    # A trigger is text; `pulumi config set --path` stores 20261101 as a number, which counts as its text.
+    rotations: dict[str, Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int | float) else v)]] = (
+        Field(default_factory=dict))
     # The ESO controller's ServiceAccount, bound by the Vault role the ClusterSecretStore uses.
     external_secrets_namespace: str = "external-secrets"
     external_secrets_service_account: str = "external-secrets"

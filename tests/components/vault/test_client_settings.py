@@ -41,3 +41,12 @@ def test_a_bad_section_is_the_programs_one_line_error(section, message):
         settings_from_config(getter({"cmp-platform:vault": json.dumps(section)}), env={})
     assert str(excinfo.value).startswith(message)
     assert "\n" not in str(excinfo.value)
+
+
+def test_a_numeric_rotation_trigger_counts_as_its_text():
+    """`pulumi config set --path 'cmp-platform:vault.rotations["cmp/connector.service_jwt_secret"]' 20261101`
+    stores a number; it is the same trigger as the text."""
+    from components.vault.config import VaultConfig
+
+    config = VaultConfig.model_validate({"rotations": {"cmp/connector.service_jwt_secret": 20261101}})
+    assert config.rotations == {"cmp/connector.service_jwt_secret": "20261101"}

@@ -1,0 +1,35 @@
+"""The config base: the shared validators say which rule a value broke."""
+
+import pytest
+
+from infra.config import check_image, dns_label, http_url
+
+
+@pytest.mark.parametrize("url", ["http://x", "https://vault.example:8200", "http://10.0.0.1:1/path?q=1",
+                                 "https://h:65535/"])
+def test_http_urls_that_pass(url):
+    assert http_url(url) == url
+
+
+@pytest.mark.parametrize(("url", "rule"), [
+    ("ftp://x", "must be an http:// or https:// URL"),
+    ("http://", "must be an http:// or https:// URL"),
+    ("http://x:99999", "port 99999 must be between 1 and 65535"),
+    ("http://x:0/", "port 0 must be between 1 and 65535"),
+])
+def test_http_urls_that_fail_name_the_rule(url, rule):
+    with pytest.raises(ValueError, match=rule):
+        http_url(url)
+
+
+def test_image_refs_need_a_tag_or_digest_and_never_latest():
+    assert check_image("ghcr.io/x/y:1.0") and check_image("x/y@sha256:" + "a" * 64)
+    for bad, rule in (("x/y", "must carry a tag"), ("x/y:latest", "moving tag"), ("X Y", "image reference")):
+        with pytest.raises(ValueError, match=rule):
+            check_image(bad)
+
+
+def test_dns_labels():
+    assert dns_label("cmp-1") == "cmp-1"
+    with pytest.raises(ValueError, match="DNS-1123"):
+        dns_label("Cmp_1")
