@@ -104,34 +104,36 @@ class Verifier:
             raise Rejected(503, "unavailable", str(exc)) from exc
 
 
+def migrate_schema(store: InboxStore) -> None:
+    """Upgrade the schema before serving; while the database is unreachable retry for up to 30 s (the pod's
+    liveness probe gives a start about 35 s), then give up so Kubernetes restarts the pod. SchemaError (a
+    schema no revision explains) is not retried."""
+    for attempt in Retrying(
+        retry=retry_if_exception_type(OperationalError),
+        wait=wait_exponential(multiplier=0.2, max=5),
+        stop=stop_after_delay(30),
+        reraise=True,
+    ):
+        with attempt:
+            try:
+                before, after = store.migrate()
+            except OperationalError as exc:
+                log.warning("schema_migration_waiting", error=type(exc).__name__)
+                raise
+    log.info("schema_ready", revision_before=before, revision=after)
+
+
 def create_app(settings: ProvisionerSettings, *, store: InboxStore | None = None) -> FastAPI:
     store = store or InboxStore(settings.database_url.get_secret_value())
     metrics = Metrics(store.counts, store.oldest_pending_seconds)
     committer = GroupCommitter(store.record_many)
     state: dict = {}
 
-    def migrate() -> None:
-        """Upgrade the schema before serving; while the database is unreachable retry for up to 30 s (the pod's
-        liveness probe gives a start-up about 35 s), then fail the start so Kubernetes restarts the pod."""
-        for attempt in Retrying(
-            retry=retry_if_exception_type(OperationalError),
-            wait=wait_exponential(multiplier=0.2, max=5),
-            stop=stop_after_delay(30),
-            reraise=True,
-        ):
-            with attempt:
-                try:
-                    before, after = store.migrate()
-                except OperationalError as exc:
-                    log.warning("schema_migration_waiting", error=type(exc).__name__)
-                    raise
-        log.info("schema_ready", revision_before=before, revision=after)
-
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if settings.migrate_on_start:
             try:
-                await asyncio.to_thread(migrate)
+                await asyncio.to_thread(migrate_schema, store)
             except SchemaError as exc:
                 log.error("schema_migration_failed", reason=str(exc))
                 raise

@@ -46,7 +46,12 @@ class DatabaseSettings(BaseSettings):
 
 
 class Failed(Exception):
-    """A command failed; the message is the one line to print."""
+    """A command failed; the message is what to print (one line per problem), ``status`` the exit status:
+    2 for a bad environment, 1 for anything else."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def configure_logging(level: str) -> None:
@@ -73,16 +78,27 @@ def _settings():
     try:
         return ProvisionerSettings()
     except ValidationError as exc:
-        raise Failed("\n".join(f"{PROG}: {line}" for line in config_errors(exc))) from None
+        raise Failed("\n".join(f"{PROG}: {line}" for line in config_errors(exc)), status=2) from None
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import create_app
+    from .app import create_app, migrate_schema
 
     settings = _settings()
     configure_logging(settings.log_level)
+    if settings.migrate_on_start:  # here rather than in the app's start-up, so a failure is one line
+        store = InboxStore(settings.database_url.get_secret_value(), pool_size=1)
+        try:
+            migrate_schema(store)
+        except SchemaError as exc:
+            raise Failed(f"{PROG}: {exc}") from None
+        except SQLAlchemyError as exc:
+            raise Failed(f"{PROG}: the inbox database failed: {type(exc).__name__}: {_reason(exc)}") from None
+        finally:
+            store.dispose()
+        settings = settings.model_copy(update={"migrate_on_start": False})
     uvicorn.run(
         create_app(settings),
         host=args.host,
@@ -105,7 +121,12 @@ def _database_url() -> str:
     try:
         return DatabaseSettings().database_url.get_secret_value()
     except ValidationError as exc:
-        raise Failed("\n".join(f"{PROG}: {line}" for line in config_errors(exc))) from None
+        raise Failed("\n".join(f"{PROG}: {line}" for line in config_errors(exc)), status=2) from None
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    """The driver's first line (no SQL, no parameters)."""
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
 
 
 def _with_store(action: Callable[[InboxStore], int], *, needs_table: bool = True) -> int:
@@ -119,8 +140,7 @@ def _with_store(action: Callable[[InboxStore], int], *, needs_table: bool = True
             raise Failed(f"{PROG}: the inbox table does not exist yet: run `{PROG} migrate` (or start the service)")
         return action(store)
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
-        raise Failed(f"{PROG}: the inbox database failed: {type(exc).__name__}: {reason}") from None
+        raise Failed(f"{PROG}: the inbox database failed: {type(exc).__name__}: {_reason(exc)}") from None
     finally:
         store.dispose()
 
@@ -226,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except Failed as exc:
         print(exc, file=sys.stderr)
-        return 2 if args.func in (_serve, _check_config) else 1
+        return exc.status
 
 
 if __name__ == "__main__":

@@ -222,3 +222,26 @@ def test_the_service_migrates_a_create_all_database_at_start(pg_url, provisioner
     provisioner = provisioner_factory(worker_enabled=False)
     assert provisioner.client.get("/readyz").json()["schema"] == schema.head_revision()
     assert _rows(pg_url) == before
+
+
+def test_the_service_refuses_to_start_on_a_schema_it_cannot_migrate(pg_url, control_plane):
+    with psycopg.connect(_dsn(pg_url)) as conn:
+        conn.execute("CREATE TABLE provisioner_inbox (id BIGSERIAL PRIMARY KEY, something TEXT)")
+    env = {
+        "CONTROL_PLANE_URL": control_plane.url,
+        "SERVICE_JWT_SECRET": "secret",
+        "SALEOR_ALLOWED_ORIGINS": "https://shop.example.com",
+    }
+    os_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    script = shutil.which("cmp-provisioner", path=str(Path(sys.executable).parent))
+    result = subprocess.run(
+        [script, "serve", "--host", "127.0.0.1"],
+        env=os_env | env | {"DATABASE_URL": pg_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("cmp-provisioner: table provisioner_inbox exists without an Alembic revision")
+    assert _revision(pg_url) is None
