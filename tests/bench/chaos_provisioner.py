@@ -208,6 +208,7 @@ class Figures:
             self.lost == 0
             and self.duplicates == 0
             and self.deliveries_accepted > 0
+            and self.replica_kill.get("leased_rows_at_kill", 0) >= 1  # it died mid-batch
             and self.replica_kill.get("leases_back") == self.replica_kill.get("leased_rows_at_kill")
         )
 
