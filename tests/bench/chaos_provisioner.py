@@ -59,7 +59,7 @@ class Plan:
     """When each fault happens, in seconds from the first delivery (a fault also waits for the one before it)."""
 
     rate: float = 50.0  # deliveries per second
-    seconds: float = 40.0  # how long deliveries are sent
+    seconds: float = 40.0  # deliveries are sent at least this long, and until 2 s after the last fault
     kill_replica_at: float = 5.0
     cp_down_at: float = 15.0
     cp_down_seconds: float = 6.0
