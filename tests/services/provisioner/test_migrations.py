@@ -245,3 +245,23 @@ def test_the_service_refuses_to_start_on_a_schema_it_cannot_migrate(pg_url, cont
     [line] = result.stderr.splitlines()
     assert line.startswith("cmp-provisioner: table provisioner_inbox exists without an Alembic revision")
     assert _revision(pg_url) is None
+
+
+def test_start_up_migration_waits_for_a_database_that_comes_up_late():
+    """A pod can start before its database answers: the migration is retried until it does."""
+    from service_src.provisioner.app import migrate_schema
+    from tests.support.net import free_port
+    from tests.support.postgres import PostgresServer
+
+    server = PostgresServer(port=free_port(), fsync=False)
+    store = InboxStore(server.url("postgres") + "?connect_timeout=1", pool_size=1)
+    starter = threading.Timer(1.5, server.start)
+    starter.start()
+    try:
+        migrate_schema(store)
+        with store.engine.connect() as conn:
+            assert schema.current_revision(conn) == schema.head_revision()
+    finally:
+        starter.join()
+        store.dispose()
+        server.stop()
