@@ -20,6 +20,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 import structlog
 from pydantic import SecretStr, ValidationError, field_validator
@@ -211,8 +212,17 @@ def _positive(value: str) -> int:
     return number
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments are one line on stderr, the usage folded into it (argparse prints two). Subcommands'
+    parsers are made of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        usage = " ".join(self.format_usage().split()).removeprefix("usage: ")
+        self.exit(2, f"error: {message} (usage: {usage})\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Saleor order webhooks -> CMP instances")
+    parser = OneLineParser(prog=PROG, description="Saleor order webhooks -> CMP instances")
     commands = parser.add_subparsers(dest="command")
     serve = commands.add_parser("serve", help="serve the webhooks and run the worker (default)")
     serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a pod listens on all its interfaces

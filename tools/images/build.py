@@ -11,7 +11,6 @@ Any failure is one line on stderr naming the step, and exit status 1.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 from components.images.services import REPO_ROOT, SERVICE_IMAGES, ServiceImage, check_build_inputs
+from tools.cli import OneLineParser
 from tools.images.base import BASE_NAME, commit_base_image, ensure_rootfs
 from tools.images.buildah import Buildah, BuildError
 from tools.images.registry import LocalRegistry
@@ -104,7 +104,7 @@ def _read_manifest(out: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make images", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="make images", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "images")
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help="checkout to build (the build context)")
     parser.add_argument("--service", action="append", choices=sorted(SERVICE_IMAGES), dest="services")

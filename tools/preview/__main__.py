@@ -5,19 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn
 
+from tools.cli import OneLineParser
 from tools.preview.stack_files import known_stacks
 
 # tools.preview.runner (the Pulumi SDK) is imported in main(): a usage error answers without loading it.
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """Bad arguments are one line on stderr, the usage folded into it (argparse prints two)."""
-
-    def error(self, message: str) -> NoReturn:
-        usage = " ".join(self.format_usage().split()).removeprefix("usage: ")
-        self.exit(2, f"error: {message} (usage: {usage})\n")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

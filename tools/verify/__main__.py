@@ -10,13 +10,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from tools.cli import OneLineParser
 from tools.verify.result import Check
 
 AREAS = ("saleor", "vault", "control-plane", "services", "ragflow")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tools.verify", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m tools.verify", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True, help="the stack (a Pulumi.<stack>.yaml beside Pulumi.yaml)")
     parser.add_argument("--outputs", type=Path, help="the stack's outputs as JSON (default: pulumi stack output)")
     parser.add_argument("--since", default="1h", help="window for failed Saleor deliveries: 30m, 2h (default 1h)")

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.services.provisioner.helpers import SERVICE_JWT_SECRET, body_of, hmac_sign, order_payload, wait_until
 from tests.support.net import free_port, wait_http
@@ -155,3 +156,14 @@ def test_dead_letters_list_says_when_it_stops_at_its_limit(tmp_path: Path):
     assert limited.stderr == "2 dead letter(s) shown: stopped at --limit 2; more exist\n"
     everything = subprocess.run([_script(), "dead-letters", "list"], env=env, capture_output=True, text=True)
     assert len(everything.stdout.splitlines()) == 3 and everything.stderr == "3 dead letter(s)\n"
+
+
+@pytest.mark.parametrize("argv", [["--port", "x"], ["dead-letters", "replay"], ["dead-letters", "bogus"], ["--bogus"]])
+def test_bad_arguments_are_one_line_with_the_usage(argv, capsys):
+    from service_src.provisioner.cli import main
+
+    with pytest.raises(SystemExit) as excinfo:
+        main(argv)
+    err = capsys.readouterr().err
+    assert excinfo.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("error: ") and "(usage: cmp-provisioner" in err
