@@ -49,6 +49,12 @@ def _runs_a_cli_and_returns():
     return subprocess.run(["git", "--version"], capture_output=True, check=False)
 
 
+def _imports_its_server_inside():
+    from tests.support.postgres import PostgresServer
+
+    return PostgresServer(port=1)
+
+
 @pytest.mark.parametrize("image", ["nginx", "redis-server"])
 def _names_servers_only_as_data(image):
     return {"image": image, "argv": "nginx -g 'daemon off;'"}
@@ -61,6 +67,7 @@ def _names_servers_only_as_data(image):
     (_serves_http, "ThreadingHTTPServer"),
     (_runs_the_binary, "['redis-server', '--test-memory', '1']"),
     (_looks_up_nginx, "shutil.which('nginx')"),
+    (_imports_its_server_inside, "PostgresServer -> _binary('initdb')"),
 ])
 def test_what_reaches_a_server_is_found_with_the_chain_that_gets_there(example, reason):
     assert Classifier().reason(example) == reason

@@ -19,6 +19,8 @@ so a test this reading misses fails there with a line saying what to mark, rathe
 from __future__ import annotations
 
 import ast
+import importlib
+import importlib.util
 import inspect
 import textwrap
 import types
@@ -76,11 +78,30 @@ def _runs_server_command(node: ast.AST) -> bool:
     return False
 
 
-def _namespace(obj: object) -> dict:
+def _namespace(obj: object, tree: ast.AST) -> dict:
+    """The names the definition sees: its module's globals, plus what it imports itself from the test tree."""
     if isinstance(obj, type):
         module = inspect.getmodule(obj)
-        return vars(module) if module else {}
-    return getattr(obj, "__globals__", {})
+        names = dict(vars(module)) if module else {}
+    else:
+        names = dict(getattr(obj, "__globals__", {}))
+    package = names.get("__package__") or ""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        try:
+            module_name = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+        except ImportError:
+            continue
+        if module_name.split(".")[0] != TESTS_DIR.name:
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        for alias in node.names:
+            names[alias.asname or alias.name] = getattr(module, alias.name, None)
+    return names
 
 
 class Classifier:
@@ -103,7 +124,7 @@ class Classifier:
         tree = _source_tree(obj)
         if tree is None:
             return None
-        namespace = _namespace(obj)
+        namespace = _namespace(obj, tree)
         helpers: list[object] = []
         for node in ast.walk(tree):
             if isinstance(node, ast.Name):
