@@ -26,7 +26,7 @@ preview: $(STAMP)
 test: $(STAMP)
 	bash .ci/system-deps.sh
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n auto --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 ## The fast tier: every test that needs no server and no image build (docs/ci.md, "The two tiers").
 test-fast: $(STAMP)

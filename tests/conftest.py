@@ -84,7 +84,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (kept if wanted else dropped).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+    items[:] = _costly_files_first(kept)
+
+
+def _costly_files_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Whole files in the order image builds, end-to-end, other server tests, the rest (each file's own order
+    kept), so xdist (`--dist loadfile --no-loadscope-reorder`) starts the longest work first."""
+    def cost(item: pytest.Item) -> int:
+        for rank, marker in enumerate(("images", "e2e", "server")):
+            if item.get_closest_marker(marker) is not None:
+                return rank
+        return 3
+
+    file_rank: dict[str, tuple[int, int]] = {}
+    for index, item in enumerate(items):
+        path = item.nodeid.split("::", 1)[0]
+        rank, first = file_rank.get(path, (3, index))
+        file_rank[path] = (min(rank, cost(item)), first)
+    return sorted(items, key=lambda item: file_rank[item.nodeid.split("::", 1)[0]])
 
 
 @pytest.hookimpl(wrapper=True)

@@ -92,3 +92,16 @@ def test_every_collected_test_using_a_server_fixture_is_in_the_server_tier(reque
             assert item.get_closest_marker("server"), item.nodeid
     if tier != "fast" and len(request.session.items) > 100:
         assert checked, "a whole-suite collection with no test of a server fixture: the check saw nothing"
+
+
+def test_this_sessions_files_run_longest_work_first(request):
+    """Image builds, then end-to-end, then other server tests, then the rest: whole files, in that order."""
+    def rank(item):
+        return next((r for r, m in enumerate(("images", "e2e", "server")) if item.get_closest_marker(m)), 3)
+
+    file_ranks: dict[str, int] = {}
+    for item in request.session.items:
+        path = item.nodeid.split("::", 1)[0]
+        file_ranks[path] = min(file_ranks.get(path, 3), rank(item))
+    order = [file_ranks[item.nodeid.split("::", 1)[0]] for item in request.session.items]
+    assert order == sorted(order)
