@@ -165,13 +165,15 @@ async def send(
                                       allow_redirects=False) as response:
             return UpstreamResponse(response.status, dict(response.headers), await response.read())
 
-    retrying = AsyncRetrying(
-        stop=stop_after_attempt(1 + (ctx.max_retries if idempotent else 0)),
-        wait=wait_exponential(multiplier=RETRY_BACKOFF_S),
-        retry=retry_if_exception_type((TimeoutError, aiohttp.ClientError)) | retry_if_result(_server_error),
-        retry_error_callback=_last_outcome,  # the last 5xx is returned, the last exception raised as it was
-    )
     try:
+        if not idempotent or ctx.max_retries == 0:
+            return await attempt()  # never retried: no retry policy to run
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(1 + ctx.max_retries),
+            wait=wait_exponential(multiplier=RETRY_BACKOFF_S),
+            retry=retry_if_exception_type((TimeoutError, aiohttp.ClientError)) | retry_if_result(_server_error),
+            retry_error_callback=_last_outcome,  # the last 5xx is returned, the last exception raised as it was
+        )
         return await retrying(attempt)
     except TimeoutError:
         raise GatewayError(504, "upstream_timeout", f"{connector} did not answer in {ctx.timeout.total:g}s") from None
