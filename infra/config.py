@@ -31,12 +31,18 @@ class ConfigError(ValueError):
         super().__init__(f"config error: {self.key} = {_show(value)}: {self.rule}")
 
 
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/@\s:]*:)[^/@\s]*@", re.I)
+
+
 def _show(value: Any) -> str:
+    """The value as the error line shows it: JSON-ish, one line, at most 120 characters, and a password in
+    a URL (``redis://user:pw@host``) replaced, since the line reaches logs and CI output."""
     if value is MISSING:
         return "<unset>"
     if value == REDACTED:
         return REDACTED
     text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}{REDACTED}@", text)
     text = " ".join(text.split())
     return text if len(text) <= 120 else text[:117] + "..."
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import NoReturn
 
 from pydantic import ValidationError
 
@@ -27,8 +28,16 @@ def load_settings() -> GatewaySettings | None:
         return None
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments are one line on stderr, the usage folded into it (argparse prints two)."""
+
+    def error(self, message: str) -> NoReturn:
+        usage = " ".join(self.format_usage().split()).removeprefix("usage: ")
+        self.exit(2, f"error: {message} (usage: {usage})\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
+    parser = OneLineParser(prog=PROG, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", nargs="?", choices=["serve", "check-config"], default="serve",
                         help="serve (the default) or check-config")

@@ -33,3 +33,13 @@ def test_dns_labels():
     assert dns_label("cmp-1") == "cmp-1"
     with pytest.raises(ValueError, match="DNS-1123"):
         dns_label("Cmp_1")
+
+
+def test_an_error_line_never_shows_a_password_inside_a_url():
+    from infra.config import ConfigError
+
+    line = str(ConfigError("connectorGateway.rateLimitStorageUrl", "redis://cmp:hunter2@redis:6379/0",
+                           "must carry no credentials"))
+    assert "hunter2" not in line
+    assert line == ("config error: cmp-platform:connectorGateway.rateLimitStorageUrl = "
+                    "'redis://cmp:[secret]@redis:6379/0': must carry no credentials")

@@ -84,6 +84,17 @@ def test_cli_exits_2_with_one_line_per_bad_setting(monkeypatch, capsys):
     assert "CONTROL_PLANE_URL: Field required" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv", [["--bogus"], ["--port", "x"], ["nonsense"]])
+def test_bad_arguments_are_one_line_with_the_usage(argv, capsys):
+    from service_src.connector_gateway.cli import main
+
+    with pytest.raises(SystemExit) as excinfo:
+        main(argv)
+    err = capsys.readouterr().err
+    assert excinfo.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("error: ") and "(usage: cmp-connector-gateway" in err
+
+
 def test_policy_enforcement_off_lists_every_tool_but_keeps_the_tenant_prefix(start_gateway, seeded_openbao):
     gw = start_gateway(policy_enforcement=False)
     before = len(seeded_openbao.audit_paths())
