@@ -12,9 +12,9 @@ import pytest
 from components.vault import kv
 from components.vault.paths import FINGERPRINT_KEY_PATH, SEED_PATHS
 from components.vault.seed_provider import VaultSeedProvider
-from tools.preview.runner import preview_stack
 from tests.components.helpers import run_stack
 from tests.support.provider_host import ProviderHost
+from tools.preview.runner import preview_stack
 
 SEED = "pulumi-python:dynamic/vault:Seed"
 POLICY = "vault:index/policy:Policy"
