@@ -23,10 +23,12 @@ preview: $(STAMP)
 
 ## The whole suite (unit, component, service, e2e, built images) over every core. Starts what it needs on
 ## loopback. PYTEST_ARGS adds pytest options, e.g. PYTEST_ARGS="--junitxml=build/test-results/junit.xml".
+## One xdist worker per core plus one: the image tests mostly wait on file copies, not on a core.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: $(STAMP)
 	bash .ci/system-deps.sh
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 ## The fast tier: every test that needs no server and no image build (docs/ci.md, "The two tiers").
 test-fast: $(STAMP)
