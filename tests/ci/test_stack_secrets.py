@@ -10,12 +10,8 @@ import re
 
 import pytest
 
+from stacks.config import SECRET_KEYS
 from tests.ci.conftest import run_step_script, stand_in
-
-try:
-    from stacks.config import SECRET_KEYS
-except ImportError:  # before the stack config moved out of infra/
-    from infra.config import SECRET_KEYS
 
 RECORDER = """#!/usr/bin/env bash
 # Stand-in for the Pulumi CLI: one line per call (arguments, then what came on stdin).
