@@ -8,6 +8,7 @@ and the images' layers are cached).
 
     make bench-tests                                   # both tiers, 3 runs each
     .venv/bin/python tests/bench/bench_tests.py --target test-fast --runs 1
+    .venv/bin/python tests/bench/bench_tests.py --pytest-args=--durations=25   # where the time goes, in each log
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ REPO = Path(__file__).resolve().parents[2]
 TARGETS = ("test-fast", "test")
 
 
-def run_once(target: str, log: Path) -> dict:
+def run_once(target: str, log: Path, pytest_args: str) -> dict:
     load = os.getloadavg()
     start = time.monotonic()
     with log.open("w") as out:
-        code = subprocess.run(["make", target], cwd=REPO, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+        code = subprocess.run(["make", target, f"PYTEST_ARGS={pytest_args}"], cwd=REPO, stdout=out,
+                              stderr=subprocess.STDOUT, check=False).returncode
     seconds = time.monotonic() - start
     tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:]
     return {"seconds": round(seconds, 1), "exit": code, "load_before": [round(x, 2) for x in load],
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--target", choices=(*TARGETS, "both"), default="both")
+    parser.add_argument("--pytest-args", default="", help="passed to make as PYTEST_ARGS, e.g. --durations=25")
     args = parser.parse_args(argv)
     out_dir = REPO / "build" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -48,11 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     for target in targets:
         runs = []
         for n in range(1, args.runs + 1):
-            run = run_once(target, out_dir / f"tests-{target}-{n}.log")
+            run = run_once(target, out_dir / f"tests-{target}-{n}.log", args.pytest_args)
             runs.append(run)
             load = " ".join(f"{x:.2f}" for x in run["load_before"])
             print(f"make {target:<9} run {n}/{args.runs}: {run['seconds']:6.1f} s  exit {run['exit']}  "
-                  f"load before {load}  [{run['last_line']}]", flush=True)
+                  f"load before {load}  [{run['last_line']}]  log {run['log']}", flush=True)
             failed |= run["exit"] != 0
         times = [r["seconds"] for r in runs]
         median = statistics.median(times)

@@ -19,6 +19,7 @@ so a test this reading misses fails there with a line saying what to mark, rathe
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -59,9 +60,14 @@ def _source_tree(obj: object) -> ast.AST | None:
 
 def _in_test_tree(obj: object) -> bool:
     try:
-        return Path(inspect.getfile(obj)).resolve().is_relative_to(TESTS_DIR)
+        return _file_in_test_tree(inspect.getfile(obj))
     except (OSError, TypeError):
         return False
+
+
+@functools.cache
+def _file_in_test_tree(filename: str) -> bool:
+    return Path(filename).resolve().is_relative_to(TESTS_DIR)
 
 
 def _is_command(node: ast.AST) -> bool:
