@@ -1,7 +1,8 @@
 """Wall time of the two test tiers as a developer runs them: `make test-fast` and `make test`, median of N runs.
 
-Each run is timed from start to exit, with the machine's load average read before it (other work on the same
-cores slows the suite, so the figure is only comparable with the load beside it). Prints one line per run and
+Each run is timed from start to exit, with the CPU time it used (user and system, all its processes) and the
+machine's load average read before it (other work on the same cores slows the suite, so the figure is only
+comparable with the load beside it). Prints one line per run and
 one summary line per target, and writes build/bench/tests.json. A run that fails is reported and makes the
 script exit 1: a failing suite's time is not a figure. Run it warm (after one `make test`, so the venv exists
 and the images' layers are cached).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -28,13 +30,17 @@ TARGETS = ("test-fast", "test")
 
 def run_once(target: str, log: Path, pytest_args: str) -> dict:
     load = os.getloadavg()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     with log.open("w") as out:
         code = subprocess.run(["make", target, f"PYTEST_ARGS={pytest_args}"], cwd=REPO, stdout=out,
                               stderr=subprocess.STDOUT, check=False).returncode
     seconds = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:]
     return {"seconds": round(seconds, 1), "exit": code, "load_before": [round(x, 2) for x in load],
+            "cpu_user_s": round(after.ru_utime - before.ru_utime, 1),
+            "cpu_system_s": round(after.ru_stime - before.ru_stime, 1),
             "last_line": tail[0] if tail else "", "log": str(log)}
 
 
@@ -55,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(run)
             load = " ".join(f"{x:.2f}" for x in run["load_before"])
             print(f"make {target:<9} run {n}/{args.runs}: {run['seconds']:6.1f} s  exit {run['exit']}  "
-                  f"load before {load}  [{run['last_line']}]  log {run['log']}", flush=True)
+                  f"cpu {run['cpu_user_s']:.0f} s user + {run['cpu_system_s']:.0f} s system  load before {load}  "
+                  f"[{run['last_line']}]  log {run['log']}", flush=True)
             failed |= run["exit"] != 0
         times = [r["seconds"] for r in runs]
         median = statistics.median(times)
