@@ -141,7 +141,10 @@ def test_two_stacks_in_two_hosts_at_once_against_one_saleor(busy_saleor):
     fake = busy_saleor
     fake.hold_next_login()  # whichever host logs in first is still at it when the other one tries
     stacks = {name: Stack(name) for name in ("dev", "staging")}
-    engines = {name: Engine(fake, retryBackoffSeconds=0.05) for name in stacks}
+    # The held login lasts until the other host's login was refused (at most the hold's 20 s): the client's
+    # timeout and deadline must outlast it on a busy machine, where the second host may start seconds later.
+    engines = {name: Engine(fake, retryBackoffSeconds=0.05, timeoutSeconds=30, retryDeadlineSeconds=60)
+               for name in stacks}
     barrier = threading.Barrier(len(stacks))
 
     def lifecycle(name):
