@@ -41,9 +41,10 @@ SERVICES = [
 ]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def container(image_storage, registry, built_image, request):
-    """A working container from the image pulled by digest from the registry (proves the push)."""
+    """A working container from the image pulled by digest from the registry (proves the push); one pull per
+    image for the tests here (each pull is a full copy of the image in buildah's vfs storage)."""
     image = built_image(request.param)
     source = f"{registry.address}/{image['image']}@{image['digest']}"
     ctr = image_storage.run("from", "--quiet", "--tls-verify=false", "--pull-always", source, what=f"pull {source}")
