@@ -278,7 +278,8 @@ def run_program(program: Callable[[], Any], *, stack: str, config: dict[str, Any
     are not strings are JSON-encoded. ``secret_keys`` marks config keys as secret, as
     ``pulumi config set --secret`` does.
     """
-    monitor = RecordingMonitor(PreviewMocks())
+    mocks = PreviewMocks()
+    monitor = RecordingMonitor(mocks)
     secrets = sorted({_config_key(project, k) for k in secret_keys})
     exported: dict[str, Any] = {}
 
@@ -305,7 +306,7 @@ def run_program(program: Callable[[], Any], *, stack: str, config: dict[str, Any
     try:
         with _language_host_env(encode_config(config, project), secrets):
             reset_options(project=project, stack=stack, preview=True)
-            set_mocks(PreviewMocks(), project=project, stack=stack, preview=True, monitor=monitor,
+            set_mocks(mocks, project=project, stack=stack, preview=True, monitor=monitor,
                       logger=PROGRAM_LOG)
             run()
     finally:
