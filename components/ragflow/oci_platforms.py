@@ -6,6 +6,7 @@ Ragflow's preflight uses it so an image without the node's architecture (the ref
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,6 +23,9 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 # A registry answers 404 when Accept lacks the stored type, so ask for all four.
 ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
 DOCKER_HUB = "https://registry-1.docker.io"
+# Set (to anything but empty) by the offline preview: no registry is asked, every lookup fails as an
+# unreachable registry does, so the preview's output does not depend on whether this machine has a network.
+OFFLINE_ENV = "CMP_OFFLINE"
 
 
 class PreflightError(ConfigError):
@@ -162,6 +166,9 @@ def fetch_platforms(location: ImageLocation, *, timeout: float = 10.0,
 def fetch_image(location: ImageLocation, *, timeout: float = 10.0,
                 transport: httpx.BaseTransport | None = None) -> ImageInfo:
     """The platforms and the manifest digest of ``location`` (its tag resolved by the registry)."""
+    if os.environ.get(OFFLINE_ENV):
+        raise RegistryError("ragflow.image", str(location),
+                            f"registry {location.registry} unreachable: not asked offline ({OFFLINE_ENV} is set)")
     import hashlib
 
     import httpx

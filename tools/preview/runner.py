@@ -7,11 +7,14 @@ written for inspection); 2 unknown stack, config error or program error (nothing
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.ragflow.oci_platforms import OFFLINE_ENV
 from infra.recording import UNKNOWN, Recording, encode_config, run_main, run_program
 from infra.schemas import not_configured
 from tools.preview.changes import compare, counts, read_previous, table
@@ -41,6 +44,21 @@ def declared_secret_keys() -> tuple[str, ...]:
     from stacks.config import SECRET_KEYS
 
     return tuple(SECRET_KEYS)
+
+
+@contextmanager
+def offline() -> Iterator[None]:
+    """The program runs with no network: a registry lookup fails as an unreachable registry does, so a
+    preview shows the same (unknown) digest on every machine."""
+    saved = os.environ.get(OFFLINE_ENV)
+    os.environ[OFFLINE_ENV] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(OFFLINE_ENV, None)
+        else:
+            os.environ[OFFLINE_ENV] = saved
 
 
 def check_stack_config(files: StackFiles) -> str:
@@ -134,12 +152,13 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
     result.lines += files.notes
     try:
         kubernetes_version = check_config(files) or DEFAULT_KUBERNETES_VERSION
-        if program is None:  # the project's own program, run as Pulumi's language host runs it
-            recording = run_main(program_dir, stack=stack, config=files.values, secret_keys=files.secret_keys,
-                                 project=files.project)
-        else:
-            recording = run_program(program, stack=stack, config=files.values, secret_keys=files.secret_keys,
-                                    project=files.project)
+        with offline():
+            if program is None:  # the project's own program, run as Pulumi's language host runs it
+                recording = run_main(program_dir, stack=stack, config=files.values,
+                                     secret_keys=files.secret_keys, project=files.project)
+            else:
+                recording = run_program(program, stack=stack, config=files.values,
+                                        secret_keys=files.secret_keys, project=files.project)
         manifests = manifests_of(recording)
         invalid = validate(((m.obj, m.is_patch) for m in manifests), kubernetes_version)
     except Exception as exc:  # one line for any config/program error; nothing is written

@@ -10,7 +10,7 @@ import pytest
 
 from components.ragflow.component import resolve
 from components.ragflow.config import RagflowConfig
-from components.ragflow.oci_platforms import RegistryError
+from components.ragflow.oci_platforms import OFFLINE_ENV, RegistryError
 from infra.recording import UNKNOWN
 from tests.components.helpers import base_config, run_platform
 
@@ -65,3 +65,15 @@ def test_without_registry_preflight_the_operators_digest_or_the_tag_is_used():
     assert resolve(RagflowConfig(platforms=["linux/amd64"], digest=digest)).digest == digest
     assert image_of(run_platform(ragflow_config(digest=digest))) == f"infiniflow/ragflow:v0.15.1@{digest}"
     assert image_of(run_platform(ragflow_config())) == "infiniflow/ragflow:v0.15.1"
+
+
+@pytest.mark.registry
+def test_offline_no_registry_is_asked_even_one_that_answers(docker_registry, monkeypatch):
+    docker_registry.push_index("infiniflow/ragflow", "v0.15.1", ["amd64"])
+    monkeypatch.setenv(OFFLINE_ENV, "1")  # what the offline preview sets
+    rec = run_platform(ragflow_config(platforms=["linux/amd64"], registryPreflight=True,
+                                      registryUrl=docker_registry.url))
+    assert image_of(rec) == UNKNOWN
+    settings = RagflowConfig(platforms=None, registry_preflight=True, registry_url=docker_registry.url)
+    with pytest.raises(RegistryError, match=f"not asked offline \\({OFFLINE_ENV} is set\\)"):
+        resolve(settings)

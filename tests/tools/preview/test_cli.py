@@ -1,6 +1,7 @@
 """The preview CLI on a small project of our own: files, kustomization, secrets, errors, the change table."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -205,3 +206,19 @@ def test_an_unwritable_output_folder_is_one_line(root, tmp_path, capsys):
                 check_config=fp.check_config, secret_keys=fp.secret_keys)
     err = capsys.readouterr().err
     assert code == 2 and err.splitlines() == [f"error: dev: cannot write {blocker / 'out' / 'dev'}: Not a directory"]
+
+
+def test_the_program_runs_offline_and_the_setting_is_undone_after(root, capsys, monkeypatch):
+    from components.ragflow.oci_platforms import OFFLINE_ENV
+
+    monkeypatch.delenv(OFFLINE_ENV, raising=False)
+    seen = []
+
+    def program():
+        seen.append(os.environ.get(OFFLINE_ENV))
+        fp.program()()
+
+    code, _, err = run(root, "--stack", "dev", program=program, capsys=capsys)
+    assert (code, err) == (0, "")
+    assert seen == ["1"]
+    assert OFFLINE_ENV not in os.environ
