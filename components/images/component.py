@@ -1,4 +1,4 @@
-"""ServiceImages: build each service in service_src with pulumi-docker-build and hand out digest-pinned refs.
+"""ServiceImages: build each service in service_src with docker-build (BuiltImage) and hand out digest-pinned refs.
 
 Context is the repository root, the Dockerfile is service_src/<service>/Dockerfile, BASE_IMAGE is a build
 arg (an air-gapped registry can serve the base), platforms and registry come from config, and each image is
@@ -17,6 +17,7 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from components.images.config import ImagesConfig
+from components.images.image import BuiltImage
 from components.images.services import REPO_ROOT, SERVICE_IMAGES, ServiceImage, check_build_inputs
 from infra.naming import type_token
 
@@ -83,18 +84,17 @@ class ServiceImages(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServiceImagesArgs, opts: pulumi.ResourceOptions | None = None):
         services = [SERVICE_IMAGES[key] for key in args.services]
         dockerfiles = {svc.service: check_build_inputs(svc, args.root) for svc in services}  # before registering
-        import pulumi_docker_build as docker_build  # ~30 ms: paid only by stacks that build (images.build)
 
         super().__init__(type_token("ServiceImages"), name, None, opts)
         context = _relative(args.root)
         self.refs, self.digests = {}, {}
         for svc in services:
-            image = docker_build.Image(
+            image = BuiltImage(
                 f"{name}-{svc.image}",
-                context=docker_build.BuildContextArgs(location=context),
-                dockerfile=docker_build.DockerfileArgs(location=_relative(dockerfiles[svc.service])),
+                context=context,
+                dockerfile=_relative(dockerfiles[svc.service]),
                 build_args={"BASE_IMAGE": args.base_image},
-                platforms=[docker_build.Platform(p) for p in args.platforms],
+                platforms=args.platforms,
                 tags=[f"{args.registry}/{svc.image}:{args.tag}"],
                 labels={"org.opencontainers.image.revision": args.tag, "org.opencontainers.image.title": svc.image,
                         **args.labels},
