@@ -7,6 +7,8 @@ later serves what an earlier run pushed; its config file lives in a temporary di
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import json
 import shutil
 import signal
 import socket
@@ -21,6 +23,7 @@ from tools.images.buildah import BuildError
 
 REGISTRY_BINARY = "docker-registry"
 PR_SET_PDEATHSIG = 1
+MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
 
 
 def _die_with_parent() -> None:
@@ -39,6 +42,33 @@ def registry_binary() -> str | None:
     """Debian's docker-registry (on PATH or in /usr/bin), or None when the package is not installed."""
     fallback = Path("/usr/bin") / REGISTRY_BINARY
     return shutil.which(REGISTRY_BINARY) or (str(fallback) if fallback.exists() else None)
+
+
+def retag(destination: str, digest: str, config_digest: str, timeout: float = 10.0) -> bool:
+    """Give `destination` (host:port/repo:tag, plain HTTP) the manifest the registry holds at `digest`, when that
+    manifest is the image whose config is `config_digest`. False when it is absent, another image, or the
+    registry refuses the tag: the caller pushes instead.
+
+    Registry API v2: GET /v2/<repo>/manifests/<digest>, checked against its digest, then PUT under the tag (the
+    registry accepts it because the blobs it names are already in the repository).
+    """
+    host, _, rest = destination.partition("/")
+    repo, _, tag = rest.rpartition(":")
+    manifests = f"{host}/v2/{repo}/manifests"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(f"http://{manifests}/{digest}", headers={
+                "Accept": ", ".join(MANIFEST_TYPES)}), timeout=timeout) as resp:
+            body, media_type = resp.read(), resp.headers.get_content_type()
+        if f"sha256:{hashlib.sha256(body).hexdigest()}" != digest or media_type not in MANIFEST_TYPES:
+            return False
+        if json.loads(body).get("config", {}).get("digest") != config_digest:
+            return False
+        with urllib.request.urlopen(urllib.request.Request(f"http://{manifests}/{tag}", data=body, method="PUT",
+                                                           headers={"Content-Type": media_type}),
+                                    timeout=timeout) as resp:
+            return resp.status == 201
+    except (urllib.error.URLError, OSError, ValueError, AttributeError):
+        return False
 
 
 class LocalRegistry:

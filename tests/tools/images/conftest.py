@@ -18,14 +18,15 @@ IMAGES_OUT = Path(os.environ.get("CMP_IMAGES_OUT", REPO_ROOT / "build" / "images
 
 def _require_tools() -> None:
     if os.geteuid() != 0:
-        pytest.skip("buildah with vfs storage and chroot isolation needs root here")
+        pytest.skip("buildah's storage (overlay mounts or vfs) and chroot isolation need root here")
     missing = [tool for tool in ("buildah", "debootstrap", "unshare", "ip") if shutil.which(tool) is None]
     assert not missing, f"missing {', '.join(missing)}: run .ci/system-deps.sh"
 
 
 @pytest.fixture(scope="session")
 def image_storage() -> Buildah:
-    return Buildah(root=IMAGES_OUT / "storage", runroot=IMAGES_OUT / "run")
+    """The storage `make images` builds into, with the same driver (chosen the same way)."""
+    return Buildah.for_output(IMAGES_OUT)
 
 
 @pytest.fixture(scope="session")

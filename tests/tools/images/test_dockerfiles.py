@@ -53,7 +53,8 @@ def test_a_missing_dockerfile_fails_in_one_line_before_building(tmp_path):
     (tmp_path / "service_src" / "provisioner").mkdir(parents=True)
     storage = Buildah(root=tmp_path / "storage", runroot=tmp_path / "run")
     with pytest.raises(MissingBuildInput) as excinfo:
-        build_service(storage, SERVICE_IMAGES["provisioner"], "base", "127.0.0.1:1", "t", tmp_path, root=tmp_path)
+        build_service(storage, SERVICE_IMAGES["provisioner"], "base", "127.0.0.1:1", "t", tmp_path, root=tmp_path,
+                      base_id="0" * 64)
     assert str(excinfo.value) == "image cmp-provisioner: Dockerfile service_src/provisioner/Dockerfile does not exist"
     assert not (tmp_path / "storage").exists()
 
