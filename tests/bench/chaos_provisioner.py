@@ -269,17 +269,19 @@ class ControlPlaneProcess:
                 stderr=subprocess.STDOUT,
             )
         wait_http(self._control + "/state", proc=self.process, log=lambda: self.log_path.read_text(errors="replace"))
+        self._client = httpx.Client(base_url=self._control, timeout=30)  # polled: one client, one CA bundle load
 
     def down(self) -> float:
-        return httpx.post(self._control + "/down", timeout=30).json()["down_at"]
+        return self._client.post("/down").json()["down_at"]
 
     def up(self) -> float:
-        return httpx.post(self._control + "/up", timeout=30).json()["up_at"]
+        return self._client.post("/up").json()["up_at"]
 
     def state(self) -> dict:
-        return httpx.get(self._control + "/state", timeout=30).json()
+        return self._client.get("/state").json()
 
     def stop(self) -> None:
+        self._client.close()
         self.process.terminate()
         self.process.wait(timeout=15)
 

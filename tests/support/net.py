@@ -32,17 +32,20 @@ def wait_http(url: str, *, timeout: float = 20.0, ok=lambda r: r.status_code < 5
     """
     deadline = time.monotonic() + timeout
     last: Exception | str = "no answer"
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise ProcessExited(f"the process serving {url} exited with {proc.returncode}:\n{log()[-3000:]}")
-        try:
-            response = httpx.get(url, timeout=1.0)
-            if ok(response):
-                return response
-            last = f"HTTP {response.status_code}"
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.05)
+    # One client for the whole wait: each new client loads the CA bundle (~50 ms of CPU), which at this poll
+    # rate would take a core away from the process being waited for.
+    with httpx.Client(timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise ProcessExited(f"the process serving {url} exited with {proc.returncode}:\n{log()[-3000:]}")
+            try:
+                response = client.get(url)
+                if ok(response):
+                    return response
+                last = f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                last = exc
+            time.sleep(0.05)
     tail = log()[-3000:]
     raise TimeoutError(f"{url} did not answer within {timeout}s: {last}" + (f"\n{tail}" if tail else ""))
 
