@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import io
 import json
+import os
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -20,6 +25,7 @@ from joserfc import jws
 from joserfc.jwk import RSAKey
 
 from service_src.provisioner.app import create_app
+from service_src.provisioner.cli import main as cli_main
 from service_src.provisioner.inbox import InboxStore
 from service_src.provisioner.settings import ProvisionerSettings
 from tests.support.net import run_uvicorn_in_thread
@@ -186,3 +192,13 @@ def wait_until(predicate: Callable[[], Any], *, timeout: float = 20.0, what: str
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def cli(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``cmp-provisioner <argv>`` on exactly ``env``: main(), which the console script calls, in this process (a
+    one-shot command reads only the environment); its exit status, stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, env, clear=True), contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):
+        code = cli_main(argv)
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())

@@ -7,31 +7,26 @@ environment given: they read nothing but the environment and answer on stdout/st
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
-from unittest import mock
 
 import httpx
 import pytest
 
 from service_src.provisioner.cli import main
-from tests.services.provisioner.helpers import SERVICE_JWT_SECRET, body_of, hmac_sign, order_payload, wait_until
+from tests.services.provisioner.helpers import (
+    SERVICE_JWT_SECRET,
+    body_of,
+    cli,
+    hmac_sign,
+    order_payload,
+    wait_until,
+)
 from tests.support.net import free_port, wait_http
-
-
-def command(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``cmp-provisioner <argv>`` on exactly ``env``: its exit status, stdout and stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    with mock.patch.dict(os.environ, env, clear=True), contextlib.redirect_stdout(out), \
-            contextlib.redirect_stderr(err):
-        code = main(argv)
-    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
 def test_cmp_provisioner_serves_from_env_with_sqlite(tmp_path: Path, control_plane):
@@ -71,14 +66,14 @@ def test_cmp_provisioner_serves_from_env_with_sqlite(tmp_path: Path, control_pla
     assert '"event": "row_done"' in output  # JSON log lines on stdout
     assert SERVICE_JWT_SECRET not in output
 
-    listed = command(["dead-letters", "list"], env)
+    listed = cli(["dead-letters", "list"], env)
     assert (listed.returncode, listed.stdout) == (0, "") and "0 dead letter(s)" in listed.stderr
 
 
 def test_bad_environment_is_one_line_per_variable(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SALEOR_", "CONTROL_PLANE", "SERVICE_JWT"))}
     env["SALEOR_LEGACY_HMAC"] = "maybe"
-    result = command([], env)  # no command: serve
+    result = cli([], env)  # no command: serve
     assert result.returncode == 2
     assert "cmp-provisioner: CONTROL_PLANE_URL: Field required" in result.stderr
     assert "cmp-provisioner: SERVICE_JWT_SECRET: Field required" in result.stderr
@@ -103,24 +98,24 @@ def test_check_config_reads_what_the_service_reads():
         SERVICE_JWT_SECRET="local-secret",
         SALEOR_ALLOWED_ORIGINS="https://shop.example.com",
     )
-    ok = command(["check-config"], good)
+    ok = cli(["check-config"], good)
     assert (ok.returncode, ok.stdout, ok.stderr) == (0, "configuration ok\n", "")
 
     bad = good | {"SALEOR_ALLOWED_ORIGINS": "", "WORKER_BATCH_SIZE": "0", "DATABASE_URL": "mysql://db/x"}
-    result = command(["check-config"], bad)
+    result = cli(["check-config"], bad)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "cmp-provisioner: WORKER_BATCH_SIZE: Input should be greater than or equal to 1",
         "cmp-provisioner: DATABASE_URL must be postgresql+psycopg://... or sqlite:///..., not mysql://",
     ]
-    no_origins = command(["check-config"], good | {"SALEOR_ALLOWED_ORIGINS": ""})
+    no_origins = cli(["check-config"], good | {"SALEOR_ALLOWED_ORIGINS": ""})
     assert no_origins.stderr.splitlines() == [
         "cmp-provisioner: SALEOR_ALLOWED_ORIGINS is empty: it is required (the Saleor origins whose JWS signatures "
         "are accepted, comma-separated scheme://host[:port]) unless SALEOR_LEGACY_HMAC=true"
     ]
 
 
-def test_port_works_without_the_serve_command(tmp_path: Path, control_plane):
+def test_port_works_without_the_serve_cli(tmp_path: Path, control_plane):
     port = free_port()
     env = _env(
         CONTROL_PLANE_URL=control_plane.url,
@@ -140,13 +135,13 @@ def test_port_works_without_the_serve_command(tmp_path: Path, control_plane):
 def test_dead_letter_commands_answer_database_trouble_in_one_line(tmp_path: Path):
     fresh = _env(DATABASE_URL=f"sqlite:///{tmp_path}/fresh.db")
     for argv in (["dead-letters", "list"], ["dead-letters", "replay", "1"]):
-        result = command(argv, fresh)
+        result = cli(argv, fresh)
         assert result.returncode == 1
         assert result.stderr.splitlines() == [
             "cmp-provisioner: the inbox table does not exist yet: run `cmp-provisioner migrate` (or start the service)"
         ]
     down = _env(DATABASE_URL=f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/inbox?connect_timeout=2")
-    result = command(["dead-letters", "list"], down)
+    result = cli(["dead-letters", "list"], down)
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
     assert line.startswith("cmp-provisioner: the inbox database failed: OperationalError: connection")
@@ -158,16 +153,16 @@ def test_dead_letters_list_says_when_it_stops_at_its_limit(tmp_path: Path):
 
     url = f"sqlite:///{tmp_path}/inbox.db"
     env = _env(DATABASE_URL=url)
-    assert command(["migrate"], env).returncode == 0
+    assert cli(["migrate"], env).returncode == 0
     store = InboxStore(url)
     for index in range(3):
         store.record("ORDER_FULLY_PAID", f"order-{index}", b"{}", status=DEAD)
     store.dispose()
 
-    limited = command(["dead-letters", "list", "--limit", "2"], env)
+    limited = cli(["dead-letters", "list", "--limit", "2"], env)
     assert [line.split("\t")[2] for line in limited.stdout.splitlines()] == ["order-0", "order-1"]
     assert limited.stderr == "2 dead letter(s) shown: stopped at --limit 2; more exist\n"
-    everything = command(["dead-letters", "list"], env)
+    everything = cli(["dead-letters", "list"], env)
     assert len(everything.stdout.splitlines()) == 3 and everything.stderr == "3 dead letter(s)\n"
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 
 from service_src.provisioner import schema
 from service_src.provisioner.inbox import Base, InboxStore
+from tests.services.provisioner.helpers import cli
 
 # What the service's ``Base.metadata.create_all`` created on PostgreSQL before migrations existed (compiled from
 # the model of that release), kept verbatim so this test keeps checking the upgrade of such a database.
@@ -96,9 +97,9 @@ def _schema_differences(url: str) -> list:
 
 
 def _cli(*argv: str, url: str) -> subprocess.CompletedProcess:
-    script = shutil.which("cmp-provisioner", path=str(Path(sys.executable).parent))
+    """``cmp-provisioner <argv>`` with DATABASE_URL=url (main() in this process: the command reads only that)."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"DATABASE_URL": url}
-    return subprocess.run([script, *argv], env=env, capture_output=True, text=True, timeout=60)
+    return cli(list(argv), env)
 
 
 def test_a_create_all_database_upgrades_with_every_row_kept(pg_url):
