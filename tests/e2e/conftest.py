@@ -23,6 +23,7 @@ import yaml
 from components.vault.paths import SEED_PATHS, KeySource
 from tests.services.connector_gateway.fakes import SaaSFake
 from tests.services.provisioner.helpers import JwksServer, SigningKey, serving_jwks
+from tests.support.control_plane import ControlPlaneFake
 from tests.support.net import free_port, run_uvicorn_in_thread, stop_process, wait_http
 from tests.support.openbao import OpenBaoServer
 from tests.support.postgres import PostgresServer
@@ -162,17 +163,28 @@ def saleor_jwks(saleor_key) -> Iterator[JwksServer]:
         yield server
 
 
-@pytest.fixture
-def provisioner(preview, seeded_vault, control_plane, saleor_jwks, tmp_path) -> Iterator[Service]:
+# The control plane and the services run once per module, as a deployment runs for its users: each test works
+# on orders, tenants and calls of its own.
+
+
+@pytest.fixture(scope="module")
+def control_plane() -> Iterator[ControlPlaneFake]:
+    with ControlPlaneFake() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def provisioner(preview, seeded_vault, control_plane, saleor_jwks, tmp_path_factory) -> Iterator[Service]:
     env = service_env(preview, "cmp-provisioner", seeded_vault, {
         "CONTROL_PLANE_URL": control_plane.url, "SALEOR_ALLOWED_ORIGINS": saleor_jwks.origin})
     control_plane.add_issuer("cmp-provisioner", env["SERVICE_JWT_SECRET"])
-    service = start_service("cmp-provisioner", ["cmp-provisioner", "serve"], env, free_port(), tmp_path)
+    service = start_service("cmp-provisioner", ["cmp-provisioner", "serve"], env, free_port(),
+                            tmp_path_factory.mktemp("provisioner"))
     yield service
     stop_process(service.proc)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def saas() -> Iterator[SaaSFake]:
     fake = SaaSFake()
     with run_uvicorn_in_thread(fake) as url:
@@ -180,8 +192,9 @@ def saas() -> Iterator[SaaSFake]:
         yield fake
 
 
-@pytest.fixture
-def gateway(preview, seeded_vault, control_plane, saas, tmp_path) -> Iterator[Service]:
+@pytest.fixture(scope="module")
+def gateway(preview, seeded_vault, control_plane, saas, tmp_path_factory) -> Iterator[Service]:
+    tmp_path = tmp_path_factory.mktemp("gateway")
     audit = tmp_path / "gateway-audit.jsonl"
     env = service_env(preview, "cmp-connector", seeded_vault, {
         "CONTROL_PLANE_URL": control_plane.url, "VAULT_ADDR": seeded_vault.addr, "VAULT_AUTH_METHOD": "token",
