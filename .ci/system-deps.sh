@@ -8,6 +8,7 @@ command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)        # actionlint checks run: scripts with it
 command -v buildah >/dev/null 2>&1 || need+=(buildah)              # make images
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)      # make images: the Debian base image
+command -v fuse-overlayfs >/dev/null 2>&1 || need+=(fuse-overlayfs)  # make images: overlay storage where the kernel refuses it
 command -v ip >/dev/null 2>&1 || need+=(iproute2)                  # image tests: the network namespace probe
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)  # provisioner tests: a throwaway cluster
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)    # gateway tests: the shared rate limit
