@@ -6,16 +6,23 @@ ask the configured Saleor for its own schema (one introspection request per API 
 neither, the schema checks are skipped with one line saying so; Saleor still validates what it receives.
 
 The provider's check() uses these so a bad event name, subscription query or permission fails at preview,
-before anything exists in Saleor. Each schema takes ~1 s to build, so it is built once per process.
+before anything exists in Saleor. Parsing a schema file (~1 MB of SDL) takes 1-2 s and every `pulumi up` starts
+a new provider host, so a schema is built once per process and, across processes, rebuilt from its
+introspection result kept in the user's cache directory under the file's hash (about a quarter of the time).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
+import os
 import re
 import threading
 from collections.abc import Mapping
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -50,12 +57,44 @@ def load_schema(version: str) -> GraphQLSchema | None:
     """Saleor `version`'s schema from the schema directory, or None when it is not there."""
     if version not in SCHEMA_FILES:
         raise ValueError(f"Saleor schema version {version!r} is not one of {list(SUPPORTED_VERSIONS)}")
-    from graphql import build_schema
-
     from infra.schemas import find_schema
 
     path = find_schema(SCHEMA_FILES[version])
-    return build_schema(path.read_text()) if path is not None else None
+    return build_cached(path.read_bytes()) if path is not None else None
+
+
+def cache_dir() -> Path:
+    """Where built schemas are kept between processes: $XDG_CACHE_HOME/cmp-platform/saleor-schemas (~/.cache)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cmp-platform" / "saleor-schemas"
+
+
+def build_cached(sdl: bytes) -> GraphQLSchema:
+    """The schema of `sdl`: from the cached introspection result of these exact bytes (and graphql-core version)
+    when there is one, else parsed, validated and built, and its introspection result cached. Both print the
+    same schema; an unreadable or unwritable cache only means building from the SDL."""
+    import graphql
+    from graphql import build_client_schema, build_schema, introspection_from_schema
+
+    digest = hashlib.sha256(sdl + b"\0graphql-core " + graphql.__version__.encode()).hexdigest()
+    cached = cache_dir() / f"{digest}.json"
+    try:
+        # The SDL was validated when the cached result was made from it.
+        return build_client_schema(json.loads(cached.read_bytes()), assume_valid=True)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, TypeError, KeyError, graphql.GraphQLError) as exc:
+        log.debug("Saleor schema cache %s unusable (%s); building from the SDL", cached, type(exc).__name__)
+    schema = build_schema(sdl.decode())
+    partial = cached.with_name(f"{cached.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(introspection_from_schema(schema)))
+        partial.replace(cached)  # atomic: a concurrent reader sees the whole file or none
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        log.debug("Saleor schema cache %s not written (%s)", cached, type(exc).__name__)
+    return schema
 
 
 def live_schema(api_url: str, timeout_seconds: float = 20.0) -> GraphQLSchema | None:
