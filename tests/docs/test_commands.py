@@ -188,13 +188,14 @@ def serve(command: Command, env: dict[str, str]) -> None:
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        with httpx.Client(timeout=1) as client:  # one client: each new one loads the CA bundle
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    if client.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
         proc.kill()
         output = proc.communicate(timeout=10)[0]
         pytest.fail(f"{command.id}: {command.text!r} did not serve /healthz on {port}:\n{output[-2000:]}")
