@@ -8,20 +8,23 @@ config digest; its reference names the registry's port, which changes every run)
 Not covered, as with buildah's own layer cache: file times, and what RUN steps fetch (pip installs the versions
 pinned in pyproject.toml, which is copied and so covered).
 
-A Dockerfile outside what this models (an escape directive, a heredoc, COPY --from, a variable, wildcard or URL
-in a source, an ignore file with `!` exceptions) raises Unkeyable; its image is then always built.
+The Dockerfile is read by BuildKit's own parser (the `dockerfile` package wraps it), so continuation lines,
+comments, the escape directive, JSON form, flags and heredocs are read as Docker reads them. A Dockerfile outside
+what this models (a heredoc in COPY/ADD, COPY --from, a variable, wildcard, quote or URL in a source, an ignore
+file with `!` exceptions) raises Unkeyable; its image is then always built.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import posixpath
 import re
 import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+
+import dockerfile
 
 KEY_LABEL = "cmp.inputs"
 KEY_FORMAT = "cmp.inputs/1"
@@ -57,21 +60,24 @@ def content_key(dockerfile: Path, root: Path, base_image_id: str, build_args: Ma
 
 def copied_sources(dockerfile_text: str) -> list[str]:
     """The context paths the COPY/ADD instructions read, normalised, in order."""
+    try:
+        commands = dockerfile.parse_string(dockerfile_text)
+    except dockerfile.GoParseError as exc:
+        raise Unkeyable(f"the Dockerfile does not parse: {exc}") from exc
     sources: list[str] = []
-    for instruction in _instructions(dockerfile_text):
-        keyword, _, rest = instruction.partition(" ")
-        if keyword.upper() not in ("COPY", "ADD"):
+    for command in commands:
+        keyword = command.cmd.upper()
+        if keyword not in ("COPY", "ADD"):
             continue
-        if "<<" in rest:
+        instruction = command.original.splitlines()[0]
+        if command.heredocs:
             raise Unkeyable(f"{keyword} with a heredoc: {instruction}")
-        args = _arguments(rest.strip(), instruction)
-        while args and args[0].startswith("--"):
-            flag = args.pop(0)
+        for flag in command.flags:
             if flag.split("=", 1)[0] not in COPY_FLAGS:
                 raise Unkeyable(f"{keyword} {flag.split('=', 1)[0]}: {instruction}")
-        if len(args) < 2:
+        if len(command.value) < 2:
             raise Unkeyable(f"{keyword} without a source and a destination: {instruction}")
-        sources.extend(_source(src, instruction) for src in args[:-1])
+        sources.extend(_source(src, instruction) for src in command.value[:-1])
     return sources
 
 
@@ -93,49 +99,11 @@ def is_ignored(path: str, patterns: list[re.Pattern[str]]) -> bool:
     return any(p.fullmatch(prefix) for prefix in prefixes for p in patterns)
 
 
-def _instructions(text: str) -> Iterator[str]:
-    """Dockerfile instructions with continuation lines joined and comment lines dropped."""
-    current: list[str] = []
-    at_top = True
-    for raw in text.splitlines():
-        line = raw.strip()
-        if at_top and re.fullmatch(r"#\s*escape\s*=.*", line, flags=re.IGNORECASE):
-            raise Unkeyable(f"parser directive: {line}")
-        if line and not line.startswith("#"):
-            at_top = False
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            current.append(line[:-1].strip())
-            continue
-        current.append(line)
-        yield " ".join(part for part in current if part)
-        current = []
-    if current:
-        yield " ".join(part for part in current if part)
-
-
-def _arguments(rest: str, instruction: str) -> list[str]:
-    flags: list[str] = []
-    while rest.startswith("--"):  # flags come before a JSON array too
-        flag, _, rest = rest.partition(" ")
-        flags.append(flag)
-        rest = rest.strip()
-    if rest.startswith("["):
-        try:
-            values = json.loads(rest)
-        except ValueError:
-            values = None
-        if isinstance(values, list) and all(isinstance(v, str) for v in values):
-            return flags + values
-    return flags + rest.split()
-
-
 def _source(src: str, instruction: str) -> str:
     if "://" in src or src.startswith("git@"):
         raise Unkeyable(f"a URL source ({src}): {instruction}")
-    if "$" in src or any(ch in src for ch in "*?["):
-        raise Unkeyable(f"a variable or wildcard in a source ({src}): {instruction}")
+    if any(ch in src for ch in "$*?[\"'\\`"):  # the builder expands these; the key reads paths as written
+        raise Unkeyable(f"a variable, wildcard, quote or escape character in a source ({src}): {instruction}")
     path = posixpath.normpath(src.lstrip("/")) if src.strip("/") else "."
     if path == ".." or path.startswith("../"):
         raise Unkeyable(f"a source outside the context ({src}): {instruction}")
@@ -181,17 +149,22 @@ def _entry(path: Path, rel: str) -> tuple[str, ...]:
     return ("other", rel, mode, str(stat.S_IFMT(info.st_mode)))
 
 
+# The ignore file follows moby/patternmatcher (ignorefile/ignorefile.go ReadAll for the lines, patternmatcher.go
+# Pattern.compile and MatchesOrParentMatches for a match), which buildah's copier shares through
+# containers/storage pkg/fileutils. docker-py's docker.utils.build.PatternMatcher is not used: it lower-cases
+# pattern and path, reads `[!a]` as a negation and `[^a]` literally, has no `\` escape, and its matches() checks
+# one parent directory only, where moby is case-sensitive and hands brackets to Go's regexp.
 def _ignore_lines(text: str) -> Iterator[str]:
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
+    """The patterns: a `#` in the first column starts a comment, other lines are trimmed, blank ones skipped."""
+    for raw in text.removeprefix("\ufeff").splitlines():
+        if raw.startswith("#") or not raw.strip():
             continue
-        yield line
+        yield raw.strip()
 
 
 def _pattern(line: str, name: str) -> re.Pattern[str]:
-    """A compiled ignore pattern, with the rules of Docker's pattern matcher that buildah uses: `**` any number
-    of directories, `*` and `?` within one path element, leading `/` dropped, the pattern cleaned first."""
+    """A compiled ignore pattern: `**` any number of directories, `*` and `?` within one path element, `[...]` a
+    Go regexp class, `\\` escapes the next character, the pattern cleaned and a leading `/` dropped first."""
     if line.startswith("!"):
         raise Unkeyable(f"{name}: an exception pattern ({line})")
     pattern = posixpath.normpath(line).lstrip("/")

@@ -126,6 +126,7 @@ def test_a_missing_source_has_a_key_of_its_own_and_buildah_reports_it(repo):
     ("COPY <<EOF /etc/x\nhello\nEOF", "heredoc"),
     ("COPY ../outside /x", "outside the context"),
     ("COPY --exclude=*.md . /src", "--exclude"),
+    ("COPY 'quoted' /src/", "quote"),
 ])
 def test_a_dockerfile_outside_the_model_has_no_key(tmp_path, line, named):
     dockerfile = tmp_path / "Dockerfile"
@@ -135,10 +136,7 @@ def test_a_dockerfile_outside_the_model_has_no_key(tmp_path, line, named):
     assert named in str(excinfo.value)
 
 
-def test_an_escape_directive_or_an_exception_pattern_has_no_key(tmp_path):
-    (tmp_path / "Dockerfile").write_text("# escape=`\nFROM scratch\nCOPY a b\n")
-    with pytest.raises(Unkeyable, match="parser directive"):
-        content_key(tmp_path / "Dockerfile", tmp_path, BASE, {})
+def test_an_exception_pattern_has_no_key(tmp_path):
     (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY a b\n")
     (tmp_path / ".dockerignore").write_text("docs\n!docs/keep.md\n")
     with pytest.raises(Unkeyable, match=r"\.dockerignore: an exception pattern \(!docs/keep.md\)"):
@@ -158,6 +156,21 @@ def test_copy_forms_flags_and_continuations_are_read():
     assert copied_sources(text) == ["a.txt", "b.txt", "dir with space", "d"]
 
 
+@pytest.mark.parametrize(("text", "sources"), [
+    pytest.param("COPY a\\\nb /dst/\n", ["ab"], id="continuation-joins-without-a-space"),
+    pytest.param("COPY a \\\n\n  b /dst/\n", ["a", "b"], id="empty-continuation-line"),
+    pytest.param("RUN <<EOF\nCOPY not-a-source /x\nEOF\nCOPY a /dst/\n", ["a"], id="run-heredoc-body"),
+])
+def test_lines_are_read_as_docker_reads_them(text, sources):
+    assert copied_sources(f"FROM scratch\n{text}") == sources
+
+
+def test_the_escape_directive_sets_the_continuation_character():
+    text = "COPY a `\n  b /dst/\n"
+    assert copied_sources(f"# escape=`\nFROM scratch\n{text}") == ["a", "b"]
+    assert copied_sources(f"FROM scratch\n{text}") == ["a"]  # without it "`" is the destination, "b" a new line
+
+
 @pytest.mark.parametrize(("pattern", "path", "ignored"), [
     ("**/__pycache__", "service_src/provisioner/__pycache__/app.pyc", True),
     ("**/__pycache__", "__pycache__/x.pyc", True),
@@ -174,11 +187,21 @@ def test_copy_forms_flags_and_continuations_are_read():
     ("file?.txt", "file10.txt", False),
     ("[ab].txt", "b.txt", True),
     ("[^ab].txt", "b.txt", False),
+    ("[!ab].txt", "b.txt", True),  # a Go regexp class: `!` is one of its members, not a negation
+    ("docs", "Docs/x.md", False),  # case-sensitive
+    (r"a\*b", "a*b", True),
+    (r"a\*b", "axb", False),
 ])
 def test_ignore_patterns_follow_the_build_context_rules(tmp_path, pattern, path, ignored):
     (tmp_path / ".dockerignore").write_text(f"# comment\n\n{pattern}\n")
     _, _, patterns = read_ignore_file(tmp_path)
     assert is_ignored(path, patterns) is ignored
+
+
+def test_only_a_hash_in_the_first_column_starts_a_comment(tmp_path):
+    (tmp_path / ".dockerignore").write_text("\ufeff# docs\n  #notes\n")
+    _, _, patterns = read_ignore_file(tmp_path)
+    assert is_ignored("#notes/x", patterns) and not is_ignored("docs/x", patterns)
 
 
 def test_containerignore_is_read_before_dockerignore(tmp_path):
