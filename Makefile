@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 STACK ?=
 # Third-party schemas (Saleor's GraphQL, operators' CRDs) are not in this repository; checks read them here.
 export CMP_SCHEMA_DIR ?= $(abspath ../shared/contracts)
+# Bytecode is a cache like the others: without it every pytest process compiles and assertion-rewrites each
+# test module again (~5 s of CPU per xdist worker), and every service or provider-host process the tests
+# start compiles what changed. A PYTHONDONTWRITEBYTECODE in the caller's environment is not passed on.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: venv preview test test-fast bench-tests lint bench-preview bench-saleor bench-gateway bench-provisioner chaos-provisioner clean images e2e
 
