@@ -264,7 +264,9 @@ class FakeSaleor:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._server.request_queue_size = 64
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-saleor", daemon=True)
+        # stop() waits for serve_forever to look at its shutdown flag, every poll_interval (0.5 s by default).
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="fake-saleor", daemon=True)
         self._thread.start()
         return self
 
