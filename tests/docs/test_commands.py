@@ -162,10 +162,18 @@ def shell_env(shim_bin: Path, extra: dict[str, str] | None = None) -> dict[str, 
     return {**env, **(extra or {})}
 
 
+_RESULTS: dict[tuple[str, tuple[tuple[str, str], ...]], subprocess.CompletedProcess[str]] = {}
+
+
 def run(command: Command, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the command after its block's setup lines. The same script in the same environment (`make preview`
+    in README.md and docs/preview.md) runs once per session: a second run would show nothing new."""
     script = "\n".join([*command.setup, command.text])
-    return subprocess.run(["bash", "-e", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    key = (script, tuple(sorted(env.items())))
+    if key not in _RESULTS:
+        _RESULTS[key] = subprocess.run(["bash", "-e", "-c", script], cwd=ROOT, env=env, capture_output=True,
+                                       text=True, timeout=timeout)
+    return _RESULTS[key]
 
 
 def _port_of(command: Command) -> int:
