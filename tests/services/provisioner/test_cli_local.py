@@ -115,7 +115,7 @@ def test_check_config_reads_what_the_service_reads():
     ]
 
 
-def test_port_works_without_the_serve_cli(tmp_path: Path, control_plane):
+def test_port_works_without_the_serve_command(tmp_path: Path, control_plane):
     port = free_port()
     env = _env(
         CONTROL_PLANE_URL=control_plane.url,
