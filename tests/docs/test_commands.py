@@ -29,6 +29,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.openbao import OpenBaoServer
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SHELL = {"bash", "sh", "shell"}
@@ -147,6 +149,14 @@ def test_every_command_parses_as_shell():
 
 
 @pytest.fixture(scope="module")
+def docs_openbao():
+    """An OpenBao of the docs' own: their commands write example values (connectors/acme/support/zd) at paths
+    the suite's shared dev server holds other tests' seeds in."""
+    with OpenBaoServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def shim_bin(tmp_path_factory) -> Path:
     """`vault` as OpenBao's CLI (same commands, same VAULT_* variables)."""
     folder = tmp_path_factory.mktemp("bin")
@@ -252,7 +262,7 @@ def test_block_works_as_written(commands, shim_bin, request):
             continue
         extra: dict[str, str] = {}
         if "openbao" in command.needs:
-            bao = request.getfixturevalue("openbao")
+            bao = request.getfixturevalue("docs_openbao")
             extra = {"VAULT_ADDR": bao.addr, "VAULT_TOKEN": bao.root_token, "BAO_ADDR": bao.addr,
                      "BAO_TOKEN": bao.root_token}
         env = shell_env(shim_bin, extra)
