@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -19,6 +21,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@functools.cache
+def client_tls() -> ssl.SSLContext:
+    """httpx's default verifying TLS context, made once for every HTTP client of the tests (``verify=``): each
+    client that makes its own loads the CA bundle, ~50 ms of CPU, and the tests make hundreds of clients."""
+    return httpx.create_ssl_context()
+
+
 class ProcessExited(RuntimeError):
     """The process being waited for exited before it answered."""
 
@@ -32,9 +41,8 @@ def wait_http(url: str, *, timeout: float = 20.0, ok=lambda r: r.status_code < 5
     """
     deadline = time.monotonic() + timeout
     last: Exception | str = "no answer"
-    # One client for the whole wait: each new client loads the CA bundle (~50 ms of CPU), which at this poll
-    # rate would take a core away from the process being waited for.
-    with httpx.Client(timeout=1.0) as client:
+    # One client for the whole wait: a client per poll would take a core from the process being waited for.
+    with httpx.Client(timeout=1.0, verify=client_tls()) as client:
         while time.monotonic() < deadline:
             if proc is not None and proc.poll() is not None:
                 raise ProcessExited(f"the process serving {url} exited with {proc.returncode}:\n{log()[-3000:]}")

@@ -18,7 +18,7 @@ from service_src.connector_gateway.app import create_app
 from service_src.connector_gateway.settings import GatewaySettings
 from tests.services.connector_gateway.fakes import SaaSFake
 from tests.support.caller_keys import JWKS_PATH, CallerKeyring
-from tests.support.net import free_port, run_uvicorn_in_thread
+from tests.support.net import client_tls, free_port, run_uvicorn_in_thread
 
 JWT_SECRET = "test-connector-jwt-secret-0123456789"
 
@@ -168,7 +168,7 @@ def start_gateway(seeded_openbao, policies, saas, tmp_path) -> Iterator[Callable
         app = create_app(settings)
         ctx = run_uvicorn_in_thread(app, port)
         url = ctx.__enter__()
-        http = httpx.Client(base_url=url, timeout=10)
+        http = httpx.Client(base_url=url, timeout=10, verify=client_tls())
         stack.append((ctx, http))
         return RunningGateway(url=url, settings=settings, audit_path=audit_path, app=app, http=http)
 

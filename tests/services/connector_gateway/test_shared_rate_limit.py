@@ -16,7 +16,7 @@ import pytest
 from components.vault.paths import CONNECTOR_CREDENTIALS_PREFIX, CONNECTOR_MOUNT
 from tests.services.connector_gateway.conftest import JWT_SECRET, auth
 from tests.support.caller_keys import JWKS_PATH
-from tests.support.net import free_port, stop_process, wait_http
+from tests.support.net import client_tls, free_port, stop_process, wait_http
 from tests.support.redis import RedisServer
 
 GET_TICKET = {"binding": "zd", "arguments": {"ticket_id": 1}}
@@ -61,7 +61,7 @@ def gateway_processes(seeded_openbao, policies, saas, tmp_path):
 
 async def _burst(urls: list[str], count: int, org: str = "acme") -> list[httpx.Response]:
     headers = auth(org=org)
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, verify=client_tls()) as client:
         return await asyncio.gather(*(
             client.post(f"{urls[i % len(urls)]}/v1/tools/zendesk.get_ticket:invoke", json=GET_TICKET, headers=headers)
             for i in range(count)))

@@ -28,7 +28,7 @@ from service_src.provisioner.app import create_app
 from service_src.provisioner.cli import main as cli_main
 from service_src.provisioner.inbox import InboxStore
 from service_src.provisioner.settings import ProvisionerSettings
-from tests.support.net import run_uvicorn_in_thread
+from tests.support.net import client_tls, run_uvicorn_in_thread
 
 SERVICE_JWT_SECRET = "test-provisioner-service-jwt-secret-0123456789"
 WEBHOOK_SECRET = "test-saleor-webhook-secret"
@@ -180,7 +180,7 @@ class RunningProvisioner:
 @contextmanager
 def running_provisioner(settings: ProvisionerSettings) -> Iterator[RunningProvisioner]:
     app = create_app(settings)
-    with run_uvicorn_in_thread(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+    with run_uvicorn_in_thread(app) as url, httpx.Client(base_url=url, timeout=10, verify=client_tls()) as client:
         yield RunningProvisioner(url, app, app.state.store, client)
 
 
