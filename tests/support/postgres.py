@@ -2,8 +2,8 @@
 
 ``PostgresServer().start()`` runs initdb in a temporary directory, starts the server on a free loopback port
 (as the ``postgres`` user when we are root; PostgreSQL refuses to run as root), and ``stop()`` shuts it down
-and removes the directory. ``create_database(name)`` gives each test module its own database;
-``url(name)`` is the SQLAlchemy URL (postgresql+psycopg://).
+and removes the directory. ``create_database(name)`` gives each test module its own database and
+``empty_database(name)`` each test an empty one; ``url(name)`` is the SQLAlchemy URL (postgresql+psycopg://).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class PostgresServer:
         self._root: Path | None = None
         self._run_as: str | None = "postgres" if os.geteuid() == 0 else None
         self._started = False
+        self._made: set[str] = set()
 
     @property
     def datadir(self) -> Path:
@@ -137,6 +138,30 @@ class PostgresServer:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+    def empty_database(self, name: str) -> str:
+        """``name``, as empty as a new database: created on the first call, emptied on later ones (its other
+        connections ended, its public schema dropped and made again as PostgreSQL 15 makes it). CREATE DATABASE
+        copies the template's ~7 MB, 0.1-0.4 s of the server's CPU; emptying takes milliseconds. A database
+        holding a schema of its own is created again instead. Returns its SQLAlchemy URL."""
+        import psycopg
+
+        if name not in self._made:
+            self._made.add(name)
+            return self.create_database(name)
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+        with psycopg.connect(self.dsn(name), autocommit=True) as conn:
+            others = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname NOT IN "
+                                  "('public', 'information_schema') AND nspname NOT LIKE 'pg\\_%'").fetchall()
+            if not others:
+                conn.execute("DROP SCHEMA public CASCADE")
+                conn.execute("CREATE SCHEMA public AUTHORIZATION pg_database_owner")
+                conn.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
+                conn.execute("COMMENT ON SCHEMA public IS 'standard public schema'")
+                return self.url(name)
+        return self.create_database(name)
 
     def stop(self) -> None:
         if self._started:

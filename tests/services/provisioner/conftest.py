@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,7 +28,8 @@ def postgres() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def pg_url(postgres: PostgresServer) -> str:
-    return postgres.create_database("t_" + uuid.uuid4().hex[:12])
+    """An empty database for the test (the same one each time, emptied)."""
+    return postgres.empty_database("inbox")
 
 
 @pytest.fixture(scope="session")
