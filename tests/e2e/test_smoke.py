@@ -4,6 +4,9 @@ T1: a signed ORDER_FULLY_PAID delivery for a line `ov_100:pro` ends as exactly o
 plane (also when Saleor redelivers it); ORDER_CANCELLED cancels it.
 T6: a tool call with a seeded binding reaches the SaaS fake with that binding's credentials; the same call
 with another tenant's token is denied and audited, and that tenant's credentials are never sent.
+Then `python -m tools.verify` against the same loopback deployment, plus what `pulumi up` also leaves behind
+(the consumer policies in Vault, the Saleor app and its webhooks created in the Saleor fake with the
+provider's own mutations): everything the dev stack deploys checks out ok. (One module, so one deployment.)
 """
 
 from __future__ import annotations
@@ -18,7 +21,13 @@ import httpx
 import pytest
 
 from components.vault.paths import CONNECTOR, CONNECTOR_CREDENTIALS_PREFIX, CONNECTOR_MOUNT
+from components.vault.policies import CONSUMERS, consumer_policy_hcl
+from tests.components.saleor.fake_saleor import FakeSaleor
 from tests.services.provisioner.helpers import body_of, line, order_payload, wait_until
+from tests.support.control_plane import service_token
+from tests.tools.verify.helpers import deploy_app
+from tools.verify.__main__ import main as verify_main
+from tools.verify.inputs import load_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -128,3 +137,47 @@ def test_services_run_only_on_what_the_program_deploys(provisioner, gateway, pre
         path=CONNECTOR.path, mount_point=CONNECTOR.mount, raise_on_deleted_version=True)["data"]["data"]
     assert gateway.env["SERVICE_JWT_SECRET"] == stored["service_jwt_secret"]
     assert provisioner.env["DATABASE_URL"].startswith("postgresql+psycopg://")
+
+
+# --- make verify on the same deployment ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def saleor(schema_dir):
+    staff = load_config("dev").saleor.staff_email  # the staff user the dev stack logs in as
+    with FakeSaleor(login_seconds=0.0, staff_email=staff) as fake:
+        yield fake
+
+
+def test_verify_passes_on_the_loopback_deployment(preview, provisioner, gateway, seeded_vault, control_plane,
+                                                   saleor, tmp_path, monkeypatch, capsys):
+    client = seeded_vault.client()
+    for consumer in CONSUMERS:
+        client.sys.create_or_update_acl_policy(consumer, consumer_policy_hcl(consumer))
+    app_id, hooks = deploy_app(saleor, preview.outputs["webhookUrls"])
+    saleor.record_delivery(hooks["ORDER_FULLY_PAID"], [(200, '{"status":"accepted"}')])
+    secret = provisioner.env["SERVICE_JWT_SECRET"]
+    probe = httpx.post(f"{control_plane.url}/instances", json={
+        "order_id": "verify-probe", "offering_version_id": "ov_probe", "plan_id": "probe", "quantity": 1},
+        headers={"Authorization": f"Bearer {service_token('cmp-provisioner', secret)}",
+                 "Idempotency-Key": "saleor-order:verify-probe"}).json()["instance_id"]
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({**preview.outputs, "saleorAppId": app_id}))
+    monkeypatch.setenv("VAULT_TOKEN", seeded_vault.root_token)
+    monkeypatch.setenv("SALEOR_STAFF_PASSWORD", saleor.staff.password)
+    for name in ("KUBECONFIG", "CMP_VERIFY_CP_JWT_SECRET", "CMP_PROBE_INSTANCE_ID"):
+        monkeypatch.delenv(name, raising=False)  # the probe signs with the gateway's secret, read from Vault
+
+    code = verify_main(["--stack", "dev", "--outputs", str(outputs), "--url", f"connectorGateway={gateway.url}",
+                 "--url", f"provisioner={provisioner.url}", "--saleor-url", saleor.api_url,
+                 "--vault-addr", seeded_vault.addr, "--control-plane-url", control_plane.url,
+                 "--probe-instance-id", probe, "--json"])
+    checks = json.loads(capsys.readouterr().out)["checks"]
+
+    not_ok = [c for c in checks if c["status"] != "ok"]
+    assert not_ok == [{"area": "ragflow", "name": "ragflow", "status": "skip",
+                       "reason": "no cluster: pass --kubeconfig or set KUBECONFIG"}]
+    assert code == 0
+    assert {c["area"] for c in checks} == {"saleor", "vault", "control-plane", "services", "ragflow"}
+    assert len([c for c in checks if c["area"] == "saleor"]) == 5  # app, three webhooks, deliveries
+    assert control_plane.instances[probe].credits == 100  # the probe consumed nothing
