@@ -144,7 +144,8 @@ def _css_object(rec) -> dict:
 
 
 def test_cluster_secret_store_matches_the_served_v1_crd_schema(schema_dir):
-    crd = yaml.safe_load((schema_dir / "external-secrets/external-secrets.io_clustersecretstores.yaml").read_text())
+    crd = yaml.load((schema_dir / "external-secrets/external-secrets.io_clustersecretstores.yaml").read_text(),
+                    Loader=yaml.CSafeLoader)  # libyaml: the same documents as safe_load, parsed ~9x faster
     (v1,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
     assert v1["served"] is True
     obj = _css_object(record())
