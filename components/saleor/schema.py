@@ -64,8 +64,11 @@ def load_schema(version: str) -> GraphQLSchema | None:
 
 
 def cache_dir() -> Path:
-    """Where built schemas are kept between processes: $XDG_CACHE_HOME/cmp-platform/saleor-schemas (~/.cache)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cmp-platform" / "saleor-schemas"
+    """Where built schemas are kept between processes: ``saleor-schemas`` in the project's cache directory
+    (``CMP_CACHE_DIR``, else ``~/.cache/cmp-platform``), beside the other derived copies."""
+    from infra.schemas import cache_dir as project_cache_dir
+
+    return project_cache_dir() / "saleor-schemas"
 
 
 def build_cached(sdl: bytes) -> GraphQLSchema:

@@ -19,8 +19,8 @@ type Mutation { appCreate(input: AppInput!): App }
 
 @pytest.fixture
 def cache_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    return tmp_path / "cmp-platform" / "saleor-schemas"
+    monkeypatch.setenv("CMP_CACHE_DIR", str(tmp_path))
+    return tmp_path / "saleor-schemas"
 
 
 def test_a_cached_schema_is_the_schema_its_sdl_builds(cache_home):
@@ -54,6 +54,6 @@ def test_a_damaged_entry_is_rebuilt_from_the_sdl(cache_home):
 def test_an_unwritable_cache_still_builds(tmp_path, monkeypatch):
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    monkeypatch.setenv("CMP_CACHE_DIR", str(blocked))
     assert "app" in schema.build_cached(SMALL_SDL).query_type.fields
     assert list(tmp_path.iterdir()) == [blocked]
