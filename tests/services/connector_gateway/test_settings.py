@@ -15,6 +15,7 @@ from components.vault.paths import CONNECTOR_CREDENTIALS_PREFIX, CONNECTOR_MOUNT
 from service_src.connector_gateway import cli
 from service_src.connector_gateway.settings import GatewaySettings
 from service_src.connector_gateway.vault import warn_about_local_setup
+from tests.support.cli import assert_one_line_usage_error
 
 BASE = {"CONTROL_PLANE_URL": "http://cp.cmp.svc:8080", "SERVICE_JWT_SECRET": "x" * 32,
         "CALLER_JWKS_URL": "http://cp.cmp.svc:8080/.well-known/jwks.json", "CALLER_ISSUER": "http://cp.cmp.svc:8080"}
@@ -88,11 +89,7 @@ def test_cli_exits_2_with_one_line_per_bad_setting(monkeypatch, capsys):
 def test_bad_arguments_are_one_line_with_the_usage(argv, capsys):
     from service_src.connector_gateway.cli import main
 
-    with pytest.raises(SystemExit) as excinfo:
-        main(argv)
-    err = capsys.readouterr().err
-    assert excinfo.value.code == 2 and err.count("\n") == 1
-    assert err.startswith("error: ") and "(usage: cmp-connector-gateway" in err
+    assert_one_line_usage_error(main, argv, capsys, "cmp-connector-gateway")
 
 
 def test_policy_enforcement_off_lists_every_tool_but_keeps_the_tenant_prefix(start_gateway, seeded_openbao):

@@ -26,6 +26,7 @@ from tests.services.provisioner.helpers import (
     order_payload,
     wait_until,
 )
+from tests.support.cli import assert_one_line_usage_error
 from tests.support.net import free_port, wait_http
 
 
@@ -168,8 +169,4 @@ def test_dead_letters_list_says_when_it_stops_at_its_limit(tmp_path: Path):
 
 @pytest.mark.parametrize("argv", [["--port", "x"], ["dead-letters", "replay"], ["dead-letters", "bogus"], ["--bogus"]])
 def test_bad_arguments_are_one_line_with_the_usage(argv, capsys):
-    with pytest.raises(SystemExit) as excinfo:
-        main(argv)
-    err = capsys.readouterr().err
-    assert excinfo.value.code == 2 and err.count("\n") == 1
-    assert err.startswith("error: ") and "(usage: cmp-provisioner" in err
+    assert_one_line_usage_error(main, argv, capsys, "cmp-provisioner")

@@ -8,6 +8,7 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
+from tests.support.cli import assert_one_line_usage_error
 from tests.tools.preview import fake_project as fp
 from tools.preview.__main__ import main
 
@@ -183,12 +184,7 @@ def test_stack_outputs_and_parents_in_resources_json(root, capsys):
 @pytest.mark.parametrize("argv", [["--stack"], [], ["--all", "--bogus"], ["--stack", "dev", "--all"]])
 def test_bad_arguments_are_one_line_with_the_usage(argv, capsys):
     """main() as `python -m tools.preview` runs it (tests/tools/test_cli.py runs the module itself)."""
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out, err = capsys.readouterr()
-    assert info.value.code == 2 and out == ""
-    assert len(err.splitlines()) == 1 and err.startswith("error: ")
-    assert "(usage: python -m tools.preview" in err
+    assert_one_line_usage_error(main, argv, capsys, "python -m tools.preview")
 
 
 def test_an_unwritable_output_folder_is_one_line(root, tmp_path, capsys):
