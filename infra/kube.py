@@ -17,21 +17,14 @@ program reads. Not carried over: the typed classes' aliases to pre-``v1`` API ve
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
-from importlib.metadata import version
 from typing import Any
 
 import pulumi
 
+from infra.plugins import plugin_version
+
 CORE_GROUP = "core"
 
-
-@cache
-def provider_version() -> str:
-    """The Kubernetes provider plugin the installed pulumi_kubernetes SDK asks for: its own version (the SDK
-    is generated per plugin release). A pre-release would be spelled differently in semver; the registration
-    test against the typed classes catches that."""
-    return version("pulumi_kubernetes")
 
 
 def type_token(api_version: str, kind: str, *, patch: bool = False) -> str:
@@ -56,5 +49,5 @@ class KubeObject(pulumi.CustomResource):
                  *, patch: bool = False):
         api_version, kind = manifest.get("apiVersion"), manifest.get("kind")
         token = type_token(str(api_version or ""), str(kind or ""), patch=patch)
-        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(version=provider_version()), opts)
+        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(version=plugin_version("pulumi_kubernetes")), opts)
         super().__init__(token, resource_name, dict(manifest), opts)

@@ -13,20 +13,13 @@ pay for nothing the program reads.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cache
-from importlib.metadata import version
 
 import pulumi
 
+from infra.plugins import plugin_version
+
 IMAGE_TYPE = "docker-build:index:Image"
 OUTPUTS = ("contextHash", "digest", "ref")  # what the provider returns after a build
-
-
-@cache
-def provider_version() -> str:
-    """The docker-build plugin the installed pulumi_docker_build SDK asks for: its own version (the SDK is
-    generated per plugin release; the registration test catches a pre-release spelled differently)."""
-    return version("pulumi_docker_build")
 
 
 class BuiltImage(pulumi.CustomResource):
@@ -52,6 +45,7 @@ class BuiltImage(pulumi.CustomResource):
             "tags": list(tags),
             **dict.fromkeys(OUTPUTS),
         }
-        opts = pulumi.ResourceOptions.merge(
-            pulumi.ResourceOptions(version=provider_version(), additional_secret_outputs=["secrets"]), opts)
+        defaults = pulumi.ResourceOptions(version=plugin_version("pulumi_docker_build"),
+                                          additional_secret_outputs=["secrets"])
+        opts = pulumi.ResourceOptions.merge(defaults, opts)
         super().__init__(IMAGE_TYPE, resource_name, props, opts)
