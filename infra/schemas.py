@@ -8,14 +8,13 @@ that needs a schema is skipped with one line saying so, and everything else stil
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
+
+from infra.cache import cached_json
 
 ENV = "CMP_SCHEMA_DIR"
 
@@ -72,26 +71,13 @@ def _crd_schemas(root: Path, served_only: bool) -> dict[tuple[str, str], dict[st
 
 
 def _documents(path: Path) -> list[Any]:
-    """A YAML file's documents, through a JSON copy kept under the cache directory by the file's sha256:
-    the operators' CRD files take a few hundred ms to parse as YAML and a few ms to load as JSON."""
+    """A YAML file's documents, through a JSON copy kept in the cache by the file's sha256: the operators'
+    CRD files take a few hundred ms to parse as YAML and a few ms to load as JSON."""
     import yaml
 
     raw = path.read_bytes()
-    cached = cache_dir() / "yaml-as-json" / f"{hashlib.sha256(raw).hexdigest()}.json"
-    with contextlib.suppress(OSError, ValueError):
-        return json.loads(cached.read_text())
-    docs = list(yaml.load_all(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
-    with contextlib.suppress(OSError, TypeError):  # a read-only home, or a value JSON cannot hold: no cache
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(json.dumps(docs))
-        partial.replace(cached)
-    return docs
-
-
-def cache_dir() -> Path:
-    """Where derived copies are kept: ``CMP_CACHE_DIR``, else ``~/.cache/cmp-platform``."""
-    return Path(os.environ.get("CMP_CACHE_DIR") or Path.home() / ".cache" / "cmp-platform")
+    return cached_json("yaml-as-json", raw,
+                       lambda: list(yaml.load_all(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))))
 
 
 def _parse(paths: list[Path], served_only: bool) -> dict[tuple[str, str], dict[str, Any]]:

@@ -14,15 +14,11 @@ introspection result kept in the user's cache directory under the file's hash (a
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
-import os
 import re
 import threading
 from collections.abc import Mapping
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -63,41 +59,31 @@ def load_schema(version: str) -> GraphQLSchema | None:
     return build_cached(path.read_bytes()) if path is not None else None
 
 
-def cache_dir() -> Path:
-    """Where built schemas are kept between processes: ``saleor-schemas`` in the project's cache directory
-    (``CMP_CACHE_DIR``, else ``~/.cache/cmp-platform``), beside the other derived copies."""
-    from infra.schemas import cache_dir as project_cache_dir
-
-    return project_cache_dir() / "saleor-schemas"
+SCHEMA_CACHE = "saleor-schemas"  # the namespace in the project's cache (infra.cache)
 
 
 def build_cached(sdl: bytes) -> GraphQLSchema:
-    """The schema of `sdl`: from the cached introspection result of these exact bytes (and graphql-core version)
-    when there is one, else parsed, validated and built, and its introspection result cached. Both print the
-    same schema; an unreadable or unwritable cache only means building from the SDL."""
+    """The schema of `sdl`, rebuilt from the introspection result kept for these exact bytes (and graphql-core
+    version); on a miss the SDL is parsed, validated and built, and its introspection result kept. Both print the
+    same schema. An entry that is not an introspection result is replaced."""
     import graphql
     from graphql import build_client_schema, build_schema, introspection_from_schema
 
-    digest = hashlib.sha256(sdl + b"\0graphql-core " + graphql.__version__.encode()).hexdigest()
-    cached = cache_dir() / f"{digest}.json"
+    from infra.cache import cached_json, entry_path
+
+    key = sdl + b"\0graphql-core " + graphql.__version__.encode()
+
+    def introspected() -> dict:
+        return introspection_from_schema(build_schema(sdl.decode()))
+
     try:
-        # The SDL was validated when the cached result was made from it.
-        return build_client_schema(json.loads(cached.read_bytes()), assume_valid=True)
-    except FileNotFoundError:
-        pass
-    except (OSError, ValueError, TypeError, KeyError, graphql.GraphQLError) as exc:
-        log.debug("Saleor schema cache %s unusable (%s); building from the SDL", cached, type(exc).__name__)
-    schema = build_schema(sdl.decode())
-    partial = cached.with_name(f"{cached.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(json.dumps(introspection_from_schema(schema)))
-        partial.replace(cached)  # atomic: a concurrent reader sees the whole file or none
-    except OSError as exc:
+        # The SDL was validated when the kept result was made from it.
+        return build_client_schema(cached_json(SCHEMA_CACHE, key, introspected), assume_valid=True)
+    except (ValueError, TypeError, KeyError, graphql.GraphQLError) as exc:
+        log.debug("Saleor schema cache entry unusable (%s); building from the SDL", type(exc).__name__)
         with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-        log.debug("Saleor schema cache %s not written (%s)", cached, type(exc).__name__)
-    return schema
+            entry_path(SCHEMA_CACHE, key).unlink(missing_ok=True)
+        return build_client_schema(cached_json(SCHEMA_CACHE, key, introspected), assume_valid=True)
 
 
 def live_schema(api_url: str, timeout_seconds: float = 20.0) -> GraphQLSchema | None:
