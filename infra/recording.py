@@ -9,7 +9,9 @@ the real engine, so this one makes up for it:
 - secrecy is read from what the program itself wrapped as secret on the wire, never from
   ``additional_secret_outputs`` (which the engine applies and mocks ignore);
 - protobuf turns every number into a float: integral floats come back as ints;
-- an output only a real deployment knows (a built image's digest) is unknown, as in ``pulumi preview``.
+- an output only a real deployment knows (a built image's digest) is unknown, as in ``pulumi preview``;
+- a create is answered by the monitor itself, as the engine answers one in a preview: outputs are the
+  inputs exactly as sent, without the mocks' decode and re-encode of every value.
 
 ``run_program`` takes a callable; ``run_main`` runs a program directory's ``__main__.py`` the way
 Pulumi's Python language host does (config in ``PULUMI_CONFIG``, secret keys in
@@ -33,9 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import Mocks, get_root_resource, reset_options, rpc, set_all_config, set_mocks
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
+from pulumi.runtime.proto import resource_pb2
 
 from infra.sdk_private import WIRE_SIGNATURES
 
@@ -159,24 +162,27 @@ def struct_to_python(struct: Any) -> tuple[dict[str, Any], list[str]]:
 
 
 class PreviewMocks(Mocks):
-    """Mock outputs: the inputs echoed plus an id. A docker-build Image's ``ref`` and ``digest`` exist only
-    after a real build and push, so they are unknown here, as ``pulumi preview`` shows them."""
+    """Answers for invokes and calls: their arguments echoed. Registrations never reach it: the monitor
+    answers them itself (``RecordingMonitor.RegisterResource``)."""
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict]:
-        state = dict(args.inputs)
-        resource_id = args.resource_id or f"{args.name}-id"
-        if args.typ.startswith("kubernetes:"):
-            metadata = state.get("metadata") if isinstance(state.get("metadata"), dict) else {}
-            name = metadata.get("name") or args.name
-            namespace = metadata.get("namespace")
-            resource_id = f"{namespace}/{name}" if namespace else str(name)
-        if args.typ == DOCKER_BUILD_IMAGE:
-            state["digest"] = rpc.UNKNOWN
-            state["ref"] = rpc.UNKNOWN
-        return resource_id, state
+        return preview_id(args.typ, args.name, args.inputs, args.resource_id), dict(args.inputs)
 
     def call(self, args: MockCallArgs) -> tuple[dict, list | None]:
         return dict(args.args), None
+
+
+def preview_id(type_: str, name: str, inputs: dict[str, Any], given: str | None = None) -> str:
+    """The id a preview shows: a Kubernetes object's ``namespace/name`` (as the provider reports it), else
+    ``<name>-id``."""
+    if given:
+        return given
+    if type_.startswith("kubernetes:"):
+        metadata = inputs.get("metadata") if isinstance(inputs.get("metadata"), dict) else {}
+        object_name = metadata.get("name") or name
+        namespace = metadata.get("namespace")
+        return f"{namespace}/{object_name}" if namespace else str(object_name)
+    return f"{name}-id"
 
 
 class RecordingMonitor(MockMonitor):
@@ -213,16 +219,25 @@ class RecordingMonitor(MockMonitor):
         return record
 
     def RegisterResource(self, request):
-        if request.type == STACK_TYPE:
-            return super().RegisterResource(request)
+        """A create in a preview: the outputs are the inputs, on the wire as the SDK sent them (secrets,
+        unknowns and resource references intact), so the SDK reads them back as its own round trip would.
+        A docker-build Image's ``ref`` and ``digest`` exist only after a real build and push: unknown."""
         urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == STACK_TYPE:
+            return resource_pb2.RegisterResourceResponse(urn=urn)
         self._claim(urn)
         record = self._record(request, urn, bool(request.custom))
-        response = super().RegisterResource(request)
-        record.id = response.id or None
-        if record.custom:
-            record.outputs, _ = struct_to_python(response.object)
-        return response
+        if not record.custom:
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        record.id = preview_id(request.type, request.name, record.inputs, request.importId)
+        outputs = struct_pb2.Struct()
+        outputs.CopyFrom(request.object)
+        record.outputs = dict(record.inputs)
+        if request.type == DOCKER_BUILD_IMAGE:
+            outputs.update({"digest": rpc.UNKNOWN, "ref": rpc.UNKNOWN})
+            record.outputs.update(digest=UNKNOWN, ref=UNKNOWN)
+        self.resources[urn] = MockMonitor.ResourceRegistration(urn, record.id, record.outputs)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=record.id, object=outputs)
 
     def ReadResource(self, request):
         urn = self.make_urn(request.parent, request.type, request.name)
