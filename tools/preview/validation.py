@@ -9,8 +9,10 @@ the whole definitions file on every call, which dominated the preview's run time
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from infra.schemas import ENV, crd_schema, schema_dir
@@ -159,6 +161,21 @@ def validate_object(obj: dict[str, Any], kubernetes_version: str, *, partial: bo
 
 
 def validate_all(objects: Iterable[tuple[dict[str, Any], bool]], kubernetes_version: str) -> list[SchemaViolation]:
-    """(object, is_partial) pairs -> every object's first violation."""
-    return [v for obj, partial in objects
-            if (v := validate_object(obj, kubernetes_version, partial=partial)) is not None]
+    """(object, is_partial) pairs -> every object's first violation. Stacks render many identical objects:
+    each distinct one is checked once per process."""
+    root = schema_dir()
+    found = []
+    for obj, partial in objects:
+        # The schema directory is part of the key: CRD verdicts depend on it.
+        key = (json.dumps(obj, sort_keys=True), kubernetes_version, partial, root)
+        if key not in _VERDICTS:
+            if len(_VERDICTS) >= _MAX_VERDICTS:
+                _VERDICTS.clear()
+            _VERDICTS[key] = validate_object(obj, kubernetes_version, partial=partial)
+        if (verdict := _VERDICTS[key]) is not None:
+            found.append(verdict)
+    return found
+
+
+_VERDICTS: dict[tuple[str, str, bool, Path | None], SchemaViolation | None] = {}
+_MAX_VERDICTS = 4096

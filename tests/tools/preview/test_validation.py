@@ -3,7 +3,7 @@
 import pytest
 
 from infra import schemas
-from tools.preview.validation import unchecked_kinds, validate_object
+from tools.preview.validation import unchecked_kinds, validate_all, validate_object
 
 
 @pytest.fixture(autouse=True)
@@ -120,3 +120,14 @@ def test_only_served_crd_versions_are_known(schema_dir):
     found = schemas.crd_schemas()
     assert ("external-secrets.io/v1", "ExternalSecret") in found
     assert ("external-secrets.io/v1beta1", "ExternalSecret") not in found
+
+
+def test_identical_objects_each_get_their_verdict_and_the_schema_directory_is_part_of_it(monkeypatch):
+    """Stacks render many identical objects and each distinct one is checked once: every copy is still
+    reported, and a verdict reached with one schema directory is not reused without it."""
+    bad = external_secret()
+    bad["spec"]["typo"] = 1
+    found = validate_all([(bad, False), (external_secret(), False), (bad, False)], "1.33")
+    assert [(v.path, v.rule) for v in found] == [("spec", "additionalProperties")] * 2
+    monkeypatch.delenv(schemas.ENV)
+    assert validate_all([(bad, False)], "1.33") == []
