@@ -44,3 +44,21 @@ def test_a_broken_stack_is_one_line_and_the_others_are_still_previewed(tmp_path,
     assert code == 2 and err.count("\n") == 1 and "error: staging:" in err and "controlPlaneUrl" in err
     assert "dev:" in out and "prod:" in out  # the other stacks still previewed and reported
     assert not (tmp_path / "out" / "staging").exists() and (tmp_path / "out" / "prod" / "resources.json").exists()
+
+
+def test_the_command_keeps_collecting_what_it_makes_after_setting_its_imports_aside(tmp_path):
+    """The command sets what its imports made aside from the collector (gc.freeze); cyclic garbage the
+    previews make afterwards is still collected, so memory does not grow with the stacks."""
+    script = (
+        "import gc, sys, weakref\n"
+        "from tools.preview.__main__ import main\n"
+        f"code = main(['--stack', 'dev', '--out', {str(tmp_path)!r}], freeze_imports=True)\n"
+        "assert gc.get_freeze_count() > 0 and gc.isenabled()\n"
+        "class Node: pass\n"
+        "a, b = Node(), Node(); a.other, b.other = b, a\n"
+        "gone = weakref.ref(a); del a, b\n"
+        "gc.collect()\n"
+        "print('exit', code, 'cycle collected', gone() is None)\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.stdout.splitlines()[-1] == "exit 0 cycle collected True", proc.stderr
