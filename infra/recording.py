@@ -162,8 +162,8 @@ def struct_to_python(struct: Any) -> tuple[dict[str, Any], list[str]]:
 
 
 class PreviewMocks(Mocks):
-    """Answers for invokes and calls: their arguments echoed. Registrations never reach it: the monitor
-    answers them itself (``RecordingMonitor.RegisterResource``)."""
+    """Answers for reads (``Resource.get``), invokes and calls: what was asked, echoed. Registrations never
+    reach it: the monitor answers them itself (``RecordingMonitor.RegisterResource``)."""
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict]:
         return preview_id(args.typ, args.name, args.inputs, args.resource_id), dict(args.inputs)
