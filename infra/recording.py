@@ -40,6 +40,7 @@ from pulumi.runtime import Mocks, get_root_resource, reset_options, rpc, set_all
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 from pulumi.runtime.proto import resource_pb2
 
+from infra.environ import environ_set
 from infra.sdk_private import WIRE_SIGNATURES
 
 SECRET = "[secret]"
@@ -270,19 +271,12 @@ def encode_config(config: dict[str, Any], project: str) -> dict[str, str]:
 def _language_host_env(config: dict[str, str], secret_keys: list[str]) -> Iterator[None]:
     """The two variables Pulumi's Python language host sets for a program, and the config store it fills
     from them; both undone afterwards."""
-    saved = {k: os.environ.get(k) for k in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")}
-    os.environ["PULUMI_CONFIG"] = json.dumps(config)
-    os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(secret_keys)
-    set_all_config(dict(config), list(secret_keys))
-    try:
-        yield
-    finally:
-        set_all_config({}, [])
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with environ_set({"PULUMI_CONFIG": json.dumps(config), "PULUMI_CONFIG_SECRET_KEYS": json.dumps(secret_keys)}):
+        set_all_config(dict(config), list(secret_keys))
+        try:
+            yield
+        finally:
+            set_all_config({}, [])
 
 
 def run_program(program: Callable[[], Any], *, stack: str, config: dict[str, Any],

@@ -7,14 +7,14 @@ written for inspection); 2 unknown stack, config error or program error (nothing
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from components.ragflow.oci_platforms import OFFLINE_ENV
+from infra.environ import environ_set
 from infra.recording import UNKNOWN, Recording, encode_config, run_main, run_program
 from infra.schemas import not_configured
 from tools.preview.changes import compare, counts, read_previous, table
@@ -46,19 +46,10 @@ def declared_secret_keys() -> tuple[str, ...]:
     return tuple(SECRET_KEYS)
 
 
-@contextmanager
-def offline() -> Iterator[None]:
+def offline() -> AbstractContextManager[None]:
     """The program runs with no network: a registry lookup fails as an unreachable registry does, so a
     preview shows the same (unknown) digest on every machine."""
-    saved = os.environ.get(OFFLINE_ENV)
-    os.environ[OFFLINE_ENV] = "1"
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(OFFLINE_ENV, None)
-        else:
-            os.environ[OFFLINE_ENV] = saved
+    return environ_set({OFFLINE_ENV: "1"})
 
 
 def check_stack_config(files: StackFiles) -> str:
