@@ -20,7 +20,7 @@ import time
 
 from tools.preview.runner import PROJECT_ROOT
 
-REPETITIONS = 9  # a single run of either moves by up to half on a shared two-core machine
+REPETITIONS = 9  # single runs vary widely on a shared machine; the median of many interleaved runs is steadier
 IMPORT_FLOOR = [sys.executable, "-c", "import pulumi, pulumi_kubernetes, pulumi_vault"]
 PROJECT_PACKAGES = ["infra", "components", "stacks", "tools", "policy"]
 TARGET_RATIO = 3
