@@ -4,14 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?=
-# Third-party schemas (Saleor's GraphQL, operators' CRDs) are not in this repository; checks read them here.
-export CMP_SCHEMA_DIR ?= $(abspath ../shared/contracts)
+# Third-party schemas (Saleor's GraphQL, operators' CRDs) are not in this repository. Checks read them from
+# CMP_SCHEMA_DIR: the caller's, else the team's contracts folder beside the clone when there is one; left
+# empty, they read what `make schemas` fetched, or are skipped saying so (docs/contracts.md, "Schemas").
+export CMP_SCHEMA_DIR ?= $(wildcard $(abspath ../shared/contracts))
 # Bytecode is a cache like the others: without it every pytest process compiles and assertion-rewrites each
 # test module again (~5 s of CPU per xdist worker), and every service or provider-host process the tests
 # start compiles what changed. A PYTHONDONTWRITEBYTECODE in the caller's environment is not passed on.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: venv preview test test-fast bench-tests lint bench-preview bench-saleor bench-gateway bench-provisioner chaos-provisioner clean images e2e
+.PHONY: venv schemas preview preview-online test test-fast bench-tests lint bench-preview bench-saleor bench-gateway bench-provisioner chaos-provisioner clean images e2e
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,9 +23,18 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## The main job: offline preview of every stack (or STACK=dev), no cluster, no CLI, no credentials.
+## The third-party schemas from their upstream release tags into the cache directory, each checked against
+## the sha256 pinned in infra/schema_sources.py (needs access to raw.githubusercontent.com).
+schemas: $(STAMP)
+	$(BIN)/python -m tools.schemas fetch
+
+## The main job: offline preview of every stack (or STACK=dev), no cluster, no CLI, no credentials, no network.
 preview: $(STAMP)
 	$(BIN)/python -m tools.preview $(if $(STACK),--stack $(STACK),--all)
+
+## The same preview, with image digests and Ragflow's registryPreflight asked of their registries.
+preview-online: $(STAMP)
+	$(BIN)/python -m tools.preview --online $(if $(STACK),--stack $(STACK),--all)
 
 ## The whole suite (unit, component, service, e2e, built images) over every core. Starts what it needs on
 ## loopback. PYTEST_ARGS adds pytest options, e.g. PYTEST_ARGS="--junitxml=build/test-results/junit.xml".
@@ -32,6 +43,7 @@ TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: $(STAMP)
 	bash .ci/system-deps.sh
 	$(BIN)/ruff check .
+	$(BIN)/python -m tools.schemas status
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 ## The fast tier: every test that needs no server and no image build (docs/ci.md, "The two tiers").

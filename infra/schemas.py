@@ -1,9 +1,12 @@
 """Where third-party schemas are read from: Saleor's GraphQL schemas and operators' CRDs.
 
-They are not part of this repository. ``CMP_SCHEMA_DIR`` names a directory laid out as
-``saleor/saleor-<version>.graphql``, ``external-secrets/*.yaml``, ``prometheus-operator/*.yaml`` (any CRD
-file works: CRDs are found by their content). The Makefile and .ci/run set it; with it unset, each check
-that needs a schema is skipped with one line saying so, and everything else still runs.
+They are not part of this repository. They are read from, in this order:
+
+1. ``CMP_SCHEMA_DIR``, a directory laid out as ``saleor/saleor-<version>.graphql``, ``external-secrets/*.yaml``,
+   ``prometheus-operator/*.yaml`` (any CRD file works: CRDs are found by their content);
+2. else the copy ``make schemas`` fetched from upstream into the cache directory (``fetched_dir()``), written
+   there only once every file matched its pinned sha256 (infra/schema_sources.py);
+3. else none: each check that needs a schema is skipped with one line saying so, and everything else runs.
 """
 
 from __future__ import annotations
@@ -14,20 +17,33 @@ import re
 from pathlib import Path
 from typing import Any
 
-from infra.cache import cached_json
+from infra.cache import cache_dir, cached_json
+from infra.schema_sources import pins_id
 
 ENV = "CMP_SCHEMA_DIR"
 
 
+class SchemaDirError(FileNotFoundError):
+    """``CMP_SCHEMA_DIR`` names no directory: one line naming the setting and the fix."""
+
+
+def fetched_dir() -> Path:
+    """Where ``make schemas`` keeps the upstream files of the pinned table (a new table, a new folder)."""
+    return cache_dir() / "schemas" / pins_id()
+
+
 def schema_dir() -> Path | None:
-    """The configured schema directory, or None when unset. A set but missing directory is an error:
-    a typo should not silently turn every check off."""
+    """The schema directory in use, or None when there is none. A set but missing ``CMP_SCHEMA_DIR`` is an
+    error: a typo should not silently turn every check off."""
     value = os.environ.get(ENV, "").strip()
     if not value:
-        return None
+        fetched = fetched_dir()
+        return fetched if fetched.is_dir() else None
     path = Path(value).expanduser().resolve()
     if not path.is_dir():
-        raise FileNotFoundError(f"{ENV}={value}: no such directory")
+        raise SchemaDirError(f"{ENV}={value}: no such directory: point it at a directory holding the schemas, "
+                             "or unset it (then `make schemas` fetches them, or the checks that need them are "
+                             "skipped)")
     return path
 
 
@@ -42,7 +58,7 @@ def find_schema(relative: str) -> Path | None:
 
 def not_configured(what: str) -> str:
     """The one line a skipped check prints."""
-    return f"schema: {what} not checked: {ENV} is not set (point it at a directory holding the schemas)"
+    return f"schema: {what} not checked: no schema directory ({ENV} is unset and `make schemas` has not run)"
 
 
 def crd_schemas(served_only: bool = True) -> dict[tuple[str, str], dict[str, Any]]:

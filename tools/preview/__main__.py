@@ -7,6 +7,7 @@ import gc
 import sys
 from pathlib import Path
 
+from infra.schemas import SchemaDirError, schema_dir
 from tools.cli import OneLineParser
 from tools.preview.stack_files import known_stacks
 
@@ -40,6 +41,11 @@ def main(argv: list[str] | None = None, *, root: Path | None = None, freeze_impo
 
     args = parse_args(argv)
     root = root or PROJECT_ROOT
+    try:
+        schema_dir()  # a CMP_SCHEMA_DIR naming no directory is one line, not one per stack
+    except SchemaDirError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     code = 0
     for stack in chosen_stacks(root, args):
         result = preview_stack(stack, root=root, out_root=args.out, **overrides)

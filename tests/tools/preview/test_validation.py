@@ -98,8 +98,10 @@ def test_partial_objects_skip_required_but_not_unknown_fields():
     assert v.rule == "additionalProperties" and v.path == "spec.template.spec.containers[0]"
 
 
-def test_without_a_schema_directory_custom_kinds_are_listed_as_unchecked_and_builtins_still_checked(monkeypatch):
+def test_without_a_schema_directory_custom_kinds_are_listed_as_unchecked_and_builtins_still_checked(monkeypatch,
+                                                                                                  tmp_path):
     monkeypatch.delenv(schemas.ENV)
+    monkeypatch.setenv("CMP_CACHE_DIR", str(tmp_path))  # and no copy fetched by `make schemas`
     bad = external_secret()
     bad["spec"]["typo"] = 1
     assert validate_object(bad, "1.33") is None
@@ -122,7 +124,7 @@ def test_only_served_crd_versions_are_known(schema_dir):
     assert ("external-secrets.io/v1beta1", "ExternalSecret") not in found
 
 
-def test_identical_objects_each_get_their_verdict_and_the_schema_directory_is_part_of_it(monkeypatch):
+def test_identical_objects_each_get_their_verdict_and_the_schema_directory_is_part_of_it(monkeypatch, tmp_path):
     """Stacks render many identical objects and each distinct one is checked once: every copy is still
     reported, and a verdict reached with one schema directory is not reused without it."""
     bad = external_secret()
@@ -130,4 +132,5 @@ def test_identical_objects_each_get_their_verdict_and_the_schema_directory_is_pa
     found = validate_all([(bad, False), (external_secret(), False), (bad, False)], "1.33")
     assert [(v.path, v.rule) for v in found] == [("spec", "additionalProperties")] * 2
     monkeypatch.delenv(schemas.ENV)
+    monkeypatch.setenv("CMP_CACHE_DIR", str(tmp_path))
     assert validate_all([(bad, False)], "1.33") == []
