@@ -21,7 +21,7 @@ from components.ragflow.component import Ragflow, RagflowArgs
 from components.saleor.component import SaleorWebhooks, SaleorWebhooksArgs
 from components.vault.access import VaultAccess, VaultAccessArgs
 from components.vault.paths import SEED_PATHS
-from components.vault.seeds import VaultSecretSeeds, VaultSecretSeedsArgs
+from components.vault.seeds import SecretRevision, VaultSecretSeeds, VaultSecretSeedsArgs
 from stacks.config import StackConfig
 
 
@@ -33,11 +33,12 @@ def service_images(cfg: StackConfig) -> dict[str, Any]:
         cfg.images, require_digest=cfg.digests_required)).refs
 
 
-def service_args(cfg: StackConfig, image: Any) -> dict[str, Any]:
-    """The ServiceArgs fields both services take from the stack (components.workload.ServiceArgs)."""
+def service_args(cfg: StackConfig, image: Any, revisions: dict[str, SecretRevision] | None = None) -> dict[str, Any]:
+    """The ServiceArgs fields both services take from the stack (components.workload.ServiceArgs);
+    ``revisions`` (VaultSecretSeeds.revisions) roll a service's pods when its Vault secrets change."""
     return {"namespace": cfg.namespace, "control_plane_url": cfg.control_plane_url,
             "cluster_secret_store": cfg.cluster_secret_store, "debug": cfg.debug, "protect": cfg.protected,
-            "image": image}
+            "image": image, "secret_revisions": dict(revisions or {})}
 
 
 def scraped(cfg: StackConfig, settings: Any) -> Any:
@@ -47,14 +48,15 @@ def scraped(cfg: StackConfig, settings: Any) -> Any:
     return settings.model_copy(update={"ingress_from": [*settings.ingress_from, cfg.monitoring.scraper]})
 
 
-def connector_gateway(cfg: StackConfig, image: Any = None) -> ConnectorGateway:
+def connector_gateway(cfg: StackConfig, image: Any = None, revisions: dict[str, SecretRevision] | None = None,
+                      ) -> ConnectorGateway:
     return ConnectorGateway("connector-gateway", ConnectorGatewayArgs(
-        **service_args(cfg, image), settings=scraped(cfg, cfg.connector_gateway), vault=cfg.vault))
+        **service_args(cfg, image, revisions), settings=scraped(cfg, cfg.connector_gateway), vault=cfg.vault))
 
 
-def provisioner(cfg: StackConfig, image: Any = None) -> Provisioner:
+def provisioner(cfg: StackConfig, image: Any = None, revisions: dict[str, SecretRevision] | None = None) -> Provisioner:
     return Provisioner("provisioner", ProvisionerArgs(
-        **service_args(cfg, image), settings=scraped(cfg, cfg.provisioner), saleor_origin=cfg.saleor.origin))
+        **service_args(cfg, image, revisions), settings=scraped(cfg, cfg.provisioner), saleor_origin=cfg.saleor.origin))
 
 
 def monitoring(cfg: StackConfig, *workloads: str) -> Monitoring | None:
@@ -108,11 +110,11 @@ def vault_paths() -> dict[str, str]:
 def build(cfg: StackConfig) -> dict[str, Any]:
     """Instantiate the platform for one stack; export and return its outputs."""
     rag = ragflow(cfg)  # first: its preflight fails before anything else is registered
-    vault_seeds(cfg)
+    seeds = vault_seeds(cfg)
     vault_access(cfg)
     images = service_images(cfg)
-    gateway = connector_gateway(cfg, images.get("connector_gateway"))
-    prov = provisioner(cfg, images.get("provisioner"))
+    gateway = connector_gateway(cfg, images.get("connector_gateway"), seeds.revisions)
+    prov = provisioner(cfg, images.get("provisioner"), seeds.revisions)
     saleor = saleor_webhooks(cfg, prov)
     gateway_billing(cfg)
     monitoring(cfg, CONNECTOR_NAME, PROVISIONER_NAME)

@@ -18,10 +18,19 @@ from components.ragflow.oci_platforms import PreflightError, RegistryError, fetc
 from components.workload.component import network_policy_spec
 from infra.config import Peer
 from infra.kube import KubeObject
-from infra.naming import SECURITY_EXCEPTION_ANNOTATION, labels, selector_labels, type_token
+from infra.naming import labels, selector_labels, type_token
+from policy.policies import ARCH_LABEL, WAIVER_ANNOTATION  # the labels the policies check, defined once there
 
-ARCH_LABEL = "kubernetes.io/arch"
 SECURITY_EXCEPTION = "ragflow-runs-as-root"  # the policy pack's waiver list names this value
+# What the upstream image's entrypoint needs as root, every other capability dropped (NET_RAW, MKNOD,
+# SYS_CHROOT, KILL, FOWNER, FSETID, DAC_OVERRIDE, AUDIT_WRITE, SETPCAP, SETFCAP of the runtime's default set).
+# Its entrypoint starts `nginx -c /etc/nginx/nginx.conf` as root, then the Python API server and task executors:
+RAGFLOW_CAPABILITIES = (
+    "NET_BIND_SERVICE",  # nginx's master binds the web port, 80 by default (below 1024)
+    "SETGID",  # each nginx worker calls setgid() and initgroups() (setgroups) for nginx.conf's `user`,
+    "SETUID",  # then setuid() to it (root in Ragflow's nginx.conf, www-data in Ubuntu's, which switches)
+    "CHOWN",  # nginx's master chowns its temp directories (client body, proxy) to that user at start
+)
 
 
 class RagflowArgs(BaseModel):
@@ -45,11 +54,6 @@ class Resolved:
     platforms: list[str]
     digest: str | None
     known: bool = True
-
-
-def image_platforms(settings: RagflowConfig) -> list[str]:
-    """Platforms from config, or from the registry when ``registryPreflight`` is on."""
-    return resolve(settings).platforms
 
 
 def resolve(settings: RagflowConfig) -> Resolved:
@@ -118,7 +122,7 @@ class Ragflow(pulumi.ComponentResource):
         ports = {"http": s.http_port, "api": s.api_port}
         self.deployment = KubeObject(s.name, {
             "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {**meta, "annotations": {SECURITY_EXCEPTION_ANNOTATION: SECURITY_EXCEPTION}},
+            "metadata": {**meta, "annotations": {WAIVER_ANNOTATION: SECURITY_EXCEPTION}},
             "spec": self._spec(s, ports, self.image)}, opts=child)
         self.service = KubeObject(s.name, {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": {
             "type": "ClusterIP",
@@ -142,7 +146,7 @@ class Ragflow(pulumi.ComponentResource):
             "selector": {"matchLabels": selector},
             "template": {
                 "metadata": {"labels": labels(s.name),
-                             "annotations": {SECURITY_EXCEPTION_ANNOTATION: SECURITY_EXCEPTION}},
+                             "annotations": {WAIVER_ANNOTATION: SECURITY_EXCEPTION}},
                 "spec": {
                     "nodeSelector": {ARCH_LABEL: s.node_arch},
                     "automountServiceAccountToken": False,
@@ -152,9 +156,12 @@ class Ragflow(pulumi.ComponentResource):
                         "imagePullPolicy": "Always",
                         "ports": [{"name": n, "containerPort": p, "protocol": "TCP"} for n, p in ports.items()],
                         "resources": s.resources.manifest(),
-                        # Named exception: Ragflow's image needs root (see the annotation).
+                        # Named exception: Ragflow's image needs root (see the annotation); it keeps only
+                        # the capabilities of RAGFLOW_CAPABILITIES.
                         "securityContext": {"runAsUser": 0, "runAsNonRoot": False,
                                             "allowPrivilegeEscalation": False,
+                                            "capabilities": {"drop": ["ALL"],
+                                                             "add": list(RAGFLOW_CAPABILITIES)},
                                             "seccompProfile": {"type": "RuntimeDefault"}},
                         "startupProbe": {**probe, "failureThreshold": 60},
                         "livenessProbe": probe,

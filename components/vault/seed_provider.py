@@ -23,14 +23,14 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
+from pydantic import ValidationError
 
 from components.vault import kv
 from components.vault.client import VaultSeedError, VaultSettings, require_usable, settings_from_config
-from components.vault.paths import KEY_NAME, SEGMENT, KeySource
+from components.vault.paths import SeedPath
 
 log = logging.getLogger(__name__)
 
-SOURCES = tuple(source.value for source in KeySource)
 REPLACE_ON = ("mount", "path")
 
 
@@ -41,6 +41,33 @@ def _spec(keys: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
 
 def _rotations(keys: list[dict[str, Any]]) -> dict[str, str]:
     return {k["name"]: str(k.get("rotation") or "") for k in keys}
+
+
+def _seed_key(key: Any) -> Any:
+    """A provider input key as the SeedKey model's fields (``configKey`` is ``config_key`` there)."""
+    if not isinstance(key, dict):
+        return key
+    return {"name": key.get("name"), "source": key.get("source"), "value": key.get("value"),
+            "config_key": key.get("configKey")}
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    """A validation error's location as the input field it names: ``('keys', 1, 'name')`` -> ``keys[1].name``;
+    a rule over all keys (none, repeated) names ``keys``."""
+    if not loc:
+        return "keys"
+    head, *rest = loc
+    text = str(head)
+    for part in rest:
+        text += f"[{part}]" if isinstance(part, int) else f".{'configKey' if part == 'config_key' else part}"
+    return text
+
+
+def _reason(error: Any) -> str:
+    """A validation error's message; a field's own value is named when the message does not name it."""
+    message = error["msg"].removeprefix("Value error, ")
+    return message if isinstance(error["input"], dict) or error["type"] == "value_error" else \
+        f"{message} (got {error['input']!r})"
 
 
 def operator_hint(config_key: str) -> str:
@@ -131,34 +158,15 @@ class VaultSeedProvider(ResourceProvider):
 
     # ---- the ResourceProvider protocol -------------------------------------------------------------------
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        failures: list[CheckFailure] = []
-        for field in ("mount", "path"):
-            value = news.get(field)
-            parts = value.split("/") if isinstance(value, str) else []
-            if not parts or not all(SEGMENT.match(p) for p in parts) or (field == "mount" and len(parts) != 1):
-                failures.append(CheckFailure(field, f"{field} {value!r} must be '/'-separated [a-z0-9_-] segments"))
+        """The inputs must describe a path of the table: the SeedPath model's own rules, each failure named by
+        its field (``keys[1].name``)."""
         keys = news.get("keys")
-        if not isinstance(keys, list) or not keys:
-            failures.append(CheckFailure("keys", "keys must be a non-empty list of {name, source}"))
-            return CheckResult(news, failures)
-        seen: set[str] = set()
-        for i, key in enumerate(keys):
-            where = f"keys[{i}]"
-            name = key.get("name") if isinstance(key, dict) else None
-            if not isinstance(name, str) or not KEY_NAME.match(name):
-                failures.append(CheckFailure(f"{where}.name", f"key name {name!r} must match [a-z][a-z0-9_]*"))
-                continue
-            if name in seen:
-                failures.append(CheckFailure(f"{where}.name", f"key {name!r} appears twice"))
-            seen.add(name)
-            source = key.get("source")
-            if source not in SOURCES:
-                failures.append(CheckFailure(f"{where}.source", f"{name}: source {source!r} not in {SOURCES}"))
-            elif source == "fixed" and not key.get("value"):
-                failures.append(CheckFailure(f"{where}.value", f"{name} is fixed: it needs a value"))
-            elif source == "operator" and not key.get("configKey"):
-                failures.append(CheckFailure(f"{where}.configKey", f"{name} is operator-supplied: name its configKey"))
-        return CheckResult(news, failures)
+        try:
+            SeedPath(mount=news.get("mount"), path=news.get("path"),
+                     keys=[_seed_key(k) for k in keys] if isinstance(keys, list) else keys)
+        except ValidationError as exc:
+            return CheckResult(news, [CheckFailure(_field(e["loc"]), _reason(e)) for e in exc.errors()])
+        return CheckResult(news, [])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = [f for f in REPLACE_ON if olds.get(f) != news.get(f)]

@@ -6,6 +6,7 @@ deleteOnDestroy is set (unmounting would delete every secret in it); an adopted 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -78,6 +79,25 @@ def seed_props(seed: SeedPath, mount: str, rotations: dict[str, str], delete_on_
     return {"mount": mount, "path": seed.path, "keys": keys, "deleteOnDestroy": delete_on_destroy}
 
 
+@dataclass(frozen=True)
+class SecretRevision:
+    """What rolls the workloads reading one Vault path when its values are rewritten.
+
+    ``text`` names the path and the rotation triggers of its keys: a rotation changes it in the same `up` that
+    writes the new value, and it is known in a preview (the Vault version is not, so the GitOps export stays
+    whole). A workload puts it on its pod template and on its ExternalSecret, which also depends on ``seed``, so
+    External Secrets re-reads Vault only after the write. ``text`` says nothing about any value."""
+
+    text: str
+    seed: pulumi.Resource
+
+
+def revision_text(mount: str, seed: SeedPath, rotations: dict[str, str]) -> str:
+    triggers = [f"{key.name}={rotations[f'{seed.path}.{key.name}']}"
+                for key in seed.keys if f"{seed.path}.{key.name}" in rotations]
+    return f"{mount}/{seed.path}: {','.join(triggers) if triggers else 'not rotated'}"
+
+
 def unset_operator_keys(seeds: tuple[SeedPath, ...], keys_set: frozenset[str]) -> list[str]:
     """One warning line per operator key the stack has not set."""
     return [
@@ -109,6 +129,11 @@ class VaultSecretSeeds(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, depends_on=[self.mounts[mount]], protect=args.protect),
             )
         self.paths = {seed.path: seed for seed in args.seeds}
+        # Per path, what the workloads reading it roll on (ServiceArgs.secret_revisions).
+        self.revisions: dict[str, SecretRevision] = {
+            seed.path: SecretRevision(revision_text(mounts.of(seed), seed, args.rotations), self.seeds[seed.path])
+            for seed in args.seeds
+        }
         self.register_outputs({
             "mounts": list(self.mounts),
             "paths": {p: [k.name for k in s.keys] for p, s in self.paths.items()},

@@ -14,6 +14,7 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from components.vault.paths import SeedPath
+from components.vault.seeds import SecretRevision
 from components.workload.config import ServiceSettings
 from infra.config import Peer, Resources, check_image, dns_label
 from infra.kube import KubeObject
@@ -32,6 +33,10 @@ from infra.naming import (
 
 ESO_API_VERSION = "external-secrets.io/v1"
 RUN_AS_USER = 10001
+# The revision of the Vault secrets a workload reads (components.vault.seeds.SecretRevision): on the pod
+# template, so a rotation rolls the pods, and on the ExternalSecret, whose annotation change makes External
+# Secrets sync at once instead of at its next refresh.
+SECRET_REVISION_ANNOTATION = "cmp.platform/secret-revision"
 PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16")
 
 
@@ -115,6 +120,7 @@ class ServiceWorkloadArgs(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     secret_path: SeedPath | None = None
     secret_keys: tuple[str, ...] | None = None  # default: every key of secret_path
+    secret_revision: SecretRevision | None = None  # of secret_path, from VaultSecretSeeds.revisions
     cluster_secret_store: str = "vault-backend"
     port: int = SERVICE_PORT
     automount_service_account_token: bool = False
@@ -153,6 +159,16 @@ class ServiceWorkloadArgs(BaseModel):
                     raise ValueError(f"{self.secret_path.mount}/{self.secret_path.path} has no key {key!r} "
                                      f"(keys: {', '.join(sorted(known))})")
         return self
+
+    @model_validator(mode="after")
+    def _revision_needs_path(self) -> ServiceWorkloadArgs:
+        if self.secret_revision is not None and self.secret_path is None:
+            raise ValueError("secret_revision given without secret_path")
+        return self
+
+    @property
+    def revision_annotations(self) -> dict[str, Any]:
+        return {} if self.secret_revision is None else {SECRET_REVISION_ANNOTATION: self.secret_revision.text}
 
     @property
     def selected_secret_keys(self) -> tuple[str, ...]:
@@ -212,15 +228,19 @@ class ServiceWorkload(pulumi.ComponentResource):
         data = [{"secretKey": args.secret_path.key(key).env_name,
                  "remoteRef": {"key": args.secret_path.path, "property": key}}
                 for key in args.selected_secret_keys]
+        metadata = self._meta(secret_name(args.name))
+        if args.revision_annotations:
+            metadata["annotations"] = args.revision_annotations
         return KubeObject(secret_name(args.name), {
-            "apiVersion": ESO_API_VERSION, "kind": "ExternalSecret", "metadata": self._meta(secret_name(args.name)),
+            "apiVersion": ESO_API_VERSION, "kind": "ExternalSecret", "metadata": metadata,
             "spec": {
                 "refreshInterval": "1h",
                 "secretStoreRef": {"name": args.cluster_secret_store, "kind": "ClusterSecretStore"},
                 "target": {"name": secret_name(args.name), "creationPolicy": "Owner"},
                 "data": data,
             }},
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_secrets))
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_secrets,
+                                        depends_on=[args.secret_revision.seed] if args.secret_revision else None))
 
     def _deployment_spec(self) -> dict[str, Any]:
         args = self.args
@@ -257,7 +277,8 @@ class ServiceWorkload(pulumi.ComponentResource):
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": {
                 "metadata": {"labels": labels(args.name),
-                             "annotations": {CONFIG_CHECKSUM_ANNOTATION: checksum(args.env)}},
+                             "annotations": {CONFIG_CHECKSUM_ANNOTATION: checksum(args.env),
+                                             **args.revision_annotations}},
                 "spec": {
                     "serviceAccountName": args.name,
                     "automountServiceAccountToken": args.automount_service_account_token,
@@ -285,6 +306,8 @@ class ServiceArgs(BaseModel):
     debug: bool = False
     protect: bool = False
     image: Any = None  # a built, digest-pinned ref (str or Output) overriding settings.image
+    # VaultSecretSeeds.revisions: per Vault path, the revision whose change rolls the pods reading it.
+    secret_revisions: dict[str, SecretRevision] = Field(default_factory=dict)
 
 
 def service_env(args: ServiceArgs) -> dict[str, str]:
@@ -311,4 +334,4 @@ def service_workload_args(name: str, args: ServiceArgs, *, env: dict[str, str], 
         name=name, namespace=args.namespace, image=s.image if args.image is None else args.image,
         replicas=s.replicas, resources=s.resources, env=env, secret_path=secret_path,
         cluster_secret_store=args.cluster_secret_store, ingress_from=tuple(s.ingress_from), egress=tuple(egress),
-        protect_secrets=args.protect, **extra)
+        protect_secrets=args.protect, secret_revision=args.secret_revisions.get(secret_path.path), **extra)

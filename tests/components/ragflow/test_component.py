@@ -43,7 +43,11 @@ def test_deployment_pins_the_arch_and_records_the_root_exception():
     (container,) = pod["containers"]
     assert container["image"] == "infiniflow/ragflow:v0.15.1"
     assert container["imagePullPolicy"] == "Always"
-    assert container["securityContext"]["runAsUser"] == 0
+    context = container["securityContext"]
+    assert context["runAsUser"] == 0 and context["allowPrivilegeEscalation"] is False
+    # Root, but without NET_RAW and the runtime's other defaults: only what nginx needs as root.
+    assert context["capabilities"] == {"drop": ["ALL"],
+                                       "add": ["NET_BIND_SERVICE", "SETGID", "SETUID", "CHOWN"]}
     assert container["resources"]["limits"] and container["resources"]["requests"]
     assert container["livenessProbe"] and container["readinessProbe"]
     for r in rec.children_of(component.urn):

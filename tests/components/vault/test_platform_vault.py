@@ -12,7 +12,7 @@ import pytest
 from components.vault import kv
 from components.vault.paths import FINGERPRINT_KEY_PATH, SEED_PATHS
 from components.vault.seed_provider import VaultSeedProvider
-from tests.components.helpers import run_stack
+from tests.components.helpers import base_config, run_platform, run_stack
 from tests.support.provider_host import ProviderHost
 from tools.preview.runner import preview_stack
 
@@ -51,6 +51,29 @@ def test_eso_policy_is_exactly_what_the_external_secrets_read(stack):
     for es in rec.by_type(EXTERNAL_SECRET):
         assert es.inputs["spec"]["secretStoreRef"] == {"kind": "ClusterSecretStore",
                                                        "name": css.inputs["metadata"]["name"]}
+
+
+def pod_annotations(rec, name: str) -> dict[str, str]:
+    deployment = next(r for r in rec.by_type("kubernetes:apps/v1:Deployment") if r.name == name)
+    return deployment.inputs["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_a_rotation_trigger_rolls_exactly_the_workloads_reading_the_path():
+    """`vault.rotations` rewrites a value at the next `up`: the pods reading it must restart to see it."""
+    before = run_platform(base_config())
+    rotated = run_platform(base_config(vault={"address": "http://vault.vault.svc.cluster.local:8200",
+                                              "rotations": {"cmp/provisioner.database_url": "2026-12"}}))
+    old, new = pod_annotations(before, "cmp-provisioner"), pod_annotations(rotated, "cmp-provisioner")
+    assert new != old
+    assert new["cmp.platform/secret-revision"] == "secret/cmp/provisioner: database_url=2026-12"
+    assert new["checksum/config"] == old["checksum/config"]
+    assert pod_annotations(rotated, "cmp-connector") == pod_annotations(before, "cmp-connector")
+    # External Secrets re-reads Vault when its ExternalSecret's annotations change, after the seed's write.
+    es = next(r for r in rotated.by_type(EXTERNAL_SECRET) if r.name == "cmp-provisioner-secrets")
+    assert es.inputs["metadata"]["annotations"] == {
+        "cmp.platform/secret-revision": "secret/cmp/provisioner: database_url=2026-12"}
+    seed = next(r for r in rotated.by_type(SEED) if r.inputs["path"] == "cmp/provisioner")
+    assert seed.urn in es.depends_on
 
 
 def test_connector_role_matches_the_gateway_config(stack):

@@ -80,7 +80,7 @@ def test_check_failures_name_the_field(openbao):
         _, failures = host.check(bad)
     by_field = dict(failures)
     assert "path" in by_field and "'cmp//x'" in by_field["path"]
-    assert "keys[0].name" in by_field and "keys[1].value" in by_field
+    assert "keys[0].name" in by_field and "needs a non-empty value" in by_field["keys[1]"]
 
 
 def test_host_error_names_the_operator_key_and_holds_no_secret(openbao, unique_path):

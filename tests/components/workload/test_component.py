@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pulumi
 import pytest
 
 from components.vault.paths import CONNECTOR, PROVISIONER
+from components.vault.seeds import SecretRevision
 from components.workload.component import ServiceWorkload, ServiceWorkloadArgs
 from infra.config import Peer, resources
 from infra.recording import run_program
@@ -88,6 +90,23 @@ def test_config_checksum_rolls_pods_on_config_change_only():
     assert checksum_of(render(args())) == first
     assert checksum_of(render(args(env={"LOG_LEVEL": "DEBUG", "PORT": "8000"}))) != first
     assert checksum_of(render(args(replicas=3))) == first
+
+
+def test_secret_revision_rolls_the_pods_and_resyncs_the_external_secret():
+    def program():
+        seed = pulumi.CustomResource("test:index:Seed", "seed", {})
+        ServiceWorkload("svc", args(secret_revision=SecretRevision("secret/cmp/connector: x=1", seed)))
+
+    rec = run_program(program, stack="dev", config={})
+    annotations = rec.one(DEPLOYMENT, "svc").inputs["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["cmp.platform/secret-revision"] == "secret/cmp/connector: x=1"
+    es = rec.one(EXTERNAL_SECRET, "svc-secrets")
+    assert es.inputs["metadata"]["annotations"] == {"cmp.platform/secret-revision": "secret/cmp/connector: x=1"}
+    assert rec.one("test:index:Seed", "seed").urn in es.depends_on
+    without = render(args())
+    assert "cmp.platform/secret-revision" not in without.one(EXTERNAL_SECRET, "svc-secrets").inputs["metadata"]
+    with pytest.raises(ValueError, match="secret_revision given without secret_path"):
+        args(secret_path=None, secret_revision=SecretRevision("x", None))
 
 
 def test_external_secret_reads_the_vault_path_table():
