@@ -13,7 +13,6 @@ PART_OF_LABEL = "app.kubernetes.io/part-of"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace
 CONFIG_CHECKSUM_ANNOTATION = "checksum/config"
-SECURITY_EXCEPTION_ANNOTATION = "cmp.platform/security-exception"
 SERVICE_PORT = 8000
 
 

@@ -7,6 +7,7 @@ from the installed SDK and fails naming it when an upgrade removes or renames it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pulumi.runtime import rpc
 
@@ -40,3 +41,19 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = tuple(
     ("pulumi.runtime.rpc", name) for name in (
         "_special_sig_key", "_special_secret_sig", "_special_resource_sig", "_special_output_value_sig",
         "_special_asset_sig", "_special_archive_sig"))
+
+
+# pulumi_policy.proxy, a module pulumi_policy does not export: how CrossGuard hands a policy the props of a
+# preview, where reading a value only `pulumi up` knows raises UnknownValueError and the analyzer reports the
+# policy as not run on that object. The offline preview runs the policies through the same proxy, so it
+# reports exactly what `pulumi preview --policy-pack` would. Imported when first needed (tools/preview).
+POLICY_PROXY_MODULE = "pulumi_policy.proxy"
+PRIVATE_NAMES += tuple((POLICY_PROXY_MODULE, name)
+                       for name in ("UNKNOWN_STRING_VALUE", "UnknownValueError", "unknown_checking_proxy"))
+
+
+def policy_proxy() -> Any:
+    """The ``pulumi_policy.proxy`` module (UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy)."""
+    import importlib
+
+    return importlib.import_module(POLICY_PROXY_MODULE)

@@ -9,14 +9,15 @@ The stack policy sees every resource at once. Nothing here imports pulumi_policy
 from __future__ import annotations
 
 import functools
-import json
 import re
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+try:
+    from policy import oci_registry
+except ImportError:  # run by the CrossGuard pack with this folder as the program: its modules are top-level
+    import oci_registry  # type: ignore[no-redef]
 
 Props = Mapping[str, Any]
 
@@ -206,9 +207,6 @@ def check_arch_pinned(resource_type: str, props: Props) -> list[str]:
 _PINNED = re.compile(r"^(?P<name>[^@]+)@sha256:(?P<hex>[0-9a-f]{64})$")
 _HEX_CYCLE = "0123456789abcdef" * 2
 _HEX_WORDS = ("deadbeef", "cafebabe", "feedface", "badc0ffe", "c0ffee00", "0ddba11", "abad1dea", "facefeed")
-DIGEST_ACCEPT = ", ".join((
-    "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"))
 
 
 def placeholder_digest(hex_digest: str) -> str | None:
@@ -227,73 +225,45 @@ def placeholder_digest(hex_digest: str) -> str | None:
     return f"holds the word {word!r}" if word else None
 
 
-def _registry_and_repository(name: str) -> tuple[str, str]:
-    """``ghcr.io/team/app:tag`` -> (https://ghcr.io, team/app); bare names are Docker Hub's."""
-    name = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
-    first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        loopback = first.split(":")[0] in ("localhost", "127.0.0.1")
-        return f"{'http' if loopback else 'https'}://{first}", rest
-    return "https://registry-1.docker.io", name if "/" in name else f"library/{name}"
-
-
-def _urlopen(url: str, timeout: float, headers: dict[str, str] | None = None, method: str = "GET") -> Any:
-    """An http(s) request (the registry's, or its token service's); any other scheme is refused."""
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise ValueError(f"not an http(s) URL: {url}")
-    request = urllib.request.Request(url, headers=headers or {}, method=method)  # noqa: S310 - http(s), checked
-    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - http(s), checked above
-
-
-def _status(url: str, headers: dict[str, str], timeout: float) -> int:
-    try:
-        with _urlopen(url, timeout, headers, "HEAD") as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        if exc.code == 401:
-            raise
-        return exc.code
-
-
 @functools.cache
+def _digest_known(image: str, timeout: float, offline: bool) -> bool | None:
+    location = oci_registry.locate_pinned(image)
+    if location is None:
+        return None
+    try:
+        return oci_registry.manifest_known(location, timeout=timeout)
+    except oci_registry.RegistryError:
+        return None
+
+
 def digest_resolves(image: str, timeout: float = 5.0) -> bool | None:
     """Whether the image's registry knows its digest (HEAD /v2/<repo>/manifests/<digest>, anonymous token
-    when asked): True, False (404: it does not resolve), or None (the registry could not tell: offline,
-    refused, needs credentials)."""
-    match = _PINNED.match(image)
-    if not match:
-        return None
-    registry, repository = _registry_and_repository(match["name"])
-    url = f"{registry}/v2/{repository}/manifests/sha256:{match['hex']}"
-    headers = {"Accept": DIGEST_ACCEPT}
-    try:
-        try:
-            status = _status(url, headers, timeout)
-        except urllib.error.HTTPError as exc:
-            params = dict(re.findall(r'(\w+)="([^"]*)"', exc.headers.get("WWW-Authenticate", "")))
-            realm = params.pop("realm", None)
-            if not realm:
-                return None
-            with _urlopen(f"{realm}?{urllib.parse.urlencode(params)}", timeout) as answer:
-                token = json.load(answer).get("token")
-            status = _status(url, {**headers, "Authorization": f"Bearer {token}"}, timeout)
-    except (OSError, ValueError):
-        return None
-    return {200: True, 404: False}.get(status)
+    when asked): True, False (404: it does not resolve), or None (not asked: offline; or the registry could not
+    tell: unreachable, refused, needs credentials)."""
+    return _digest_known(image, timeout, oci_registry.offline())
+
+
+def _pinned_containers(resource_type: str, props: Props) -> list[tuple[Mapping[str, Any], str, str]]:
+    """(container, image, digest hex) of every container whose image is pinned by a sha256 digest."""
+    if not is_workload(resource_type):
+        return []
+    _, pod_spec = pod_template(resource_type, props)
+    return [(c, image, match["hex"]) for c in _containers(pod_spec) for image in [c.get("image")]
+            if isinstance(image, str) and (match := _PINNED.match(image))]
+
+
+def unchecked_digests(resource_type: str, props: Props) -> list[str]:
+    """The pinned images whose digest no registry was asked about (offline) or could answer for: the checks
+    ``check_digests`` could not make, for a report to name."""
+    return [image for _, image, hex_digest in _pinned_containers(resource_type, props)
+            if not placeholder_digest(hex_digest) and digest_resolves(image) is None]
 
 
 def check_digests(resource_type: str, props: Props) -> list[str]:
     """A pinned digest must be real: not a typed placeholder, and known to its registry."""
-    if not is_workload(resource_type):
-        return []
-    _, pod_spec = pod_template(resource_type, props)
     out = []
-    for c in _containers(pod_spec):
-        image = c.get("image")
-        match = _PINNED.match(image) if isinstance(image, str) else None
-        if not match:
-            continue
-        why = placeholder_digest(match["hex"])
+    for c, image, hex_digest in _pinned_containers(resource_type, props):
+        why = placeholder_digest(hex_digest)
         if why:
             out.append(f"{workload_name(props)}: container {c.get('name')!r} image {image!r}: the digest {why}: "
                        "a placeholder, not one a registry returned")

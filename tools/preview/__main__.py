@@ -20,6 +20,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     which.add_argument("--stack", help="one stack (a Pulumi.<stack>.yaml beside Pulumi.yaml)")
     which.add_argument("--all", action="store_true", help="every stack, in one process")
     parser.add_argument("--out", type=Path, default=None, help="output root (default build/preview)")
+    parser.add_argument("--online", action="store_true",
+                        help="ask registries: pinned image digests, Ragflow's registryPreflight (default: no network)")
     return parser.parse_args(argv)
 
 
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None, *, root: Path | None = None, freeze_impo
         return 2
     code = 0
     for stack in chosen_stacks(root, args):
-        result = preview_stack(stack, root=root, out_root=args.out, **overrides)
+        result = preview_stack(stack, root=root, out_root=args.out, online=args.online, **overrides)
         for line in result.lines:
             print(line, file=sys.stderr if line.startswith("error:") else sys.stdout)
         code = max(code, result.code)

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.ragflow.oci_platforms import OFFLINE_ENV
 from infra.environ import environ_set
 from infra.recording import UNKNOWN, Recording, encode_config, run_main, run_program
 from infra.schemas import not_configured
+from infra.sdk_private import policy_proxy
+from policy.oci_registry import OFFLINE_ENV
 from tools.preview.changes import compare, counts, read_previous, table
 from tools.preview.export import write_tree
 from tools.preview.manifests import NOT_DEPLOYABLE_DIR, Manifest, export_files, manifests_of
@@ -46,10 +47,10 @@ def declared_secret_keys() -> tuple[str, ...]:
     return tuple(SECRET_KEYS)
 
 
-def offline() -> AbstractContextManager[None]:
-    """The program runs with no network: a registry lookup fails as an unreachable registry does, so a
-    preview shows the same (unknown) digest on every machine."""
-    return environ_set({OFFLINE_ENV: "1"})
+def offline(online: bool = False) -> AbstractContextManager[None]:
+    """The program and the policies run with no network: no registry is asked (policy/oci_registry.py), so a
+    preview shows the same (unknown or unchecked) digests on every machine. ``online``: they ask."""
+    return nullcontext() if online else environ_set({OFFLINE_ENV: "1"})
 
 
 def check_stack_config(files: StackFiles) -> str:
@@ -81,7 +82,8 @@ def preview_policies(manifests: list[Manifest]) -> tuple[list[Any], list[tuple[s
 
     if all(m.deployable for m in manifests):
         return evaluate((m.ref, m.resource.type, m.obj) for m in manifests), []
-    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
+    proxy = policy_proxy()
+    UNKNOWN_STRING_VALUE, UnknownValueError = proxy.UNKNOWN_STRING_VALUE, proxy.UnknownValueError
 
     def as_sdk_sees(value: Any) -> Any:
         if isinstance(value, dict):
@@ -90,7 +92,7 @@ def preview_policies(manifests: list[Manifest]) -> tuple[list[Any], list[tuple[s
             return [as_sdk_sees(v) for v in value]
         return UNKNOWN_STRING_VALUE if value == UNKNOWN else value
 
-    objects = [(m.ref, m.resource.type, unknown_checking_proxy(as_sdk_sees(m.obj))) for m in manifests]
+    objects = [(m.ref, m.resource.type, proxy.unknown_checking_proxy(as_sdk_sees(m.obj))) for m in manifests]
     violations: list[Any] = []
     not_run: list[tuple[str, str]] = []
     for policy in RESOURCE_POLICIES:
@@ -107,6 +109,16 @@ def preview_policies(manifests: list[Manifest]) -> tuple[list[Any], list[tuple[s
     return violations, not_run
 
 
+def unchecked_digest_lines(stack: str, manifests: list[Manifest], online: bool) -> list[str]:
+    """One line per pinned image whose digest no registry confirmed: offline none is asked."""
+    from policy.policies import unchecked_digests
+
+    why = ("its registry could not tell (unreachable, refused, or needs credentials)" if online else
+           "no registry is asked offline (`make preview-online` asks it)")
+    return [f"policy: {stack}: [image-digests-real] {m.ref}: digest of {image} not checked: {why}"
+            for m in manifests for image in unchecked_digests(m.resource.type, m.obj)]
+
+
 @dataclass
 class StackPreview:
     """What one preview produced (also used by tests and the bench)."""
@@ -115,7 +127,6 @@ class StackPreview:
     code: int
     lines: list[str] = field(default_factory=list)
     recording: Recording | None = None
-    manifest_paths: list[str] = field(default_factory=list)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -127,9 +138,10 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
                   program: Callable[[], Any] | None = None, program_dir: Path = PROJECT_ROOT,
                   check_config: ConfigCheck = check_stack_config,
                   secret_keys: Callable[[], tuple[str, ...]] = declared_secret_keys,
-                  validate: Validate | None = None) -> StackPreview:
+                  validate: Validate | None = None, online: bool = False) -> StackPreview:
     """Preview one stack of the stack files in ``root`` into ``out_root/<stack>``; never raises for user
-    errors (see the exit codes). The program is ``program``, or else ``program_dir``'s ``__main__.py``."""
+    errors (see the exit codes). The program is ``program``, or else ``program_dir``'s ``__main__.py``.
+    ``online``: registries are asked (image digests, Ragflow's registryPreflight); by default nothing is."""
     if validate is None:
         from tools.preview.validation import validate_all as validate
 
@@ -143,7 +155,7 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
     result.lines += files.notes
     try:
         kubernetes_version = check_config(files) or DEFAULT_KUBERNETES_VERSION
-        with offline():
+        with offline(online):
             if program is None:  # the project's own program, run as Pulumi's language host runs it
                 recording = run_main(program_dir, stack=stack, config=files.values,
                                      secret_keys=files.secret_keys, project=files.project)
@@ -169,7 +181,9 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
     if unchecked:
         result.lines.append(not_configured(f"{stack}: {', '.join(unchecked)}"))
     rows = [r.to_json() for r in recording.in_tree_order()]
-    violations, not_run = preview_policies(manifests)
+    with offline(online):
+        violations, not_run = preview_policies(manifests)
+        digests_unchecked = unchecked_digest_lines(stack, manifests, online)
     target = out_root / stack
     changes = compare(read_previous(target / "resources.json"), rows)
     tree = export_files(manifests, dump_yaml)
@@ -180,7 +194,6 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
     except OSError as exc:
         result.code, result.lines = 2, [f"error: {stack}: cannot write {target}: {exc.strerror or exc}"]
         return result
-    result.manifest_paths = [m.path for m in manifests]
 
     n = counts(changes)
     not_deployable = sum(not m.deployable for m in manifests)
@@ -189,6 +202,7 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
     result.lines += [f"policy: {stack}: [{v.policy}] {v.resource}: {v.message}" for v in violations]
     result.lines += [f"policy: {stack}: [{policy}] {ref}: not run in a preview: it reads a value known only "
                      "after `pulumi up`" for policy, ref in not_run]
+    result.lines += digests_unchecked
     result.lines += [f"{stack}: not deployable, left out of the GitOps export: {m.ref}: "
                      f"{', '.join(m.unknown)} known only after `pulumi up` (written to "
                      f"{NOT_DEPLOYABLE_DIR}/{m.path} for inspection)" for m in manifests if not m.deployable]
