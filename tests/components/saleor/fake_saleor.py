@@ -80,6 +80,7 @@ from graphql import (
 )
 
 from components.saleor.schema import load_schema
+from tests.components.saleor.fake_saleor_events import SaleorEvents
 
 SCHEMA_VERSION = "3.23"
 ALL_STAFF_PERMISSIONS = ("MANAGE_APPS", "MANAGE_ORDERS")
@@ -228,6 +229,7 @@ class FakeSaleor:
         login_seconds: float = 0.05,
         latency_seconds: float = 0.0,
         throttle_scale: float = 1.0,
+        retry_scale: float = 1.0,
     ) -> None:
         schema = load_schema(version)
         if schema is None:
@@ -244,6 +246,9 @@ class FakeSaleor:
         self.requests: list[Request] = []
         self.issued_tokens: set[str] = set()  # access and refresh tokens handed out
         self.app_tokens: list[str] = []
+        self.app_token_owner: dict[str, str] = {}  # app auth token -> app id (appTokenDelete removes it)
+        self.retry_scale = retry_scale
+        self._events: SaleorEvents | None = None
         self.bodies: list[bytes] = []
         self.logins: Counter = Counter()  # tokenCreate outcomes: "ok" or the error code
         self.refreshes: Counter = Counter()  # tokenRefresh outcomes
@@ -271,6 +276,9 @@ class FakeSaleor:
         return self
 
     def stop(self) -> None:
+        if self._events is not None:
+            self._events.stop()
+            self._events = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -286,6 +294,29 @@ class FakeSaleor:
     def api_url(self) -> str:
         assert self._server is not None, "start() first"
         return f"http://127.0.0.1:{self._server.server_address[1]}/graphql/"
+
+    @property
+    def origin(self) -> str:
+        """Saleor's origin: where its JWKS is (`<origin>/.well-known/jwks.json`)."""
+        return self.api_url.removesuffix("/graphql/")
+
+    @property
+    def events(self) -> SaleorEvents:
+        """Orders, their events and the webhook deliveries they cause (fake_saleor_events.py); made on first use."""
+        with self._lock:
+            if self._events is None:
+                self._events = SaleorEvents(self, scale=self.retry_scale)
+            return self._events
+
+    def app_token(self, app_id: str) -> str:
+        """The auth token appCreate handed out for `app_id` (Saleor shows it once; the provider keeps it)."""
+        with self._lock:
+            return next(t for t, owner in self.app_token_owner.items() if owner == app_id)
+
+    def revoke_app_token(self, token: str) -> None:
+        """appTokenDelete: from now on the token authenticates nothing."""
+        with self._lock:
+            self.app_token_owner.pop(token, None)
 
     # ---- what tests look at and do ------------------------------------------------------------------------
     def count(self, root: str | None = None) -> int:
@@ -521,12 +552,24 @@ class _Resolvers:
         self.fake, self.forbid = fake, forbid
         self.state = fake.state
         self.user: Staff | None = None
+        self.app: dict[str, Any] | None = None
         self.token_error: tuple[str, str] | None = None
-        if authorization and authorization.startswith("Bearer "):
-            self.token_error = fake.decode(authorization[7:], "access")
+        token = authorization[7:] if authorization and authorization.startswith("Bearer ") else None
+        if token in fake.app_token_owner:
+            # saleor/graphql/app/dataloaders.py (AppByTokenLoader): an app token authenticates an active, not
+            # removed app only; otherwise the request runs anonymously. A token that is no app's (revoked) is
+            # decoded as a staff JWT (saleor/graphql/context.py), which fails.
+            app = fake.state.apps.get(fake.app_token_owner[token])
+            self.app = app if app is not None and app["isActive"] and not app["removed"] else None
+        elif token:
+            self.token_error = fake.decode(token, "access")
             self.user = fake.staff if self.token_error is None else None
 
     def _require(self, permission: str = "MANAGE_APPS") -> None:
+        if self.app is not None:
+            if self.forbid or permission not in self.app["permissions"]:
+                raise _permission_denied(permission)
+            return
         if self.token_error is not None:  # Saleor loads the user lazily: the JWT error surfaces here
             code, message = self.token_error
             raise GraphQLError(message, extensions={"exception": {"code": code}})
@@ -590,6 +633,22 @@ class _Resolvers:
         self._require()
         app = self._live_app(id)
         return self._app_view(app) if app else None  # soft-deleted apps read as null
+
+    def orders(self, _info, first: int | None = None, last: int | None = None, after: str | None = None,
+               sortBy: dict[str, Any] | None = None, filter: dict[str, Any] | None = None,
+               **unsupported: Any) -> dict[str, Any]:
+        self._require("MANAGE_ORDERS")
+        if any(v is not None for v in unsupported.values()):
+            raise GraphQLError(f"the fake does not implement orders({', '.join(sorted(unsupported))})")
+        return self.fake.events.orders_connection(first=first, last=last, after=after, sort_by=sortBy,
+                                                  filter=filter)
+
+    def eventDeliveryRetry(self, _info, id: str) -> dict[str, Any]:
+        self._require("MANAGE_APPS")
+        delivery = self.fake.events.retry(id)
+        if delivery is None:
+            return {"delivery": None, "errors": [_err("id", "NOT_FOUND", f"Couldn't resolve id: {id}.")]}
+        return {"delivery": {k: delivery[k] for k in ("id", "createdAt", "status", "eventType")}, "errors": []}
 
     # ---- Mutation: staff login and token refresh -----------------------------------------------------------
     def _user_payload(self) -> dict[str, Any]:
@@ -668,6 +727,7 @@ class _Resolvers:
         app_id = self.fake.next_id("App")
         token = secrets.token_urlsafe(30)
         self.fake.app_tokens.append(token)
+        self.fake.app_token_owner[token] = app_id
         self.state.apps[app_id] = {
             "id": app_id,
             "name": input["name"],
@@ -807,6 +867,12 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         # Headers and body go out in two writes; without NODELAY, delayed ACKs add ~40 ms per request.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def do_GET(self) -> None:
+        if self.path == "/.well-known/jwks.json":
+            self._send(200, json.dumps(self.fake.events.signer.jwks()).encode(), {"Content-Type": "application/json"})
+            return
+        self._send(404, b"Not Found")
 
     def do_POST(self) -> None:
         if self.path == "/graphql":

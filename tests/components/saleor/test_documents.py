@@ -74,3 +74,12 @@ def test_invalid_document_reports_graphql_core_message(schema_dir):
     (message,) = document_errors("query { app(id: 1) { nope } }", load_schema("3.21"))
     assert "nope" in message
     assert parse(document("app_with_webhooks"))
+
+
+def test_catch_up_reads_the_order_shape_the_webhooks_deliver():
+    """One ProvisioningOrder fragment: the catch-up query and every webhook's subscription select the same order."""
+    fragment = (FRAGMENTS_DIR / "provisioning_order.graphql").read_text()
+    body = fragment[fragment.index("fragment ProvisioningOrder"):].strip()
+    assert body in document("orders_since")
+    for event in ORDER_EVENTS:
+        assert body in order_subscription(event)
