@@ -17,6 +17,9 @@ class AlertThresholds(Model):
     signature_failures_per_second: float = Field(default=0.05, ge=0)
     control_plane_failure_ratio: float = Field(default=0.1, gt=0, le=1)
     oldest_pending_seconds: int = Field(default=600, gt=0)
+    # Catch-up reads Saleor every CATCHUP_INTERVAL_SECONDS (300 by default): a lag of several intervals means it
+    # has stopped reading (Saleor unreachable, the app token missing or revoked).
+    catchup_lag_seconds: int = Field(default=1800, gt=0)
     gateway_5xx_ratio: float = Field(default=0.05, gt=0, le=1)
     gateway_p99_seconds: float = Field(default=2.0, gt=0)
 

@@ -16,6 +16,7 @@ PROVISIONER = "cmp-provisioner"
 GATEWAY = "cmp-connector"
 RUNBOOK = "docs/monitoring.md"
 WINDOW = "5m"
+CATCHUP_WINDOW = "1h"
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,16 @@ def provisioner_alerts(t: AlertThresholds) -> list[Alert]:
         Alert("CmpProvisionerInboxBacklog",
               f"max(cmp_provisioner_inbox_oldest_pending_seconds) > {_num(t.oldest_pending_seconds)}", "5m",
               "critical", "The oldest pending inbox row has waited {{ $value | humanizeDuration }}"),
+        # Any order catch-up had to put into the inbox itself is one Saleor's webhooks did not deliver.
+        Alert("CmpProvisionerCatchUpFoundMissedOrders",
+              f'sum(increase(cmp_provisioner_catchup_orders_total{{outcome="missed"}}[{CATCHUP_WINDOW}])) > 0',
+              "0m", "warning",
+              "Catch-up found {{ $value | humanize }} order events the webhooks did not deliver in the last "
+              f"{CATCHUP_WINDOW}"),
+        Alert("CmpProvisionerCatchUpLag",
+              f"min(cmp_provisioner_catchup_lag_seconds) > {_num(t.catchup_lag_seconds)}", "5m", "critical",
+              "Catch-up has not read Saleor for {{ $value | humanizeDuration }}: orders the webhooks miss stay "
+              "unprovisioned"),
     ]
 
 

@@ -38,6 +38,16 @@ SCENARIOS = {
         {"cmp_provisioner_inbox_oldest_pending_seconds": "0+60x30"},
         {"cmp_provisioner_inbox_oldest_pending_seconds": "30x30"},
         "17m", "The oldest pending inbox row has waited 17m 0s"),
+    "CmpProvisionerCatchUpFoundMissedOrders": (
+        {'cmp_provisioner_catchup_orders_total{event="ORDER_FULLY_PAID",outcome="missed"}': "0x10 3x30",
+         'cmp_provisioner_catchup_orders_total{event="ORDER_FULLY_PAID",outcome="seen"}': "0+5x40"},
+        {'cmp_provisioner_catchup_orders_total{event="ORDER_FULLY_PAID",outcome="missed"}': "0x40",
+         'cmp_provisioner_catchup_orders_total{event="ORDER_FULLY_PAID",outcome="seen"}': "0+5x40"},
+        "15m", "Catch-up found 3 order events the webhooks did not deliver in the last 1h"),
+    "CmpProvisionerCatchUpLag": (
+        {"cmp_provisioner_catchup_lag_seconds": "0+60x60"},
+        {"cmp_provisioner_catchup_lag_seconds": "0+60x5 0+60x5 0+60x5 0+60x5 0+60x5 0+60x5 0+60x5 0+60x5"},
+        "40m", "Catch-up has not read Saleor for 40m 0s: orders the webhooks miss stay unprovisioned"),
     "CmpGateway5xxRate": (
         {f'cmp_connector_tool_calls_total{{{ROUTE},status="502"}}': "0+10x40",
          f'cmp_connector_tool_calls_total{{{ROUTE},status="200"}}': "0+10x40"},
