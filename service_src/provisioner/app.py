@@ -29,7 +29,7 @@ from .metrics import Metrics
 from .payloads import OrderEvent, PayloadError, parse_payload
 from .schema import SchemaError
 from .settings import ProvisionerSettings, origin_of
-from .signatures import KeysUnavailable, SignatureError, is_hex_hmac, parse_detached_jws, verify_hmac, verify_jws
+from .signatures import KeysUnavailable, SignatureError, parse_detached_jws, verify_jws
 from .worker import Worker
 
 log = structlog.get_logger("cmp_provisioner.app")
@@ -61,19 +61,17 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
 
 
 class Verifier:
-    """Decides whether a raw body was signed by an allowed Saleor."""
+    """Decides whether a raw body was signed by an allowed Saleor: a detached JWS (RS256, ``b64:false``) whose key
+    is in the JWKS at the origin of Saleor-Api-Url. Anything else, a legacy hex HMAC included, is refused."""
 
     def __init__(self, settings: ProvisionerSettings, jwks: JwksCache) -> None:
         self._origins = settings.allowed_origins
-        self._hmac_secret = settings.hmac_secret
         self._max_body_bytes = settings.max_body_bytes
         self._jwks = jwks
 
-    def _origin(self, api_url: str | None, *, required: bool) -> str | None:
+    def _origin(self, api_url: str | None) -> str:
         if not api_url:
-            if required:
-                raise Rejected(401, "rejected_signature", "Saleor-Api-Url header is missing: no JWKS to verify with")
-            return None
+            raise Rejected(401, "rejected_signature", "Saleor-Api-Url header is missing: no JWKS to verify with")
         try:
             origin = origin_of(api_url)
         except ValueError as exc:
@@ -85,18 +83,9 @@ class Verifier:
     async def verify(self, body: bytes, signature: str | None, api_url: str | None) -> None:
         if not signature:
             raise Rejected(401, "rejected_signature", "Saleor-Signature header is missing")
-        signature = signature.strip()
         try:
-            if is_hex_hmac(signature):
-                if self._hmac_secret is None:
-                    raise SignatureError("HMAC signatures are refused: SALEOR_LEGACY_HMAC is off")
-                if self._origins:
-                    self._origin(api_url, required=False)
-                verify_hmac(signature, body, self._hmac_secret)
-                return
-            jws = parse_detached_jws(signature, body, max_body_bytes=self._max_body_bytes)
-            origin = self._origin(api_url, required=True)
-            key = await self._jwks.key(origin, jws.kid)
+            jws = parse_detached_jws(signature.strip(), body, max_body_bytes=self._max_body_bytes)
+            key = await self._jwks.key(self._origin(api_url), jws.kid)
             verify_jws(jws, key)
         except SignatureError as exc:
             raise Rejected(401, "rejected_signature", str(exc)) from exc
@@ -123,69 +112,56 @@ def migrate_schema(store: InboxStore) -> None:
     log.info("schema_ready", revision_before=before, revision=after)
 
 
-def create_app(settings: ProvisionerSettings, *, store: InboxStore | None = None) -> FastAPI:
-    store = store or InboxStore(settings.database_url.get_secret_value())
-    metrics = Metrics(store.counts, store.oldest_pending_seconds)
-    committer = GroupCommitter(store.record_many)
-    state: dict = {}
+class Provisioner:
+    """What the routes share, typed: built with the app; the parts that need the event loop (JWKS cache,
+    control-plane client, worker) made by ``start`` in the app's lifespan and released by ``stop``."""
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        if settings.migrate_on_start:
-            try:
-                await asyncio.to_thread(migrate_schema, store)
-            except SchemaError as exc:
-                log.error("schema_migration_failed", reason=str(exc))
-                raise
-        jwks = JwksCache(
+    def __init__(self, settings: ProvisionerSettings, store: InboxStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.metrics = Metrics(store.counts, store.oldest_pending_seconds)
+        self.committer = GroupCommitter(store.record_many)
+        self.jwks = JwksCache(
             ttl_seconds=settings.jwks_cache_ttl_seconds,
             min_refetch_seconds=settings.jwks_min_refetch_seconds,
             timeout_seconds=settings.cp_timeout_seconds,
         )
-        control_plane = ControlPlaneClient(
+        self.verifier = Verifier(settings, self.jwks)
+        self.control_plane = ControlPlaneClient(
             settings.control_plane_url,
             settings.service_jwt_secret.get_secret_value(),
             timeout_seconds=settings.cp_timeout_seconds,
         )
-        worker = Worker(settings, store, control_plane, metrics)
-        state.update(verifier=Verifier(settings, jwks), worker=worker, jwks=jwks)
-        task = asyncio.create_task(worker.run(), name="provisioner-worker") if settings.worker_enabled else None
-        log.info(
-            "started",
-            worker=settings.worker_enabled,
-            legacy_hmac=settings.saleor_legacy_hmac,
-            origins=sorted(settings.allowed_origins),
-        )
-        try:
-            yield
-        finally:
-            worker.stop()
-            if task is not None:
-                # Let the batch in hand finish and be written; cut it off only past one CP timeout and a margin.
-                with suppress(TimeoutError, asyncio.CancelledError):
-                    await asyncio.wait_for(task, timeout=settings.cp_timeout_seconds + 5)
-            await jwks.aclose()
-            await control_plane.aclose()
-            store.dispose()
+        self.worker = Worker(settings, store, self.control_plane, self.metrics)
+        self._task: asyncio.Task | None = None
 
-    app = FastAPI(title="cmp-provisioner", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.store = store
-    app.state.metrics = metrics
-    app.state.runtime = state
+    async def start(self) -> None:
+        if self.settings.migrate_on_start:
+            try:
+                await asyncio.to_thread(migrate_schema, self.store)
+            except SchemaError as exc:
+                log.error("schema_migration_failed", reason=str(exc))
+                raise
+        if self.settings.worker_enabled:
+            self._task = asyncio.create_task(self.worker.run(), name="provisioner-worker")
+        log.info("started", worker=self.settings.worker_enabled, origins=sorted(self.settings.allowed_origins))
 
-    async def receive(request: Request, event: OrderEvent) -> Response:
+    async def stop(self) -> None:
+        self.worker.stop()
+        if self._task is not None:
+            # Let the batch in hand finish and be written; cut it off only past one CP timeout and a margin.
+            with suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._task, timeout=self.settings.cp_timeout_seconds + 5)
+        await self.jwks.aclose()
+        await self.control_plane.aclose()
+        self.store.dispose()
+
+    async def receive(self, request: Request, event: OrderEvent) -> Response:
+        """One delivery: checked in the module docstring's order, committed, answered."""
         try:
-            body = await read_limited_body(request, settings.max_body_bytes)
-            header_event = request.headers.get("saleor-event")
-            if not header_event:
-                raise Rejected(400, "rejected_event", "Saleor-Event header is missing")
-            if header_event.strip().lower() != event.header:
-                raise Rejected(
-                    400,
-                    "rejected_event",
-                    f"Saleor-Event {header_event!r} does not match this endpoint ({event.header})",
-                )
-            await state["verifier"].verify(
+            body = await read_limited_body(request, self.settings.max_body_bytes)
+            check_event_header(request.headers.get("saleor-event"), event)
+            await self.verifier.verify(
                 body, request.headers.get("saleor-signature"), request.headers.get("saleor-api-url")
             )
             try:
@@ -194,49 +170,88 @@ def create_app(settings: ProvisionerSettings, *, store: InboxStore | None = None
                 raise Rejected(exc.status, "rejected_payload", str(exc)) from exc
             # ORDER_CREATED is kept for the record only: it lands finished and the worker never claims it.
             status = RECORDED if event is OrderEvent.ORDER_CREATED else PENDING
-            try:
-                created = await committer.submit(NewDelivery(event.value, payload.order.id, body, status))
-            except SQLAlchemyError as exc:
-                log.error("inbox_write_failed", error=type(exc).__name__)
-                raise Rejected(503, "unavailable", "the inbox database is unavailable; retry later") from exc
+            created = await self._commit(NewDelivery(event.value, payload.order.id, body, status))
         except Rejected as exc:
-            metrics.deliveries.labels(event.value, exc.outcome).inc()
+            self.metrics.deliveries.labels(event.value, exc.outcome).inc()
             log.info("delivery_rejected", saleor_event=event.value, status=exc.status, reason=exc.detail)
             return JSONResponse({"detail": exc.detail}, status_code=exc.status)
         outcome = "accepted" if created else "duplicate"
-        metrics.deliveries.labels(event.value, outcome).inc()
+        self.metrics.deliveries.labels(event.value, outcome).inc()
         if created and status == PENDING:
-            state["worker"].wake()
+            self.worker.wake()
         return JSONResponse({"status": outcome, "order_id": payload.order.id})
 
+    async def _commit(self, delivery: NewDelivery) -> bool:
+        try:
+            return await self.committer.submit(delivery)
+        except SQLAlchemyError as exc:
+            log.error("inbox_write_failed", error=type(exc).__name__)
+            raise Rejected(503, "unavailable", "the inbox database is unavailable; retry later") from exc
+
+
+def check_event_header(header_event: str | None, event: OrderEvent) -> None:
+    if not header_event:
+        raise Rejected(400, "rejected_event", "Saleor-Event header is missing")
+    if header_event.strip().lower() != event.header:
+        raise Rejected(
+            400, "rejected_event", f"Saleor-Event {header_event!r} does not match this endpoint ({event.header})"
+        )
+
+
+def _provisioner(request: Request) -> Provisioner:
+    return request.app.state.provisioner
+
+
+def _webhook(event: OrderEvent):
+    async def endpoint(request: Request) -> Response:
+        return await _provisioner(request).receive(request, event)
+
+    return endpoint
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    provisioner = _provisioner(request)
+    try:
+        state = await asyncio.wait_for(
+            asyncio.to_thread(provisioner.store.schema_state), timeout=provisioner.settings.cp_timeout_seconds
+        )
+    except Exception as exc:  # any failure means not ready; the type is enough to debug
+        return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
+    # A revision newer than this code's (a later release migrated first, during its rollout) is ready:
+    # revisions only add what older code can ignore.
+    if state.behind:
+        return JSONResponse({"status": "unavailable", "database": "ok", "schema": state.describe()}, 503)
+    return JSONResponse({"status": "ok", "database": "ok", "schema": state.describe()})
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    data = await asyncio.to_thread(generate_latest, _provisioner(request).metrics.registry)
+    return PlainTextResponse(data, media_type=CONTENT_TYPE_LATEST)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    provisioner: Provisioner = app.state.provisioner
+    await provisioner.start()
+    try:
+        yield
+    finally:
+        await provisioner.stop()
+
+
+def create_app(settings: ProvisionerSettings, *, store: InboxStore | None = None) -> FastAPI:
+    provisioner = Provisioner(settings, store or InboxStore(settings.database_url.get_secret_value()))
+    app = FastAPI(title="cmp-provisioner", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.provisioner = provisioner
     # Plain Starlette routes: the webhooks take the raw request and need none of FastAPI's parameter machinery,
     # which is a measurable share of a delivery's cost at a thousand deliveries a second.
     for event in OrderEvent:
-
-        async def endpoint(request: Request, _event: OrderEvent = event) -> Response:
-            return await receive(request, _event)
-
-        app.router.routes.append(Route(f"/webhooks/{event.path}", endpoint, methods=["POST"], name=event.path))
-
-    @app.get("/healthz")
-    async def healthz() -> dict:
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    async def readyz() -> Response:
-        try:
-            state = await asyncio.wait_for(asyncio.to_thread(store.schema_state), timeout=settings.cp_timeout_seconds)
-        except Exception as exc:  # any failure means not ready; the type is enough to debug
-            return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
-        # A revision newer than this code's (a later release migrated first, during its rollout) is ready:
-        # revisions only add what older code can ignore.
-        if state.behind:
-            return JSONResponse({"status": "unavailable", "database": "ok", "schema": state.describe()}, 503)
-        return JSONResponse({"status": "ok", "database": "ok", "schema": state.describe()})
-
-    @app.get("/metrics")
-    async def metrics_endpoint() -> Response:
-        data = await asyncio.to_thread(generate_latest, metrics.registry)
-        return PlainTextResponse(data, media_type=CONTENT_TYPE_LATEST)
-
+        app.router.routes.append(Route(f"/webhooks/{event.path}", _webhook(event), methods=["POST"], name=event.path))
+    app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_api_route("/readyz", readyz, methods=["GET"])
+    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"])
     return app

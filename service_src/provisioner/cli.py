@@ -9,7 +9,7 @@ replay dead letters.
 
 ``serve`` and ``check-config`` read the whole environment the service reads; ``migrate`` and the dead-letter
 commands read only DATABASE_URL, so an operator can run them with the pod's environment
-(``kubectl exec deploy/cmp-provisioner -- cmp-provisioner dead-letters list``) or against a local SQLite file.
+(``kubectl exec deploy/cmp-provisioner -- cmp-provisioner dead-letters list``) or against a local PostgreSQL.
 Every failure is one line on stderr.
 """
 
@@ -38,7 +38,7 @@ COMMANDS = ("serve", "check-config", "migrate", "dead-letters")
 class DatabaseSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
-    database_url: SecretStr = SecretStr("sqlite:////tmp/cmp-provisioner.db")
+    database_url: SecretStr
 
     @field_validator("database_url")
     @classmethod

@@ -30,13 +30,12 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     create_engine,
-    event,
     func,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -51,7 +50,7 @@ CANCELLED_EVENT = "ORDER_CANCELLED"
 
 
 def utcnow() -> datetime:
-    """Naive UTC: SQLite keeps no zone, so every timestamp is naive UTC on both databases."""
+    """Naive UTC: the columns are ``timestamp without time zone`` (revision 0001), so every timestamp is naive UTC."""
     return datetime.now(UTC).replace(tzinfo=None)
 
 
@@ -66,7 +65,7 @@ class Delivery(Base):
         Index("ix_provisioner_inbox_due", "status", "next_attempt_at"),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     event: Mapped[str] = mapped_column(String(32))
     order_id: Mapped[str] = mapped_column(String(256))
     payload: Mapped[bytes] = mapped_column(LargeBinary)  # the verified raw body, parsed again by the worker
@@ -156,20 +155,19 @@ _DEAD_LETTER_COLUMNS = (
 )
 
 
-def _record_statement(is_postgres: bool):
+def _record_statement():
     """INSERT of new deliveries, run with many parameter sets: SQLAlchemy sends them as multi-row INSERTs
     ("insertmanyvalues"); duplicates of (event, order id) are skipped and not returned."""
-    dialect = postgresql if is_postgres else sqlite
     return (
-        dialect.insert(_T)
+        postgresql.insert(_T)
         .on_conflict_do_nothing(index_elements=["event", "order_id"])
         .returning(_T.c.event, _T.c.order_id)
     )
 
 
-def _claim_statement(is_postgres: bool):
-    """Lease up to ``b_limit`` due rows in one statement (``FOR UPDATE SKIP LOCKED``), returning them; on
-    PostgreSQL also whether their order has an ORDER_CANCELLED delivery."""
+def _claim_statement():
+    """Lease up to ``b_limit`` due rows in one statement (``FOR UPDATE SKIP LOCKED``), returning them and whether
+    their order has an ORDER_CANCELLED delivery."""
     t = _T
     due = (
         select(t.c.id)
@@ -179,15 +177,14 @@ def _claim_statement(is_postgres: bool):
         .with_for_update(skip_locked=True)
         .cte("due")
     )
-    returned = [t.c.id, t.c.event, t.c.order_id, t.c.payload, t.c.attempts, t.c.received_at, t.c.result]
-    if is_postgres:  # SQLite's RETURNING cannot see other rows
-        cancel = t.alias("cancel")
-        returned.append(
-            select(cancel.c.id)
-            .where(cancel.c.event == CANCELLED_EVENT, cancel.c.order_id == t.c.order_id)
-            .exists()
-            .label("cancelled")
-        )
+    cancel = t.alias("cancel")
+    cancelled = (
+        select(cancel.c.id)
+        .where(cancel.c.event == CANCELLED_EVENT, cancel.c.order_id == t.c.order_id)
+        .exists()
+        .label("cancelled")
+    )
+    returned = [t.c.id, t.c.event, t.c.order_id, t.c.payload, t.c.attempts, t.c.received_at, t.c.result, cancelled]
     return (
         update(t)
         .where(t.c.id == due.c.id)
@@ -220,17 +217,6 @@ def _finish_statement():
 
 
 def make_engine(url: str, *, pool_size: int = 10, synchronous_commit: bool = True) -> Engine:
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        return engine
     connect_args = {} if synchronous_commit else {"options": "-c synchronous_commit=off"}
     return create_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, connect_args=connect_args
@@ -243,17 +229,14 @@ class InboxStore:
     def __init__(self, url: str, *, pool_size: int = 10, replica: str | None = None) -> None:
         self.engine = make_engine(url, pool_size=pool_size)
         self.replica = replica or f"{socket.gethostname()}:{os.getpid()}"  # written to the rows it claims
-        self.is_postgres = self.engine.dialect.name == "postgresql"
         # The worker's own bookkeeping (leases, outcomes) commits without waiting for the WAL flush: a write
         # lost in a database crash only repeats an attempt, and every control-plane call is idempotent under
         # its key. Deliveries (``record_many``) always wait for the flush: they are committed before the 200.
-        self.work_engine = (
-            make_engine(url, pool_size=pool_size, synchronous_commit=False) if self.is_postgres else self.engine
-        )
+        self.work_engine = make_engine(url, pool_size=pool_size, synchronous_commit=False)
         self._table = Delivery.__table__
         # Built once: SQLAlchemy then finds each compiled form in its cache without rebuilding the statement.
-        self._record_statement = _record_statement(self.is_postgres)
-        self._claim_statement = _claim_statement(self.is_postgres)
+        self._record_statement = _record_statement()
+        self._claim_statement = _claim_statement()
         self._finish_statement = _finish_statement()
 
     def migrate(self) -> tuple[str | None, str | None]:
@@ -323,20 +306,8 @@ class InboxStore:
             "b_token": token,
             "b_by": self.replica,
         }
-        t = self._table
-        cancelled: set[str] = set()
         with self.work_engine.begin() as conn:
             rows = conn.execute(self._claim_statement, params).all()
-            if self.is_postgres:
-                cancelled = {r.order_id for r in rows if r.cancelled}
-            elif rows:  # SQLite's RETURNING cannot see other rows: ask in the same transaction
-                cancelled = set(
-                    conn.execute(
-                        select(t.c.order_id).where(
-                            t.c.event == CANCELLED_EVENT, t.c.order_id.in_({r.order_id for r in rows})
-                        )
-                    ).scalars()
-                )
         return [
             Claimed(
                 r.id,
@@ -347,7 +318,7 @@ class InboxStore:
                 r.received_at,
                 token,
                 r.result,
-                cancelled=r.order_id in cancelled,
+                cancelled=r.cancelled,
             )
             for r in sorted(rows, key=lambda r: r.id)
         ]
@@ -423,10 +394,3 @@ class InboxStore:
         with self.engine.connect() as conn:
             oldest = conn.execute(select(func.min(t.c.received_at)).where(t.c.status == PENDING)).scalar()
         return max((utcnow() - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
-
-    def rows(self) -> list[Delivery]:
-        """Every row (tests and the CLI's detail view)."""
-        from sqlalchemy.orm import Session
-
-        with Session(self.engine) as session:
-            return list(session.scalars(select(Delivery).order_by(Delivery.id)))

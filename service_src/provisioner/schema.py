@@ -107,8 +107,7 @@ def _adopt_unversioned(connection: Connection, config: Config) -> bool:
 def migrate(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
     """Upgrade to ``revision`` under the advisory lock; (revision before, revision after)."""
     with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID})
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID})
         config = _config(connection)
         before = current_revision(connection)
         if before is None and _adopt_unversioned(connection, config):
@@ -122,7 +121,6 @@ def migrate(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
 def downgrade(engine: Engine, revision: str) -> str | None:
     """Downgrade to ``revision`` ("-1" for one step) under the advisory lock; the revision after."""
     with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID})
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID})
         command.downgrade(_config(connection), revision)
         return current_revision(connection)

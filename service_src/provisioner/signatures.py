@@ -1,19 +1,15 @@
 """Saleor delivery signatures, checked on the raw body bytes before anything parses them.
 
-Two forms reach us in the Saleor-Signature header:
-- a detached JWS with an unencoded payload (RFC 7797): protected header
-  ``{"alg": "RS256", "b64": false, "crit": ["b64"], "kid": ...}``, value ``<b64url header>..<b64url signature>``,
-  signing input ``b64url(header) + "." + raw body``. joserfc parses and verifies it; on top of joserfc we pin
-  the algorithm to RS256 and require ``b64:false`` with ``crit [b64]``, whatever else joserfc would accept. The
-  key comes from the JWKS at the origin of Saleor-Api-Url (``jwks.py``);
-- a legacy hex HMAC-SHA256 of the raw body, accepted only when SALEOR_LEGACY_HMAC is on.
+Saleor signs a webhook whose app has no secret key with a detached JWS with an unencoded payload (RFC 7797) in
+the Saleor-Signature header: protected header ``{"alg": "RS256", "b64": false, "crit": ["b64"], "kid": ...}``,
+value ``<b64url header>..<b64url signature>``, signing input ``b64url(header) + "." + raw body``. joserfc parses
+and verifies it; on top of joserfc we pin the algorithm to RS256 and require ``b64:false`` with ``crit [b64]``,
+whatever else joserfc would accept. The key comes from the JWKS at the origin of Saleor-Api-Url (``jwks.py``).
+Nothing else is accepted: a legacy hex HMAC of the body is not a JWS and is refused like any other garbage.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
 from dataclasses import dataclass
 
 from joserfc import jws
@@ -21,7 +17,6 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 ALGORITHM = "RS256"
-_HEX_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 class SignatureError(Exception):
@@ -73,14 +68,3 @@ def verify_jws(parsed: DetachedJws, key: RSAKey) -> None:
         raise SignatureError(f"Saleor-Signature cannot be verified with key {parsed.kid!r}: {exc.error}") from exc
     if not valid:
         raise SignatureError("Saleor-Signature does not match the body")
-
-
-def is_hex_hmac(value: str) -> bool:
-    return bool(_HEX_SHA256.match(value))
-
-
-def verify_hmac(signature_hex: str, body: bytes, secret: bytes) -> None:
-    """Constant-time compare of the hex HMAC-SHA256 of the raw body."""
-    expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature_hex.lower()):
-        raise SignatureError("Saleor-Signature HMAC does not match the body")

@@ -1,8 +1,9 @@
 """Chaos run: crashes, not only outages. ``make chaos-provisioner`` prints the figures; a small run is a test.
 
 Two ``cmp-provisioner`` replicas (real processes) share one real PostgreSQL 15 (fsync on). A sender posts
-HMAC-signed ORDER_FULLY_PAID deliveries at a steady rate, round-robin over the replicas, and retries a delivery
-that did not get a 200 the way Saleor does (later, possibly to the other replica). Meanwhile:
+ORDER_FULLY_PAID deliveries signed as Saleor signs them (detached JWS, the key at a JWKS on loopback) at a
+steady rate, round-robin over the replicas, and retries a delivery that did not get a 200 the way Saleor does
+(later, possibly to the other replica). Meanwhile:
   1. one replica is killed with SIGKILL while it holds leased rows (mid-batch), and started again once its rows
      have come back to the other replica (the lease is WORKER_LEASE_SECONDS);
   2. the control-plane fake goes down (its socket closed) for a while;
@@ -41,10 +42,11 @@ if str(ROOT) not in sys.path:
 
 from tests.services.provisioner.helpers import (  # noqa: E402
     SERVICE_JWT_SECRET,
-    WEBHOOK_SECRET,
+    JwksServer,
+    SigningKey,
     body_of,
-    hmac_sign,
     order_payload,
+    serving_jwks,
 )
 from tests.support.control_plane import ControlPlaneFake  # noqa: E402
 from tests.support.net import free_port, wait_http  # noqa: E402
@@ -294,6 +296,7 @@ class Chaos:
         self.figures = Figures()
         self.accepted_at: dict[str, float] = {}  # order id -> when it got its 200 (seconds into the run)
         self.restarting: asyncio.Task | None = None  # the killed replica starting again
+        self.saleor: JwksServer | None = None  # Saleor's JWKS, while the run lasts
         self.t0 = 0.0
 
     def now(self) -> float:
@@ -304,7 +307,7 @@ class Chaos:
         order_id = f"chaos-{index}"
         body = body_of(order_payload(order_id))
         headers = {"Content-Type": "application/json", "Saleor-Event": "order_fully_paid",
-                   "Saleor-Signature": hmac_sign(body)}
+                   "Saleor-Signature": self.saleor.keys[0].sign(body), "Saleor-Api-Url": self.saleor.api_url}
         delay = 0.5
         deadline = time.monotonic() + 120
         attempt = 0
@@ -438,21 +441,20 @@ class Chaos:
         cp = ControlPlaneProcess(plan.cp_delay_seconds, self.work)
         replicas: list[Replica] = []
         try:
-            with CrashablePostgres(fsync=True) as pg:
+            with CrashablePostgres(fsync=True) as pg, serving_jwks([SigningKey("chaos-key")]) as saleor:
+                self.saleor = saleor
                 url = pg.create_database("chaos")
                 dsn = pg.dsn("chaos")
                 env = {
                     "DATABASE_URL": url,
                     "CONTROL_PLANE_URL": cp.url,
                     "SERVICE_JWT_SECRET": SERVICE_JWT_SECRET,
-                    "SALEOR_LEGACY_HMAC": "true",
-                    "SALEOR_WEBHOOK_SECRET": WEBHOOK_SECRET,
-                    "SALEOR_ALLOWED_ORIGINS": "",
+                    "SALEOR_ALLOWED_ORIGINS": saleor.origin,
                     "WORKER_LEASE_SECONDS": str(plan.lease_seconds),
                     "WORKER_POLL_SECONDS": "0.2",
                     "RETRY_BACKOFF_SECONDS": "0.2",
                     "RETRY_BACKOFF_MAX_SECONDS": "2",
-                    "RETRY_MAX_ATTEMPTS": "1000",
+                    "RETRY_MAX_ATTEMPTS": "50",
                     "CP_TIMEOUT_SECONDS": "2",
                     "LOG_LEVEL": "INFO",
                 }

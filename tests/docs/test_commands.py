@@ -7,6 +7,7 @@ line (``make test   # the suite; needs: long``), and a comment line tags the lin
 
 - ``needs: openbao``: run here against an OpenBao dev server on loopback (``VAULT_ADDR``/``VAULT_TOKEN`` and
   ``BAO_ADDR``/``BAO_TOKEN`` exported; ``vault`` is OpenBao's ``bao``);
+- ``needs: postgres``: run here against a PostgreSQL on loopback (``DATABASE_URL`` exported);
 - ``serves``: runs until stopped: started here, passes once ``GET /healthz`` on its port answers 200;
 - ``long``: minutes of work (the suite, an image build, a benchmark) that CI runs: here ``make -n`` only;
 - ``exits: N``: the exit status the docs promise (default 0);
@@ -34,9 +35,9 @@ from tests.support.openbao import OpenBaoServer
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SHELL = {"bash", "sh", "shell"}
-RUN_HERE = {"openbao", "long"}  # needs this test provides (openbao) or checks another way (long)
+RUN_HERE = {"openbao", "postgres", "long"}  # needs this test provides (openbao, postgres) or checks another way (long)
 # Every `needs:` tag the docs may use (README.md "Commands in these docs").
-KNOWN_NEEDS = {"openbao", "long", "pulumi", "cluster", "credentials", "root", "id"}
+KNOWN_NEEDS = {"openbao", "postgres", "long", "pulumi", "cluster", "credentials", "root", "id"}
 FENCE = re.compile(r"^(\s*)```\s*([\w-]*)\s*$")
 TAG = re.compile(r"\b(needs|exits):\s*([a-z0-9-]+(?:\s*,\s*[a-z0-9-]+)*)")
 # First words that make a fenced block a shell command, whatever its language says.
@@ -157,6 +158,15 @@ def docs_openbao():
 
 
 @pytest.fixture(scope="module")
+def docs_postgres():
+    """A PostgreSQL of the docs' own, with one empty database; its SQLAlchemy URL."""
+    from tests.support.postgres import PostgresServer
+
+    with PostgresServer(fsync=False) as server:
+        yield server.create_database("docs")
+
+
+@pytest.fixture(scope="module")
 def shim_bin(tmp_path_factory) -> Path:
     """`vault` as OpenBao's CLI (same commands, same VAULT_* variables)."""
     folder = tmp_path_factory.mktemp("bin")
@@ -243,7 +253,7 @@ def _blocks() -> list[tuple[str, list[Command]]]:
 
 def _param(block_id: str, commands: list[Command]) -> object:
     runnable = [c for c in commands if not (c.needs - RUN_HERE)]
-    server = any(c.serves or "openbao" in c.needs for c in runnable)
+    server = any(c.serves or c.needs & {"openbao", "postgres"} for c in runnable)
     return pytest.param(commands, id=block_id, marks=[pytest.mark.server] if server else [])
 
 
@@ -265,6 +275,8 @@ def test_block_works_as_written(commands, shim_bin, request):
             bao = request.getfixturevalue("docs_openbao")
             extra = {"VAULT_ADDR": bao.addr, "VAULT_TOKEN": bao.root_token, "BAO_ADDR": bao.addr,
                      "BAO_TOKEN": bao.root_token}
+        if "postgres" in command.needs:
+            extra["DATABASE_URL"] = request.getfixturevalue("docs_postgres")
         env = shell_env(shim_bin, extra)
         if command.serves:
             serve(command, env)

@@ -7,4 +7,4 @@ from tests.services.connector_gateway.conftest import (  # noqa: F401 - fixtures
     seeded_openbao,
     start_gateway,
 )
-from tests.services.provisioner.conftest import pg_url, postgres, provisioner_factory  # noqa: F401 - fixtures
+from tests.services.provisioner.conftest import pg_url, postgres, provisioner_factory, saleor, saleor_key  # noqa: F401 - fixtures

@@ -8,7 +8,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from components.monitoring.rules import GATEWAY, PROVISIONER, rule_groups
-from tests.services.provisioner.helpers import body_of, order_payload, wait_until
+from tests.services.provisioner.helpers import body_of, inbox_rows, order_payload, wait_until
 
 _SELECTOR = re.compile(r"\b(cmp_[a-zA-Z0-9_]+)(?:\{([^}]*)\})?")
 _MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
@@ -51,7 +51,7 @@ def test_the_provisioners_rules_name_only_what_it_exports(provisioner_factory):
     provisioner = provisioner_factory()
     assert provisioner.deliver("order-fully-paid", body_of(order_payload("T3JkZXI6bW9u"))).status_code == 200
     assert provisioner.deliver("order-fully-paid", b"{}", signature="not-a-signature").status_code == 401
-    wait_until(lambda: all(r.status != "pending" for r in provisioner.store.rows()), what="the order to settle")
+    wait_until(lambda: all(r.status != "pending" for r in inbox_rows(provisioner.store)), what="the order to settle")
     assert set(named_in_rules(PROVISIONER)) >= {"cmp_provisioner_inbox_rows",
                                                 "cmp_provisioner_inbox_oldest_pending_seconds"}
     assert missing(PROVISIONER, provisioner.url) == []

@@ -49,16 +49,25 @@ def jwks_server(saleor_key: SigningKey) -> Iterator[JwksServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def saleor(saleor_key: SigningKey) -> Iterator[JwksServer]:
+    """Saleor's JWKS for the tests that do not change it; a test that does takes ``jwks_server``."""
+    with serving_jwks([saleor_key]) as server:
+        yield server
+
+
 @pytest.fixture
-def provisioner_factory(pg_url: str, control_plane) -> Iterator[Callable[..., RunningProvisioner]]:
-    """Start provisioners on the test's database against the control-plane fake; all stop after the test."""
+def provisioner_factory(pg_url: str, control_plane, saleor: JwksServer) -> Iterator[Callable[..., RunningProvisioner]]:
+    """Start provisioners on the test's database against the control-plane fake, trusting ``saleor`` (or the
+    ``saleor=`` given); all stop after the test."""
     control_plane.add_issuer("cmp-provisioner", SERVICE_JWT_SECRET)
     stack = []
 
-    def start(**overrides: Any) -> RunningProvisioner:
+    def start(*, saleor: JwksServer = saleor, **overrides: Any) -> RunningProvisioner:
         overrides.setdefault("database_url", pg_url)
+        overrides.setdefault("saleor_allowed_origins", saleor.origin)
         settings = make_settings(control_plane_url=control_plane.url, **overrides)
-        manager = running_provisioner(settings)
+        manager = running_provisioner(settings, saleor)
         stack.append(manager)
         return manager.__enter__()
 

@@ -1,10 +1,8 @@
-"""Provisioner test helpers: Saleor-style signers and JWKS server, order payloads, running apps."""
+"""Provisioner test helpers: Saleor-style signers and JWKS server, order payloads, running apps, inbox rows."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import io
 import json
 import os
@@ -21,17 +19,18 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from joserfc import jws
-from joserfc.jwk import RSAKey
+from jwt import api_jws
+from jwt.algorithms import RSAAlgorithm
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service_src.provisioner.app import create_app
 from service_src.provisioner.cli import main as cli_main
-from service_src.provisioner.inbox import InboxStore
+from service_src.provisioner.inbox import Delivery, InboxStore
 from service_src.provisioner.settings import ProvisionerSettings
 from tests.support.net import client_tls, run_uvicorn_in_thread
 
 SERVICE_JWT_SECRET = "test-provisioner-service-jwt-secret-0123456789"
-WEBHOOK_SECRET = "test-saleor-webhook-secret"
 
 
 # ---- Saleor's signing side --------------------------------------------------------------------------------------
@@ -43,18 +42,15 @@ class SigningKey:
     )
 
     def jwk(self) -> dict[str, Any]:
-        public = RSAKey.import_key(self.private.public_key()).as_dict(private=False)
+        public = RSAAlgorithm.to_jwk(self.private.public_key(), as_dict=True)
         return {**public, "kid": self.kid, "use": "sig", "alg": "RS256"}
 
     def sign(self, body: bytes, *, kid: str | None = None) -> str:
-        """Saleor's Saleor-Signature: detached JWS, RS256, b64:false (made by joserfc, not by our code)."""
-        header = {"alg": "RS256", "b64": False, "crit": ["b64"], "kid": kid or self.kid}
-        compact = jws.serialize_compact(header, body, RSAKey.import_key(self.private))
-        return jws.detach_content(compact)
-
-
-def hmac_sign(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        """Saleor-Signature as Saleor makes it (saleor/core/jwt_manager.py, ``jws_encode``): PyJWT's detached JWS,
+        RS256, protected header {"alg":"RS256","b64":false,"crit":["b64"],"kid":...,"typ":"JWT"}."""
+        return api_jws.encode(
+            body, key=self.private, algorithm="RS256", headers={"kid": kid or self.kid}, is_payload_detached=True
+        )
 
 
 class JwksServer:
@@ -131,17 +127,16 @@ def body_of(payload: dict[str, Any]) -> bytes:
 
 # ---- the service -------------------------------------------------------------------------------------------------
 def make_settings(database_url: str, control_plane_url: str, **overrides: Any) -> ProvisionerSettings:
+    """Settings for a test: quick retries and polls; a Saleor origin to trust unless the test names its own."""
     values: dict[str, Any] = {
         "control_plane_url": control_plane_url,
         "service_jwt_secret": SERVICE_JWT_SECRET,
         "database_url": database_url,
-        "saleor_legacy_hmac": True,
-        "saleor_webhook_secret": WEBHOOK_SECRET,
-        "saleor_allowed_origins": "",
+        "saleor_allowed_origins": "https://saleor.test",
         "cp_timeout_seconds": 2.0,
         "retry_backoff_seconds": 0.05,
         "retry_backoff_max_seconds": 0.4,
-        "retry_max_attempts": 60,
+        "retry_max_attempts": 50,
         "worker_poll_seconds": 0.1,
         "jwks_min_refetch_seconds": 30,
     }
@@ -155,6 +150,8 @@ class RunningProvisioner:
     app: FastAPI
     store: InboxStore
     client: httpx.Client
+    saleor_key: SigningKey  # signs deliveries unless a test gives its own signature
+    saleor_api_url: str  # Saleor-Api-Url unless a test gives its own
 
     def deliver(
         self,
@@ -166,22 +163,31 @@ class RunningProvisioner:
         header_event: str | None = None,
         extra_headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        """POST like Saleor does: event in the path, Saleor-* headers; HMAC-signed unless a signature is given."""
-        headers = {"Content-Type": "application/json", "Saleor-Event": header_event or event.replace("-", "_")}
-        headers["Saleor-Signature"] = signature if signature is not None else hmac_sign(body)
-        if api_url:
-            headers["Saleor-Api-Url"] = api_url
-        if signature == "":
-            del headers["Saleor-Signature"]
+        """POST like Saleor does: event in the path, Saleor-* headers, signed with Saleor's key (detached JWS)
+        unless a signature is given (``""``: no Saleor-Signature header)."""
+        headers = {
+            "Content-Type": "application/json",
+            "Saleor-Event": header_event or event.replace("-", "_"),
+            "Saleor-Api-Url": api_url or self.saleor_api_url,
+        }
+        if signature != "":
+            headers["Saleor-Signature"] = signature if signature is not None else self.saleor_key.sign(body)
         headers.update(extra_headers or {})
         return self.client.post(f"/webhooks/{event}", content=body, headers=headers)
 
 
 @contextmanager
-def running_provisioner(settings: ProvisionerSettings) -> Iterator[RunningProvisioner]:
+def running_provisioner(settings: ProvisionerSettings, saleor: JwksServer) -> Iterator[RunningProvisioner]:
+    """The app on loopback; its deliveries are signed with ``saleor``'s first key and name its API URL."""
     app = create_app(settings)
     with run_uvicorn_in_thread(app) as url, httpx.Client(base_url=url, timeout=10, verify=client_tls()) as client:
-        yield RunningProvisioner(url, app, app.state.store, client)
+        yield RunningProvisioner(url, app, app.state.provisioner.store, client, saleor.keys[0], saleor.api_url)
+
+
+def inbox_rows(store: InboxStore) -> list[Delivery]:
+    """Every inbox row, oldest first, as the test reads the table."""
+    with Session(store.engine) as session:
+        return list(session.scalars(select(Delivery).order_by(Delivery.id)))
 
 
 def wait_until(predicate: Callable[[], Any], *, timeout: float = 20.0, what: str = "condition") -> Any:

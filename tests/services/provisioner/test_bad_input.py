@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from tests.services.provisioner.helpers import body_of, hmac_sign, order_payload
+from tests.services.provisioner.helpers import body_of, inbox_rows, order_payload
 
 PAID = "order-fully-paid"
 
@@ -49,10 +49,10 @@ def provisioner(provisioner_factory):
     ],
 )
 def test_bad_payloads_are_refused_and_not_stored(provisioner, control_plane, body, status, detail):
-    response = provisioner.deliver(PAID, body, signature=hmac_sign(body))
+    response = provisioner.deliver(PAID, body)
     assert response.status_code == status, response.text
     assert response.json()["detail"].startswith(detail), response.json()["detail"]
-    assert provisioner.store.rows() == []
+    assert inbox_rows(provisioner.store) == []
     assert control_plane.calls == []
 
 
@@ -60,10 +60,10 @@ def test_oversized_body_is_413_naming_the_limit(provisioner):
     big = order_payload("T3JkZXI6Ymln")
     big["order"]["padding"] = "x" * 5000
     body = body_of(big)
-    response = provisioner.deliver(PAID, body, signature=hmac_sign(body))
+    response = provisioner.deliver(PAID, body)
     assert response.status_code == 413
     assert response.json()["detail"] == f"body of {len(body)} bytes exceeds MAX_BODY_BYTES=4096"
-    assert provisioner.store.rows() == []
+    assert inbox_rows(provisioner.store) == []
 
 
 def test_oversized_chunked_body_without_length_is_413(provisioner):
@@ -74,16 +74,17 @@ def test_oversized_chunked_body_without_length_is_413(provisioner):
     response = provisioner.client.post(
         f"/webhooks/{PAID}",
         content=chunks(),
-        headers={"Saleor-Event": "order_fully_paid", "Saleor-Signature": "0" * 64},
+        headers={"Saleor-Event": "order_fully_paid", "Saleor-Signature": f"{'e' * 40}..{'s' * 342}"},
     )
     assert response.status_code == 413
     assert response.json()["detail"] == "body exceeds MAX_BODY_BYTES=4096"
-    assert provisioner.store.rows() == []
+    assert inbox_rows(provisioner.store) == []
 
 
 def test_missing_event_header_is_400(provisioner):
     body = body_of(order_payload("T3JkZXI6ZXY"))
-    response = provisioner.client.post(f"/webhooks/{PAID}", content=body, headers={"Saleor-Signature": hmac_sign(body)})
+    headers = {"Saleor-Signature": provisioner.saleor_key.sign(body), "Saleor-Api-Url": provisioner.saleor_api_url}
+    response = provisioner.client.post(f"/webhooks/{PAID}", content=body, headers=headers)
     assert response.status_code == 400
     assert response.json()["detail"] == "Saleor-Event header is missing"
 
@@ -95,7 +96,7 @@ def test_health_readiness_and_metrics(provisioner, postgres):
     assert provisioner.client.get("/readyz").json() == {"status": "ok", "database": "ok", "schema": head_revision()}
     body = body_of(order_payload("T3JkZXI6bWV0"))
     provisioner.deliver(PAID, body)
-    provisioner.deliver(PAID, b"{", signature=hmac_sign(b"{"))
+    provisioner.deliver(PAID, b"{")
     text = provisioner.client.get("/metrics").text
     assert 'cmp_provisioner_deliveries_total{event="ORDER_FULLY_PAID",outcome="accepted"} 1.0' in text
     assert 'cmp_provisioner_deliveries_total{event="ORDER_FULLY_PAID",outcome="rejected_payload"} 1.0' in text
@@ -117,19 +118,20 @@ def test_readyz_is_503_when_the_database_is_unreachable(provisioner_factory):
 
 
 def test_secrets_do_not_leak_into_responses_logs_or_rows(provisioner_factory, control_plane, capsys):
-    from tests.services.provisioner.helpers import SERVICE_JWT_SECRET, WEBHOOK_SECRET
+    from tests.services.provisioner.helpers import SERVICE_JWT_SECRET
 
     provisioner = provisioner_factory()
     body = body_of(order_payload("T3JkZXI6c2Vj"))
-    provisioner.deliver(PAID, body, signature=hmac_sign(body, "wrong"))
-    provisioner.deliver(PAID, body)
+    signature = provisioner.saleor_key.sign(body)
+    provisioner.deliver(PAID, body, signature=signature.replace("..", "..AAAA"))  # a broken signature: refused
+    provisioner.deliver(PAID, body, signature=signature)
     control_plane.add_issuer("cmp-provisioner", "z" * 40)  # our token is now refused: a dead letter
     from tests.services.provisioner.helpers import wait_until
 
-    wait_until(lambda: provisioner.store.rows() and provisioner.store.rows()[0].status != "pending", what="settle")
+    wait_until(lambda: [r for r in inbox_rows(provisioner.store) if r.status != "pending"], what="settle")
     seen = capsys.readouterr()
-    rows = json.dumps([[r.last_error, r.result] for r in provisioner.store.rows()])
-    for secret in (SERVICE_JWT_SECRET, WEBHOOK_SECRET, hmac_sign(body)):
+    rows = json.dumps([[r.last_error, r.result] for r in inbox_rows(provisioner.store)])
+    for secret in (SERVICE_JWT_SECRET, signature.split("..")[1]):
         assert secret not in seen.out + seen.err
         assert secret not in rows
     assert "Bearer" not in seen.out + seen.err
@@ -151,7 +153,11 @@ async def test_concurrent_burst_with_duplicates_accepts_each_order_once(provisio
                 client.post(
                     f"/webhooks/{PAID}",
                     content=b,
-                    headers={"Saleor-Event": "order_fully_paid", "Saleor-Signature": hmac_sign(b)},
+                    headers={
+                        "Saleor-Event": "order_fully_paid",
+                        "Saleor-Signature": provisioner.saleor_key.sign(b),
+                        "Saleor-Api-Url": provisioner.saleor_api_url,
+                    },
                 )
                 for b in bodies
             )
@@ -160,7 +166,7 @@ async def test_concurrent_burst_with_duplicates_accepts_each_order_once(provisio
     outcomes = [(a.json()["order_id"], a.json()["status"]) for a in answers]
     accepted = sorted(order for order, status in outcomes if status == "accepted")
     assert accepted == sorted({order for order, _ in outcomes})
-    assert len(provisioner.store.rows()) == 25
+    assert len(inbox_rows(provisioner.store)) == 25
 
 
 def test_inbox_unavailable_is_503_so_saleor_retries(provisioner_factory):

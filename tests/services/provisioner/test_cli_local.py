@@ -1,4 +1,4 @@
-"""The console script as an operator runs it: environment only, a SQLite inbox, SIGTERM to stop.
+"""The console script as an operator runs it: environment only, a PostgreSQL inbox, SIGTERM to stop.
 
 The service runs as the console script in a process of its own. The one-shot commands (check-config, migrate,
 dead-letters) run ``main()``, which is what the console script calls, in this process on exactly the
@@ -22,7 +22,6 @@ from tests.services.provisioner.helpers import (
     SERVICE_JWT_SECRET,
     body_of,
     cli,
-    hmac_sign,
     order_payload,
     wait_until,
 )
@@ -30,16 +29,15 @@ from tests.support.cli import assert_one_line_usage_error
 from tests.support.net import free_port, wait_http
 
 
-def test_cmp_provisioner_serves_from_env_with_sqlite(tmp_path: Path, control_plane):
+def test_cmp_provisioner_serves_from_env(pg_url: str, control_plane, saleor):
     control_plane.add_issuer("cmp-provisioner", SERVICE_JWT_SECRET)
     port = free_port()
     env = {
         **os.environ,
         "CONTROL_PLANE_URL": control_plane.url,
         "SERVICE_JWT_SECRET": SERVICE_JWT_SECRET,
-        "SALEOR_LEGACY_HMAC": "true",
-        "SALEOR_WEBHOOK_SECRET": "test-saleor-webhook-secret",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/inbox.db",
+        "SALEOR_ALLOWED_ORIGINS": saleor.origin,
+        "DATABASE_URL": pg_url,
         "PORT": str(port),
         "WORKER_POLL_SECONDS": "0.1",
     }
@@ -54,7 +52,11 @@ def test_cmp_provisioner_serves_from_env_with_sqlite(tmp_path: Path, control_pla
         response = httpx.post(
             f"http://127.0.0.1:{port}/webhooks/order-fully-paid",
             content=body,
-            headers={"Saleor-Event": "order_fully_paid", "Saleor-Signature": hmac_sign(body)},
+            headers={
+                "Saleor-Event": "order_fully_paid",
+                "Saleor-Signature": saleor.keys[0].sign(body),
+                "Saleor-Api-Url": saleor.api_url,
+            },
         )
         assert response.status_code == 200, response.text
         wait_until(lambda: control_plane.instances_for_order("T3JkZXI6bG9jYWw"), what="the instance")
@@ -72,13 +74,13 @@ def test_cmp_provisioner_serves_from_env_with_sqlite(tmp_path: Path, control_pla
 
 
 def test_bad_environment_is_one_line_per_variable(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SALEOR_", "CONTROL_PLANE", "SERVICE_JWT"))}
-    env["SALEOR_LEGACY_HMAC"] = "maybe"
+    env = _env(SALEOR_LEGACY_HMAC="false")
     result = cli([], env)  # no command: serve
     assert result.returncode == 2
     assert "cmp-provisioner: CONTROL_PLANE_URL: Field required" in result.stderr
     assert "cmp-provisioner: SERVICE_JWT_SECRET: Field required" in result.stderr
-    assert "cmp-provisioner: SALEOR_LEGACY_HMAC: Input should be a valid boolean" in result.stderr
+    assert "cmp-provisioner: DATABASE_URL: Field required" in result.stderr  # no default inbox: PostgreSQL only
+    assert "cmp-provisioner: SALEOR_LEGACY_HMAC is not supported: Saleor signs the webhooks with JWS" in result.stderr
 
 
 def _script() -> str:
@@ -98,31 +100,36 @@ def test_check_config_reads_what_the_service_reads():
         CONTROL_PLANE_URL="http://127.0.0.1:9000",
         SERVICE_JWT_SECRET="local-secret",
         SALEOR_ALLOWED_ORIGINS="https://shop.example.com",
+        DATABASE_URL="postgresql+psycopg://cmp@127.0.0.1:5432/cmp",
     )
     ok = cli(["check-config"], good)
     assert (ok.returncode, ok.stdout, ok.stderr) == (0, "configuration ok\n", "")
 
-    bad = good | {"SALEOR_ALLOWED_ORIGINS": "", "WORKER_BATCH_SIZE": "0", "DATABASE_URL": "mysql://db/x"}
+    bad = good | {"WORKER_BATCH_SIZE": "0", "DATABASE_URL": "mysql://db/x"}
     result = cli(["check-config"], bad)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "cmp-provisioner: WORKER_BATCH_SIZE: Input should be greater than or equal to 1",
-        "cmp-provisioner: DATABASE_URL must be postgresql+psycopg://... or sqlite:///..., not mysql://",
+        "cmp-provisioner: DATABASE_URL must be a postgresql+psycopg://... DSN, not mysql://",
     ]
     no_origins = cli(["check-config"], good | {"SALEOR_ALLOWED_ORIGINS": ""})
     assert no_origins.stderr.splitlines() == [
         "cmp-provisioner: SALEOR_ALLOWED_ORIGINS is empty: it is required (the Saleor origins whose JWS signatures "
-        "are accepted, comma-separated scheme://host[:port]) unless SALEOR_LEGACY_HMAC=true"
+        "are accepted, comma-separated scheme://host[:port])"
     ]
+    legacy = cli(["check-config"], good | {"SALEOR_LEGACY_HMAC": "true"})
+    assert (legacy.returncode, legacy.stderr.splitlines()) == (2, [
+        "cmp-provisioner: SALEOR_LEGACY_HMAC is not supported: Saleor signs the webhooks with JWS, verified against "
+        "Saleor's JWKS (SALEOR_ALLOWED_ORIGINS); remove the setting"])
 
 
-def test_port_works_without_the_serve_command(tmp_path: Path, control_plane):
+def test_port_works_without_the_serve_command(pg_url: str, control_plane):
     port = free_port()
     env = _env(
         CONTROL_PLANE_URL=control_plane.url,
         SERVICE_JWT_SECRET=SERVICE_JWT_SECRET,
         SALEOR_ALLOWED_ORIGINS="https://shop.example.com",
-        DATABASE_URL=f"sqlite:///{tmp_path}/inbox.db",
+        DATABASE_URL=pg_url,
     )
     process = subprocess.Popen([_script(), "--port", str(port)], env=env, stdout=subprocess.PIPE, text=True)
     try:
@@ -133,8 +140,8 @@ def test_port_works_without_the_serve_command(tmp_path: Path, control_plane):
         process.communicate(timeout=20)
 
 
-def test_dead_letter_commands_answer_database_trouble_in_one_line(tmp_path: Path):
-    fresh = _env(DATABASE_URL=f"sqlite:///{tmp_path}/fresh.db")
+def test_dead_letter_commands_answer_database_trouble_in_one_line(pg_url: str):
+    fresh = _env(DATABASE_URL=pg_url)
     for argv in (["dead-letters", "list"], ["dead-letters", "replay", "1"]):
         result = cli(argv, fresh)
         assert result.returncode == 1
@@ -149,10 +156,10 @@ def test_dead_letter_commands_answer_database_trouble_in_one_line(tmp_path: Path
     assert "Traceback" not in result.stderr
 
 
-def test_dead_letters_list_says_when_it_stops_at_its_limit(tmp_path: Path):
+def test_dead_letters_list_says_when_it_stops_at_its_limit(pg_url: str):
     from service_src.provisioner.inbox import DEAD, InboxStore
 
-    url = f"sqlite:///{tmp_path}/inbox.db"
+    url = pg_url
     env = _env(DATABASE_URL=url)
     assert cli(["migrate"], env).returncode == 0
     store = InboxStore(url)

@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 
 import pytest
 
-from tests.services.provisioner.helpers import body_of, hmac_sign, order_payload
+from tests.services.provisioner.helpers import body_of, inbox_rows, order_payload
 
 PAID = "order-fully-paid"
 
 
 @pytest.fixture
 def jws_provisioner(provisioner_factory, jwks_server):
-    """JWS only (SALEOR_LEGACY_HMAC off), trusting the local JWKS server's origin."""
-    return provisioner_factory(
-        saleor_legacy_hmac=False,
-        saleor_webhook_secret=None,
-        saleor_allowed_origins=jwks_server.origin,
-        worker_enabled=False,
-    )
+    """Receiving only, trusting this test's own JWKS server (which the test may change or stop)."""
+    return provisioner_factory(saleor=jwks_server, worker_enabled=False)
 
 
 def stored(provisioner) -> int:
-    return len(provisioner.store.rows())
+    return len(inbox_rows(provisioner.store))
 
 
 def test_valid_jws_is_accepted_and_stored(jws_provisioner, jwks_server, saleor_key):
@@ -32,7 +29,7 @@ def test_valid_jws_is_accepted_and_stored(jws_provisioner, jwks_server, saleor_k
     response = jws_provisioner.deliver(PAID, body, signature=saleor_key.sign(body), api_url=jwks_server.api_url)
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "accepted", "order_id": "T3JkZXI6MQ=="}
-    [row] = jws_provisioner.store.rows()
+    [row] = inbox_rows(jws_provisioner.store)
     assert (row.event, row.order_id, row.payload) == ("ORDER_FULLY_PAID", "T3JkZXI6MQ==", body)
 
 
@@ -55,12 +52,7 @@ def test_tampered_body_is_refused(jws_provisioner, jwks_server, saleor_key):
 
 
 def test_unknown_kid_is_refused_and_refetches_are_rate_limited(provisioner_factory, jwks_server, saleor_key):
-    provisioner = provisioner_factory(
-        saleor_legacy_hmac=False,
-        saleor_allowed_origins=jwks_server.origin,
-        jwks_min_refetch_seconds=0.5,
-        worker_enabled=False,
-    )
+    provisioner = provisioner_factory(saleor=jwks_server, jwks_min_refetch_seconds=0.5, worker_enabled=False)
     body = body_of(order_payload("T3JkZXI6NA=="))
     ok = provisioner.deliver(PAID, body, signature=saleor_key.sign(body), api_url=jwks_server.api_url)
     assert ok.status_code == 200
@@ -88,12 +80,7 @@ def test_unknown_kid_is_refused_and_refetches_are_rate_limited(provisioner_facto
 def test_rotated_key_is_picked_up_by_refetch(provisioner_factory, jwks_server, saleor_key):
     from tests.services.provisioner.helpers import SigningKey
 
-    provisioner = provisioner_factory(
-        saleor_legacy_hmac=False,
-        saleor_allowed_origins=jwks_server.origin,
-        jwks_min_refetch_seconds=0,
-        worker_enabled=False,
-    )
+    provisioner = provisioner_factory(saleor=jwks_server, jwks_min_refetch_seconds=0, worker_enabled=False)
     first = body_of(order_payload("T3JkZXI6NQ=="))
     assert provisioner.deliver(PAID, first, signature=saleor_key.sign(first), api_url=jwks_server.api_url).is_success
     rotated = SigningKey("saleor-key-2")
@@ -123,53 +110,32 @@ def test_jwks_unreachable_is_503_so_saleor_retries(jws_provisioner, jwks_server,
     assert stored(jws_provisioner) == 0
 
 
-def test_hmac_is_refused_when_legacy_is_off(jws_provisioner):
+def _legacy_hmac(body: bytes, secret: bytes) -> str:
+    """What a Saleor app with a secret key sent before JWS: the hex HMAC-SHA256 of the body."""
+    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize("case", ["lower-case hex", "upper-case hex"])
+def test_a_legacy_hmac_signature_is_refused(jws_provisioner, jwks_server, case):
+    """Saleor signs with JWS; a hex HMAC of the body, even one made with a real secret, is no signature here."""
     body = body_of(order_payload("T3JkZXI6OQ=="))
-    response = jws_provisioner.deliver(PAID, body, signature=hmac_sign(body))
+    signature = _legacy_hmac(body, b"the-saleor-webhook-secret")
+    signature = signature.upper() if case == "upper-case hex" else signature
+    response = jws_provisioner.deliver(PAID, body, signature=signature, api_url=jwks_server.api_url)
     assert response.status_code == 401
-    assert "SALEOR_LEGACY_HMAC is off" in response.json()["detail"]
+    assert response.json()["detail"] == "Saleor-Signature is not a detached JWS (<header>..<signature>)"
+    assert jwks_server.fetches == 0
     assert stored(jws_provisioner) == 0
 
 
-@pytest.fixture
-def hmac_provisioner(provisioner_factory):
-    return provisioner_factory(worker_enabled=False)
-
-
-def test_valid_hmac_is_accepted(hmac_provisioner):
-    body = body_of(order_payload("T3JkZXI6MTA="))
-    response = hmac_provisioner.deliver(PAID, body, signature=hmac_sign(body))
-    assert response.status_code == 200
-    assert stored(hmac_provisioner) == 1
-
-
-@pytest.mark.parametrize("how", ["wrong secret", "other body", "upper-case hex of other body"])
-def test_invalid_hmac_is_refused(hmac_provisioner, how):
-    body = body_of(order_payload("T3JkZXI6MTE="))
-    signature = {
-        "wrong secret": hmac_sign(body, "not-the-secret"),
-        "other body": hmac_sign(body + b" "),
-        "upper-case hex of other body": hmac_sign(b"{}").upper(),
-    }[how]
-    response = hmac_provisioner.deliver(PAID, body, signature=signature)
-    assert response.status_code == 401
-    assert "HMAC does not match" in response.json()["detail"]
-    assert stored(hmac_provisioner) == 0
-
-
-def test_upper_case_hex_of_the_right_hmac_is_accepted(hmac_provisioner):
-    body = body_of(order_payload("T3JkZXI6MTI="))
-    assert hmac_provisioner.deliver(PAID, body, signature=hmac_sign(body).upper()).status_code == 200
-
-
 @pytest.mark.parametrize("signature", ["", "not-a-signature", "a..b..c"])
-def test_missing_or_garbled_signature_is_refused(hmac_provisioner, signature):
+def test_missing_or_garbled_signature_is_refused(jws_provisioner, signature):
     body = body_of(order_payload("T3JkZXI6MTM="))
-    response = hmac_provisioner.deliver(PAID, body, signature=signature)
+    response = jws_provisioner.deliver(PAID, body, signature=signature)
     assert response.status_code == 401
     if signature == "":
         assert response.json()["detail"] == "Saleor-Signature header is missing"
-    assert stored(hmac_provisioner) == 0
+    assert stored(jws_provisioner) == 0
 
 
 def test_right_signature_under_the_wrong_event_is_refused(jws_provisioner, jwks_server, saleor_key):
@@ -197,31 +163,9 @@ def test_jws_with_wrong_algorithm_header_is_refused(jws_provisioner, jwks_server
     assert "alg must be RS256" in response.json()["detail"]
 
 
-def _saleor_signature(key, body: bytes, kid: str) -> str:
-    """Made exactly as Saleor makes it (saleor/core/jwt_manager.py, ``jws_encode``): PyJWT's
-    ``api_jws.encode(body, key, algorithm="RS256", headers={"kid": KID}, is_payload_detached=True)``, whose
-    protected header is {"alg":"RS256","b64":false,"crit":["b64"],"kid":...,"typ":"JWT"}."""
-    from jwt import api_jws
-
-    return api_jws.encode(body, key=key.private, algorithm="RS256", headers={"kid": kid}, is_payload_detached=True)
-
-
-def test_a_signature_made_by_saleors_own_code_is_accepted(jws_provisioner, jwks_server, saleor_key):
-    body = body_of(order_payload("T3JkZXI6MTY="))
-    signature = _saleor_signature(saleor_key, body, saleor_key.kid)
-    assert signature.split(".")[1] == ""
-    response = jws_provisioner.deliver(PAID, body, signature=signature, api_url=jwks_server.api_url)
-    assert response.status_code == 200, response.text
-
-
 def test_a_large_body_within_max_body_bytes_verifies(provisioner_factory, jwks_server, saleor_key):
     """joserfc's own payload limit (128,000 bytes) is replaced by MAX_BODY_BYTES, which was checked first."""
-    provisioner = provisioner_factory(
-        saleor_legacy_hmac=False,
-        saleor_allowed_origins=jwks_server.origin,
-        max_body_bytes=262144,
-        worker_enabled=False,
-    )
+    provisioner = provisioner_factory(saleor=jwks_server, max_body_bytes=262144, worker_enabled=False)
     payload = order_payload("T3JkZXI6MTc=")
     payload["order"]["userEmail"] = "x" * 150_000 + "@example.com"
     body = body_of(payload)

@@ -8,7 +8,7 @@ from collections import Counter
 import jwt
 
 from service_src.provisioner.inbox import DEAD, DONE, PENDING, RECORDED
-from tests.services.provisioner.helpers import body_of, line, order_payload, wait_until
+from tests.services.provisioner.helpers import body_of, inbox_rows, line, order_payload, wait_until
 
 PAID = "order-fully-paid"
 CANCELLED = "order-cancelled"
@@ -16,11 +16,11 @@ CREATED = "order-created"
 
 
 def statuses(provisioner) -> Counter:
-    return Counter(row.status for row in provisioner.store.rows())
+    return Counter(row.status for row in inbox_rows(provisioner.store))
 
 
 def settled(provisioner, count: int) -> bool:
-    rows = provisioner.store.rows()
+    rows = inbox_rows(provisioner.store)
     return len(rows) == count and all(row.status != PENDING for row in rows)
 
 
@@ -43,7 +43,7 @@ def test_paid_order_becomes_one_instance_with_the_contract_call(provisioner_fact
         "plan_id": "pro",
         "quantity": 1,
     }
-    [row] = provisioner.store.rows()
+    [row] = inbox_rows(provisioner.store)
     assert row.status == DONE
     [instance] = control_plane.instances_for_order(order_id)
     assert row.result == {"instances": {"ov_100:pro": instance.instance_id}}
@@ -116,7 +116,7 @@ def test_duplicates_and_replays_make_no_new_work(provisioner_factory, control_pl
     reordered = body.replace(b'"number":"42"', b'"number": "42"')
     assert provisioner.deliver(PAID, reordered).json()["status"] == "duplicate"
     time.sleep(0.3)
-    assert len(provisioner.store.rows()) == 1
+    assert len(inbox_rows(provisioner.store)) == 1
     assert len(control_plane.calls_to("POST", "/instances")) == 1
 
 
@@ -125,7 +125,7 @@ def test_order_created_is_recorded_only(provisioner_factory, control_plane):
     body = body_of(order_payload("T3JkZXI6bmV3", typename="OrderCreated"))
     assert provisioner.deliver(CREATED, body).status_code == 200
     time.sleep(0.3)
-    [row] = provisioner.store.rows()
+    [row] = inbox_rows(provisioner.store)
     assert row.status == RECORDED
     assert control_plane.calls == []
 
@@ -151,7 +151,7 @@ def test_two_replicas_on_one_database_provision_each_order_once(provisioner_fact
     assert statuses(replicas[0]) == Counter({DONE: len(orders)})
     # Both replicas did work (the rows were shared, not all taken by one).
     worked = [
-        r.app.state.metrics.registry.get_sample_value(
+        r.app.state.provisioner.metrics.registry.get_sample_value(
             "cmp_provisioner_worker_rows_total", {"event": "ORDER_FULLY_PAID", "outcome": "done"}
         )
         for r in replicas
@@ -199,7 +199,7 @@ def test_cancel_after_paid_cancels_the_instances(provisioner_factory, control_pl
     assert call.body == {"order_id": order_id}
     [instance] = control_plane.instances_for_order(order_id)
     assert instance.status == "cancelled"
-    cancel_row = next(r for r in provisioner.store.rows() if r.event == "ORDER_CANCELLED")
+    cancel_row = next(r for r in inbox_rows(provisioner.store) if r.event == "ORDER_CANCELLED")
     assert cancel_row.result == {"cancelled": [instance.instance_id]}
 
 
@@ -226,7 +226,7 @@ def test_paid_arriving_after_the_cancel_provisions_nothing(provisioner_factory, 
     provisioner.deliver(PAID, body_of(order_payload(order_id)))  # Saleor's late retry of the paid webhook
     wait_until(lambda: settled(provisioner, 2), what="paid")
     assert control_plane.calls_to("POST", "/instances") == []
-    paid = next(r for r in provisioner.store.rows() if r.event == "ORDER_FULLY_PAID")
+    paid = next(r for r in inbox_rows(provisioner.store) if r.event == "ORDER_FULLY_PAID")
     assert (paid.status, paid.result) == (
         DONE,
         {"instances": {}, "skipped": "order cancelled before it was provisioned"},
@@ -292,5 +292,5 @@ def test_unreadable_rows_never_crash_the_worker(provisioner_factory, control_pla
     assert reasons["bad-json"].startswith("payload unusable: body is not valid JSON")
     assert "differs from the row's" in reasons["wrong-id"]
     assert reasons["odd-event"] == "unknown event 'ORDER_REFUNDED'"
-    assert [r.status for r in store.rows() if r.order_id == "T3JkZXI6Z29vZA"] == [DONE]
+    assert [r.status for r in inbox_rows(store) if r.order_id == "T3JkZXI6Z29vZA"] == [DONE]
     assert statuses(provisioner)[DEAD] == 4

@@ -13,6 +13,7 @@ from service_src.provisioner.worker import Worker
 from tests.services.provisioner.helpers import (
     SERVICE_JWT_SECRET,
     body_of,
+    inbox_rows,
     make_settings,
     order_payload,
     wait_until,
@@ -32,7 +33,7 @@ def receive_only(provisioner_factory, orders: list[str], **settings):
 async def settled(provisioner, *, timeout: float) -> None:
     """Wait (without blocking the loop the worker runs on) until no row is pending."""
     deadline = time.monotonic() + timeout
-    while any(r.status == PENDING for r in provisioner.store.rows()) and time.monotonic() < deadline:
+    while any(r.status == PENDING for r in inbox_rows(provisioner.store)) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
 
 
@@ -65,7 +66,7 @@ async def test_a_batch_with_some_transient_failures_settles_each_row_on_its_own(
     try:
         assert await worker.run_once() == 10  # one batch: all ten rows, their calls concurrent
 
-        rows = provisioner.store.rows()
+        rows = inbox_rows(provisioner.store)
         assert Counter(r.status for r in rows) == Counter({DONE: 7, PENDING: 3})
         for row in rows:
             if row.status == PENDING:  # the failed ones: one attempt counted, retried later, nothing made
@@ -76,12 +77,12 @@ async def test_a_batch_with_some_transient_failures_settles_each_row_on_its_own(
                 assert row.result == {"instances": {"ov_100:pro": instance.instance_id}}
 
         deadline = time.monotonic() + 10
-        while Counter(r.status for r in provisioner.store.rows())[PENDING] and time.monotonic() < deadline:
+        while Counter(r.status for r in inbox_rows(provisioner.store))[PENDING] and time.monotonic() < deadline:
             await worker.run_once()
             await asyncio.sleep(0.05)
     finally:
         await client.aclose()
-    assert Counter(r.status for r in provisioner.store.rows()) == Counter({DONE: 10})
+    assert Counter(r.status for r in inbox_rows(provisioner.store)) == Counter({DONE: 10})
     for order_id in orders:
         assert len(control_plane.instances_for_order(order_id)) == 1, order_id
     ok = [c for c in control_plane.calls_to("POST", "/instances") if c.status in (200, 201)]
@@ -104,7 +105,7 @@ async def test_batches_overlap_up_to_the_in_flight_bound_and_no_row_is_worked_tw
         worker.stop()
         await task
         await client.aclose()
-    assert Counter(r.status for r in provisioner.store.rows()) == Counter({DONE: 24})
+    assert Counter(r.status for r in inbox_rows(provisioner.store)) == Counter({DONE: 24})
     assert 2 < client.most <= 6  # batches of 2 overlapped, never more than 3 of them at once
     calls = control_plane.calls_to("POST", "/instances")
     assert len(calls) == 24 and Counter(c.body["order_id"] for c in calls) == Counter(orders)
@@ -117,7 +118,7 @@ def test_the_service_worker_keeps_up_with_a_burst_and_wakes_on_delivery(provisio
     for order_id in orders:
         assert provisioner.deliver(PAID, body_of(order_payload(order_id))).status_code == 200
     wait_until(
-        lambda: all(r.status == DONE for r in provisioner.store.rows()), timeout=15, what="the burst to settle"
+        lambda: all(r.status == DONE for r in inbox_rows(provisioner.store)), timeout=15, what="the burst to settle"
     )
     assert sorted(c.body["order_id"] for c in control_plane.calls_to("POST", "/instances")) == sorted(orders)
 
@@ -144,5 +145,5 @@ async def test_deliveries_arriving_during_a_partial_batch_go_out_together_after_
         worker.stop()
         await task
         await client.aclose()
-    assert Counter(r.status for r in provisioner.store.rows()) == Counter({DONE: 6})
+    assert Counter(r.status for r in inbox_rows(provisioner.store)) == Counter({DONE: 6})
     assert client.most == 5  # the five later orders in one batch, none beside the first order's

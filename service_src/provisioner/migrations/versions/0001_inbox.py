@@ -32,7 +32,7 @@ COLUMNS = (
 def upgrade() -> None:
     op.create_table(
         "provisioner_inbox",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+        sa.Column("id", sa.BigInteger(), primary_key=True),
         sa.Column("event", sa.String(32), nullable=False),
         sa.Column("order_id", sa.String(256), nullable=False),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
