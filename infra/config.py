@@ -69,10 +69,17 @@ _IMAGE = re.compile(
 DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 
 
-class Model(BaseModel):
-    """camelCase keys in YAML, snake_case in python; unknown keys are errors (typos do not pass silently)."""
+# `pulumi config set --path a.b 1` writes the integer 1; a text field takes it as the text "1" (a quantity,
+# a tag, a rotation trigger), as Kubernetes and the services do. A boolean is never text.
+MODEL_CONFIG = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True,
+                          coerce_numbers_to_str=True)
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+class Model(BaseModel):
+    """camelCase keys in YAML, snake_case in python; unknown keys are errors (typos do not pass silently);
+    numbers where text is expected are their text (``cpu: 1`` is the quantity "1")."""
+
+    model_config = MODEL_CONFIG
 
 
 def dns_label(value: str) -> str:
@@ -247,16 +254,42 @@ def _value_at(raw: Mapping[str, Any], loc: tuple[Any, ...]) -> Any:
     return value
 
 
+class ConfigErrors(ConfigError):
+    """Every config error of one run, one line each (the first one's key, value and rule as its own)."""
+
+    def __init__(self, errors: list[ConfigError]):
+        first = errors[0]
+        super().__init__(first.key, first.value, first.rule)
+        self.errors = list(errors)
+        self.args = ("\n".join(str(e) for e in self.errors),)
+
+
+def raise_all(errors: list[ConfigError]) -> None:
+    """Nothing for no errors, the one error, or all of them together."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ConfigErrors(errors)
+
+
+def errors_from(exc: ValidationError, raw: Mapping[str, Any]) -> list[ConfigError]:
+    """Every pydantic error of validating ``raw``, each as one ConfigError line naming its key."""
+    return [_one_error(error, raw) for error in exc.errors()]
+
+
 def error_from(exc: ValidationError, raw: Mapping[str, Any]) -> ConfigError:
     """The first pydantic error of validating ``raw`` as one ConfigError line naming its key."""
-    first = exc.errors()[0]
-    loc = tuple(first["loc"])
+    return _one_error(exc.errors()[0], raw)
+
+
+def _one_error(error: Any, raw: Mapping[str, Any]) -> ConfigError:
+    loc = tuple(error["loc"])
     value = _value_at(raw, loc) if loc else raw
-    if first["type"] == "missing":
+    if error["type"] == "missing":
         return ConfigError(_key_of(loc), MISSING, "required key is missing")
-    rule = first["msg"].removeprefix("Value error, ")
+    rule = error["msg"].removeprefix("Value error, ")
     if not loc:
         return ConfigError("", "<stack>", rule)
-    if first["type"] == "extra_forbidden":
+    if error["type"] == "extra_forbidden":
         rule = "unknown key (docs/platform.md lists every key)"
     return ConfigError(_key_of(loc), value, rule)

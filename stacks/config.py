@@ -8,13 +8,13 @@ line naming the key, the value and the rule.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator
-from pydantic.alias_generators import to_camel
 
 from components.connector_gateway.config import ConnectorGatewayConfig
 from components.gateway_billing.config import GatewayBillingConfig
@@ -27,6 +27,7 @@ from components.vault.config import VaultConfig
 from components.vault.paths import operator_keys
 from infra.config import (
     MISSING,
+    MODEL_CONFIG,
     REDACTED,
     ConfigError,
     DnsLabel,
@@ -36,10 +37,11 @@ from infra.config import (
     Secret,
     cpu_millis,
     dns_label,
-    error_from,
+    errors_from,
     has_digest,
     http_url,
     memory_bytes,
+    raise_all,
 )
 from infra.naming import PROJECT
 
@@ -57,8 +59,7 @@ KUBERNETES_VERSIONS = (25, 37)  # the schema versions kubernetes-validate ships
 class StackConfig(Model):
     """Everything one stack deploys, validated."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True,
-                              arbitrary_types_allowed=True)
+    model_config = ConfigDict(MODEL_CONFIG, arbitrary_types_allowed=True)
 
     environment: Environment
     namespace: DnsLabel = "cmp"
@@ -104,49 +105,62 @@ class StackConfig(Model):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Cross-field rules (raised as ConfigError directly, naming the exact key)
+# Cross-field rules (each a ConfigError naming the exact key; all of them are reported together)
 
 
-def _check_resources(key: str, res: Resources) -> None:
+def _resource_errors(key: str, res: Resources) -> list[ConfigError]:
+    found = []
     if cpu_millis(res.limits.cpu) < cpu_millis(res.requests.cpu):
-        raise ConfigError(f"{key}.limits.cpu", res.limits.cpu, f"must be >= requests.cpu ({res.requests.cpu})")
+        found.append(ConfigError(f"{key}.limits.cpu", res.limits.cpu, f"must be >= requests.cpu ({res.requests.cpu})"))
     if memory_bytes(res.limits.memory) < memory_bytes(res.requests.memory):
-        raise ConfigError(f"{key}.limits.memory", res.limits.memory,
-                          f"must be >= requests.memory ({res.requests.memory})")
+        found.append(ConfigError(f"{key}.limits.memory", res.limits.memory,
+                                 f"must be >= requests.memory ({res.requests.memory})"))
+    return found
 
 
-def _check_stack_rules(cfg: StackConfig) -> None:
-    for key, res in (("connectorGateway.resources", cfg.connector_gateway.resources),
-                     ("provisioner.resources", cfg.provisioner.resources),
-                     ("ragflow.resources", cfg.ragflow.resources)):
-        _check_resources(key, res)
+def _prod_errors(cfg: StackConfig) -> list[ConfigError]:
+    found = []
+    if cfg.environment == "prod" and cfg.protect is False:
+        found.append(ConfigError("protect", False, "prod protects resources holding state or secrets"))
+    if cfg.environment == "prod" and cfg.require_image_digest is False:
+        found.append(ConfigError("requireImageDigest", False, "prod pins every image by digest"))
+    if cfg.digests_required and cfg.images.build and not cfg.images.push:
+        found.append(ConfigError("images.push", False,
+                                 f"{cfg.environment} requires digest-pinned images, which only a pushed build has"))
+    return found
+
+
+def _digest_errors(cfg: StackConfig) -> list[ConfigError]:
+    """Digests come from where they are known: the image build (images.build), the registry (Ragflow's
+    registryPreflight), or the operator who read them there. Never typed into a stack file by hand."""
+    if not cfg.digests_required:
+        return []
+    found = [ConfigError(key, image, (
+        f"{cfg.environment} requires an image pinned by @sha256 digest: build it in the stack "
+        f"(`pulumi config set --path {PROJECT}:images.build true`) or pin the digest `make images` "
+        f"printed (`pulumi config set --path {PROJECT}:{key} <repo>:<tag>@sha256:<digest>`)"))
+        for key, image in (("connectorGateway.image", cfg.connector_gateway.image),
+                           ("provisioner.image", cfg.provisioner.image))
+        if not cfg.images.build and not has_digest(image)]
+    if cfg.ragflow.enabled and not cfg.ragflow.digest and not cfg.ragflow.registry_preflight:
+        found.append(ConfigError("ragflow.digest", MISSING, (
+            f"{cfg.environment} requires the Ragflow image pinned by digest: let the registry resolve "
+            f"ragflow.tag (`pulumi config set --path {PROJECT}:ragflow.registryPreflight true`) or pin it "
+            f"(`pulumi config set --path {PROJECT}:ragflow.digest sha256:<index digest of the tag>`)")))
+    return found
+
+
+def stack_rule_errors(cfg: StackConfig) -> list[ConfigError]:
+    """Every rule across keys the stack breaks."""
+    found = [error for key, res in (("connectorGateway.resources", cfg.connector_gateway.resources),
+                                    ("provisioner.resources", cfg.provisioner.resources),
+                                    ("ragflow.resources", cfg.ragflow.resources))
+             for error in _resource_errors(key, res)]
     rag = cfg.ragflow
     if rag.enabled and rag.platforms is None and not rag.registry_preflight:
-        raise ConfigError("ragflow.platforms", MISSING,
-                          "list the image's platforms (e.g. [linux/amd64]) or set ragflow.registryPreflight: true")
-    if cfg.environment == "prod":
-        if cfg.protect is False:
-            raise ConfigError("protect", False, "prod protects resources holding state or secrets")
-        if cfg.require_image_digest is False:
-            raise ConfigError("requireImageDigest", False, "prod pins every image by digest")
-    if cfg.digests_required and cfg.images.build and not cfg.images.push:
-        raise ConfigError("images.push", False,
-                          f"{cfg.environment} requires digest-pinned images, which only a pushed build has")
-    if cfg.digests_required:
-        # Digests come from where they are known: the image build (images.build), the registry (Ragflow's
-        # registryPreflight), or the operator who read them there. Never typed into a stack file by hand.
-        for key, image in (("connectorGateway.image", cfg.connector_gateway.image),
-                           ("provisioner.image", cfg.provisioner.image)):
-            if not cfg.images.build and not has_digest(image):
-                raise ConfigError(key, image, (
-                    f"{cfg.environment} requires an image pinned by @sha256 digest: build it in the stack "
-                    f"(`pulumi config set --path {PROJECT}:images.build true`) or pin the digest `make images` "
-                    f"printed (`pulumi config set --path {PROJECT}:{key} <repo>:<tag>@sha256:<digest>`)"))
-        if cfg.ragflow.enabled and not cfg.ragflow.digest and not cfg.ragflow.registry_preflight:
-            raise ConfigError("ragflow.digest", MISSING, (
-                f"{cfg.environment} requires the Ragflow image pinned by digest: let the registry resolve "
-                f"ragflow.tag (`pulumi config set --path {PROJECT}:ragflow.registryPreflight true`) or pin it "
-                f"(`pulumi config set --path {PROJECT}:ragflow.digest sha256:<index digest of the tag>`)"))
+        found.append(ConfigError("ragflow.platforms", MISSING, "list the image's platforms (e.g. [linux/amd64]) "
+                                                                "or set ragflow.registryPreflight: true"))
+    return found + _prod_errors(cfg) + _digest_errors(cfg)
 
 
 def _database_url(value: str) -> str | None:
@@ -167,29 +181,37 @@ SECRET_RULES: dict[str, Callable[[str], str | None]] = {"provisionerDatabaseUrl"
 # Parsing
 
 
-def parse_stack_config(raw: Mapping[str, Any], secrets: Mapping[str, Any]) -> StackConfig:
-    """Validate a stack's config without Pulumi: ``raw`` holds bare keys (``namespace``, ``ragflow``, ...)
-    with structured values already decoded; ``secrets`` maps every key of ``SECRET_KEYS`` to its value."""
-    raw = {k.removeprefix(f"{PROJECT}:"): v for k, v in raw.items()}
+def _secret_errors(raw: Mapping[str, Any], secrets: Mapping[str, Any]) -> list[ConfigError]:
+    found = []
     for key in SECRET_KEYS:
         if key in raw:
-            raise ConfigError(key, REDACTED, "is a secret: set it with `pulumi config set --secret`, "
-                                             "never as plain text")
-        if key not in secrets or secrets[key] is None:
-            raise ConfigError(key, MISSING, "secret is missing: set it with "
-                                             f"`pulumi config set --secret {key} <value>`")
-    unknown = sorted(set(secrets) - set(SECRET_KEYS))
-    if unknown:
-        raise ConfigError(unknown[0], REDACTED, f"unknown secret (declared: {', '.join(SECRET_KEYS)})")
+            found.append(ConfigError(key, REDACTED, "is a secret: set it with `pulumi config set --secret`, "
+                                                    "never as plain text"))
+        elif key not in secrets or secrets[key] is None:
+            found.append(ConfigError(key, MISSING, "secret is missing: set it with "
+                                                   f"`pulumi config set --secret {key} <value>`"))
+    found += [ConfigError(key, REDACTED, f"unknown secret (declared: {', '.join(SECRET_KEYS)})")
+              for key in sorted(set(secrets) - set(SECRET_KEYS))]
     for key, rule in SECRET_RULES.items():  # the value is there under Pulumi; offline it is a placeholder
         value = secrets.get(key)
         if isinstance(value, str) and value != REDACTED and (problem := rule(value)):
-            raise ConfigError(key, REDACTED, problem)
+            found.append(ConfigError(key, REDACTED, problem))
+    return found
+
+
+def parse_stack_config(raw: Mapping[str, Any], secrets: Mapping[str, Any]) -> StackConfig:
+    """Validate a stack's config without Pulumi: ``raw`` holds bare keys (``namespace``, ``ragflow``, ...)
+    with structured values already decoded; ``secrets`` maps every key of ``SECRET_KEYS`` to its value.
+    Raises every problem at once (``ConfigErrors``, or the one ``ConfigError``)."""
+    raw = {k.removeprefix(f"{PROJECT}:"): v for k, v in raw.items()}
+    found = _secret_errors(raw, secrets)
+    plain = {k: v for k, v in raw.items() if k not in SECRET_KEYS}  # a plain secret is reported above
     try:
-        cfg = StackConfig.model_validate({**raw, "secrets": {k: Secret(v) for k, v in secrets.items()}})
+        cfg = StackConfig.model_validate({**plain, "secrets": {k: Secret(v) for k, v in secrets.items()}})
     except ValidationError as exc:
-        raise error_from(exc, raw) from None
-    _check_stack_rules(cfg)
+        raise_all(found + errors_from(exc, raw))
+        raise  # not reached: a ValidationError holds at least one error
+    raise_all(found + stack_rule_errors(cfg))
     return cfg
 
 
@@ -223,7 +245,8 @@ PROVIDER_SECRET_KEYS = ("vault:token",)
 
 
 class ProviderConfigError(ConfigError):
-    """A provider key's problem, named with its own namespace (``vault:address``, not ``cmp-platform:...``)."""
+    """A key's problem named as written (``vault:address``, not ``cmp-platform:...``): provider keys, and
+    keys whose namespace is the problem."""
 
     def __init__(self, key: str, value: Any, rule: str):
         super().__init__(key, value, rule)
@@ -231,30 +254,73 @@ class ProviderConfigError(ConfigError):
         self.key = key
 
 
-def check_provider_config(bag: Mapping[str, str], secret_keys: Collection[str]) -> None:
+def provider_config_errors(bag: Mapping[str, str], secret_keys: Collection[str]) -> list[ConfigError]:
     """The provider keys the program knows, as the engine will hand them to their providers."""
-    for key in PROVIDER_SECRET_KEYS:
-        if key in bag and key not in secret_keys:
-            raise ProviderConfigError(key, REDACTED, f"is a secret: set it with `pulumi config set --secret {key} "
-                                                     "<value>`, never as plain text")
+    found: list[ConfigError] = [
+        ProviderConfigError(key, REDACTED, f"is a secret: set it with `pulumi config set --secret {key} <value>`, "
+                                           "never as plain text")
+        for key in PROVIDER_SECRET_KEYS if key in bag and key not in secret_keys]
     for key, rule in PROVIDER_KEYS.items():
         if key in bag and key not in secret_keys:
             try:
                 rule(bag[key])
             except ValueError as exc:
-                raise ProviderConfigError(key, bag[key], str(exc)) from None
+                found.append(ProviderConfigError(key, bag[key], str(exc)))
+    return found
 
 
-def stack_config_from_bag(bag: Mapping[str, str], secret_keys: Collection[str]) -> StackConfig:
-    """Validate a stack's config as the language host hands it over: ``bag`` maps full keys
-    (``cmp-platform:namespace``, ``vault:address``) to their text (structured values as JSON),
-    ``secret_keys`` names the keys set with ``--secret``. The program and the offline preview both
-    read config through here."""
-    check_provider_config(bag, secret_keys)
+def check_provider_config(bag: Mapping[str, str], secret_keys: Collection[str]) -> None:
+    raise_all(provider_config_errors(bag, secret_keys))
+
+
+# Namespaces a stack file may use: the project's, and those of the providers the program creates resources
+# with (plus the CLI's own `pulumi:`). Anything else reaches nobody: most likely a misspelling.
+PROVIDER_NAMESPACES = ("kubernetes", "vault", "docker-build", "pulumi")
+
+
+def namespace_warnings(keys: Iterable[str], source: Callable[[str], str] | None = None) -> list[str]:
+    """One warning per key whose namespace is neither the project's nor a provider's the program uses, naming
+    the closest known one (a misspelled ``cmp-platfrom:`` would otherwise be ignored and the defaults deploy)."""
+    known = (PROJECT, *PROVIDER_NAMESPACES)
+    warnings = []
+    for key in keys:
+        namespace = key.split(":", 1)[0]
+        if ":" not in key or namespace in known:
+            continue
+        closest = difflib.get_close_matches(namespace, known, n=1, cutoff=0.5)
+        hint = f"did you mean {closest[0]!r}?" if closest else f"known: {', '.join(known)}"
+        where = f"{source(key)}: " if source else ""
+        warnings.append(f"config warning: {where}{key}: namespace {namespace!r} is neither the project's nor a "
+                        f"provider's this program uses, so nothing reads it; {hint}")
+    return warnings
+
+
+def unnamespaced_key_error(key: str, value: Any) -> ConfigError:
+    """A stack-file key without ``<namespace>:``, which Pulumi's own reader refuses."""
+    return ProviderConfigError(key, value, f"a stack file key needs a namespace, as Pulumi reads it: "
+                                           f"`{PROJECT}:{key}` for this project's, `<provider>:{key}` for a provider's")
+
+
+def _top_key(key: str) -> str:
+    """``cmp-platform:gatewayBilling.retries`` -> ``cmp-platform:gatewayBilling`` (the key a file sets)."""
+    return re.split(r"[.\[]", key, maxsplit=1)[0]
+
+
+def _located(errors: list[ConfigError], source: Callable[[str], str] | None) -> list[ConfigError]:
+    """Each error's line names the file that sets (or should set) its key."""
+    if source is not None:
+        for error in errors:
+            error.args = (f"{error} ({source(_top_key(error.key))})",)
+    return errors
+
+
+def _bag_values(bag: Mapping[str, str], secret_keys: Collection[str]) -> tuple[dict, dict, list[ConfigError]]:
+    """The project's keys of the bag: (plain values, structured ones decoded; secrets; decoding errors)."""
     prefix = f"{PROJECT}:"
     structured = _structured_keys()
     raw: dict[str, Any] = {}
     secrets: dict[str, Any] = {}
+    found: list[ConfigError] = []
     for full_key, text in bag.items():
         if not full_key.startswith(prefix):
             continue  # other namespaces (vault:, kubernetes:) belong to their providers
@@ -265,10 +331,31 @@ def stack_config_from_bag(bag: Mapping[str, str], secret_keys: Collection[str]) 
             try:
                 raw[key] = json.loads(text)
             except (TypeError, json.JSONDecodeError):
-                raise ConfigError(key, text, "must be a YAML object (structured config)") from None
+                found.append(ConfigError(key, text, "must be a YAML object (structured config)"))
         else:
             raw[key] = text  # a plain secret key stays in raw: parse_stack_config refuses it
-    return parse_stack_config(raw, secrets)
+    return raw, secrets, found
+
+
+def stack_config_from_bag(bag: Mapping[str, str], secret_keys: Collection[str], *,
+                          source: Callable[[str], str] | None = None,
+                          earlier: Iterable[ConfigError] = ()) -> StackConfig:
+    """Validate a stack's config as the language host hands it over: ``bag`` maps full keys
+    (``cmp-platform:namespace``, ``vault:address``) to their text (structured values as JSON),
+    ``secret_keys`` names the keys set with ``--secret``. The program and the offline preview both
+    read config through here. Every problem is raised at once (``earlier`` ones, e.g. the stack file's,
+    first), each line naming the file ``source(full key)`` says sets the key."""
+    found = [*earlier, *provider_config_errors(bag, secret_keys)]
+    raw, secrets, decoding = _bag_values(bag, secret_keys)
+    found += decoding
+    try:
+        cfg = parse_stack_config(raw, secrets)
+    except ConfigError as exc:
+        found += getattr(exc, "errors", [exc])
+        cfg = None
+    raise_all(_located(found, source))
+    assert cfg is not None
+    return cfg
 
 
 def load_stack_config() -> StackConfig:
@@ -276,9 +363,15 @@ def load_stack_config() -> StackConfig:
 
     The language host hands the program its config as the ``PULUMI_CONFIG`` environment bag
     (``pulumi.runtime.get_config_env``, public API), the secret keys through ``is_config_secret``; that bag
-    is the only public way to list the keys that are set, which the unknown-key check needs.
+    is the only public way to list the keys that are set, which the unknown-key check needs. An error names
+    the stack file; a namespace nothing reads is a warning in the engine's log.
     """
+    import pulumi
     from pulumi.runtime import get_config_env, is_config_secret
 
     bag = get_config_env()
-    return stack_config_from_bag(bag, {key for key in bag if is_config_secret(key)})
+    stack_file = f"Pulumi.{pulumi.get_stack()}.yaml"
+    for warning in namespace_warnings(bag, lambda _key: stack_file):
+        pulumi.log.warn(warning)
+    return stack_config_from_bag(bag, {key for key in bag if is_config_secret(key)},
+                                 source=lambda _key: stack_file)

@@ -43,3 +43,19 @@ def test_an_error_line_never_shows_a_password_inside_a_url():
     assert "hunter2" not in line
     assert line == ("config error: cmp-platform:connectorGateway.rateLimitStorageUrl = "
                     "'redis://cmp:[secret]@redis:6379/0': must carry no credentials")
+
+
+def test_quantities_as_numbers_are_their_text_and_a_boolean_is_refused():
+    """`pulumi config set --path ...limits.cpu 1` writes the integer 1; Kubernetes takes it, and so do we."""
+    from pydantic import ValidationError
+
+    from infra.config import ResourceAmounts, errors_from
+
+    assert ResourceAmounts(cpu=1, memory=134217728).model_dump() == {"cpu": "1", "memory": "134217728"}
+    assert ResourceAmounts(cpu=0.5, memory="64Mi").cpu == "0.5"
+    raw = {"cpu": True, "memory": "lots"}
+    with pytest.raises(ValidationError) as info:
+        ResourceAmounts.model_validate(raw)
+    assert [str(e) for e in errors_from(info.value, raw)] == [
+        "config error: cmp-platform:cpu = true: Input should be a valid string",
+        "config error: cmp-platform:memory = 'lots': must be a memory quantity like 128Mi or 1Gi"]

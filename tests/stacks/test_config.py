@@ -33,7 +33,7 @@ def error_of(raw=None, secrets=None, **overrides) -> str:
     with pytest.raises(ConfigError) as info:
         parse_stack_config(raw, SECRETS if secrets is None else secrets)
     message = str(info.value)
-    assert "\n" not in message, message
+    assert all(line.startswith("config error: ") for line in message.splitlines()), message  # one line each
     return message
 
 
@@ -219,7 +219,8 @@ def test_an_operator_dsn_the_provisioner_refuses_is_a_config_error_without_its_v
     config = {**MINIMAL, **SECRETS, "provisionerDatabaseUrl": dsn}
     with pytest.raises(ConfigError) as caught:
         _load(config, set(SECRETS) | {"provisionerDatabaseUrl"})
-    assert str(caught.value) == f"config error: cmp-platform:provisionerDatabaseUrl = [secret]: {rule}"
+    assert str(caught.value) == (f"config error: cmp-platform:provisionerDatabaseUrl = [secret]: {rule} "
+                                 "(Pulumi.dev.yaml)")
     assert "pw@db" not in str(caught.value)
 
 

@@ -86,11 +86,13 @@ def test_prod_refuses_a_tag_without_digest_naming_the_command_that_sets_it():
     config["provisioner"] = {**config["provisioner"], "image": "ghcr.io/gsvdev/cmp-provisioner:0.1.0"}
     with pytest.raises(pulumi.RunError) as info:
         run_platform(config, stack="prod")
-    assert str(info.value) == (
-        "config error: cmp-platform:connectorGateway.image = 'ghcr.io/gsvdev/cmp-connector-gateway:0.1.0': prod "
-        "requires an image pinned by @sha256 digest: build it in the stack (`pulumi config set --path "
-        "cmp-platform:images.build true`) or pin the digest `make images` printed (`pulumi config set --path "
-        "cmp-platform:connectorGateway.image <repo>:<tag>@sha256:<digest>`)")
+    # Both images at once, each line naming its key and the stack file.
+    assert str(info.value).splitlines() == [(
+        f"config error: cmp-platform:{key}.image = 'ghcr.io/gsvdev/cmp-{name}:0.1.0': prod requires an image pinned "
+        "by @sha256 digest: build it in the stack (`pulumi config set --path cmp-platform:images.build true`) or pin "
+        f"the digest `make images` printed (`pulumi config set --path cmp-platform:{key}.image "
+        "<repo>:<tag>@sha256:<digest>`) (Pulumi.prod.yaml)") for key, name in (
+            ("connectorGateway", "connector-gateway"), ("provisioner", "provisioner"))]
     config["ragflow"] = {k: v for k, v in config["ragflow"].items() if k != "registryPreflight"}
     config["images"] = {"build": True, "registry": "ghcr.io/gsvdev"}
     with pytest.raises(pulumi.RunError) as info:
@@ -98,7 +100,8 @@ def test_prod_refuses_a_tag_without_digest_naming_the_command_that_sets_it():
     assert str(info.value) == (
         "config error: cmp-platform:ragflow.digest = <unset>: prod requires the Ragflow image pinned by digest: let "
         "the registry resolve ragflow.tag (`pulumi config set --path cmp-platform:ragflow.registryPreflight true`) "
-        "or pin it (`pulumi config set --path cmp-platform:ragflow.digest sha256:<index digest of the tag>`)")
+        "or pin it (`pulumi config set --path cmp-platform:ragflow.digest sha256:<index digest of the tag>`) "
+        "(Pulumi.prod.yaml)")
 
 
 def test_exports_service_urls_webhook_urls_and_vault_paths():
@@ -122,9 +125,25 @@ def test_secret_values_never_reach_inputs_or_outputs(stack):
     assert PLACEHOLDER not in repr(rec.outputs)
 
 
-def test_missing_required_key_in_a_stack_file_is_one_line():
+def test_missing_required_key_in_a_stack_file_is_one_line_naming_the_file():
     config = stack_file("staging")
     del config["controlPlaneUrl"]
     with pytest.raises(pulumi.RunError) as info:
         run_platform(config, stack="staging")
-    assert str(info.value) == "config error: cmp-platform:controlPlaneUrl = <unset>: required key is missing"
+    assert str(info.value) == ("config error: cmp-platform:controlPlaneUrl = <unset>: required key is missing "
+                               "(Pulumi.staging.yaml)")
+
+
+def test_every_config_error_of_a_run_is_reported_together():
+    config = stack_file("dev")
+    del config["controlPlaneUrl"]
+    config["gatewayBilling"] = {"retries": 11}
+    config["connectorGateway"] = {**config["connectorGateway"], "replicaz": 2}
+    with pytest.raises(pulumi.RunError) as info:
+        run_platform(config, stack="dev")
+    assert str(info.value).splitlines() == [
+        "config error: cmp-platform:controlPlaneUrl = <unset>: required key is missing (Pulumi.dev.yaml)",
+        "config error: cmp-platform:connectorGateway.replicaz = 2: unknown key (docs/platform.md lists every key) "
+        "(Pulumi.dev.yaml)",
+        "config error: cmp-platform:gatewayBilling.retries = 11: Input should be less than or equal to 10 "
+        "(Pulumi.dev.yaml)"]

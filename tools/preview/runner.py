@@ -55,12 +55,22 @@ def offline(online: bool = False) -> AbstractContextManager[None]:
 
 def check_stack_config(files: StackFiles) -> str:
     """Validate the config bag the program will be handed, with the program's own reader (secrets as
-    placeholders); other namespaces are checked where the program knows their keys."""
-    from stacks.config import stack_config_from_bag
+    placeholders); other namespaces are checked where the program knows their keys. Every error at once,
+    each naming the file that sets its key; a key without a namespace is one of them."""
+    from stacks.config import stack_config_from_bag, unnamespaced_key_error
 
     bag = encode_config(files.values, files.project)
     secret_keys = set(encode_config(dict.fromkeys(files.secret_keys, ""), files.project))
-    return stack_config_from_bag(bag, secret_keys).kubernetes_version
+    earlier = [unnamespaced_key_error(key, value) for key, value in files.unnamespaced.items()]
+    return stack_config_from_bag(bag, secret_keys, source=files.source_of, earlier=earlier).kubernetes_version
+
+
+def namespace_notes(files: StackFiles) -> list[str]:
+    """A warning per stack-file key whose namespace nothing reads (stacks.config.namespace_warnings)."""
+    from stacks.config import namespace_warnings
+
+    keys = [key if ":" in key else f"{files.project}:{key}" for key in files.values]
+    return [f"warning: {files.stack}: {line}" for line in namespace_warnings(keys, files.source_of)]
 
 
 def _readable_errors() -> tuple[type[BaseException], ...]:
@@ -152,7 +162,7 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
     except StackFileError as exc:
         result.code, result.lines = 2, [f"error: {exc}"]
         return result
-    result.lines += files.notes
+    result.lines += files.notes + namespace_notes(files)
     try:
         kubernetes_version = check_config(files) or DEFAULT_KUBERNETES_VERSION
         with offline(online):
@@ -164,9 +174,9 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
                                         secret_keys=files.secret_keys, project=files.project)
         manifests = manifests_of(recording)
         invalid = validate(((m.obj, m.is_patch) for m in manifests), kubernetes_version)
-    except Exception as exc:  # one line for any config/program error; nothing is written
+    except Exception as exc:  # one line per config error, one for a program error; nothing is written
         result.code = 2
-        result.lines.append(f"error: {stack}: {_one_line(exc)}")
+        result.lines += [f"error: {stack}: {_one_line(e)}" for e in getattr(exc, "errors", None) or [exc]]
         return result
     result.recording = recording
     if invalid:

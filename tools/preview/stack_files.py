@@ -42,6 +42,17 @@ class StackFiles:
     values: dict[str, Any]
     secret_keys: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)  # config Pulumi would read that the preview cannot
+    sources: dict[str, str] = field(default_factory=dict)  # key as in values -> the file that sets it
+    unnamespaced: dict[str, Any] = field(default_factory=dict)  # stack-file keys Pulumi refuses: no namespace
+
+    @property
+    def stack_file(self) -> str:
+        return f"Pulumi.{self.stack}.yaml"
+
+    def source_of(self, full_key: str) -> str:
+        """The file that sets ``full_key`` (``cmp-platform:ragflow``, ``vault:address``), else the stack file,
+        where a missing key belongs."""
+        return self.sources.get(_bare(full_key, self.project), self.stack_file)
 
     def plain_values(self) -> dict[str, Any]:
         """Values without the secret keys."""
@@ -191,20 +202,28 @@ def load_stack_files(root: Path, stack: str, declared_secret_keys: tuple[str, ..
     project = str(name.value) if isinstance(name, yaml.ScalarNode) and name.value else "cmp-platform"
     values: dict[str, Any] = {}
     secret_keys: set[str] = set()
+    sources: dict[str, str] = {}
+    unnamespaced: dict[str, Any] = {}
     for key, spec_node in _mapping(project_doc.get("config"), f"{PROJECT_FILE}: config"):
         bare = _bare(key, project)
         spec = _construct(spec_node, PROJECT_FILE)
         if isinstance(spec, dict) and ("default" in spec or "value" in spec or "type" in spec):
             if "default" in spec or "value" in spec:
                 values[bare] = _default_text(spec.get("value", spec.get("default")))
+                sources[bare] = PROJECT_FILE
             if spec.get("secret"):
                 secret_keys.add(bare)
         else:
             values[bare] = _default_text(spec)
+            sources[bare] = PROJECT_FILE
     stack_file = f"Pulumi.{stack}.yaml"
     stack_doc = dict(_mapping(_compose(root / stack_file), stack_file))
     for key, node in _mapping(stack_doc.get("config"), f"{stack_file}: config"):
+        if ":" not in key:  # Pulumi's reader refuses it (config.ParseKey): reported with the config errors
+            unnamespaced[key] = config_value(node, stack_file)[0]
+            continue
         bare = _bare(key, project)
+        sources[bare] = stack_file
         values[bare], is_secret = config_value(node, stack_file)
         if is_secret:
             secret_keys.add(bare)
@@ -218,4 +237,5 @@ def load_stack_files(root: Path, stack: str, declared_secret_keys: tuple[str, ..
         if key not in values:
             values[key] = SECRET_PLACEHOLDER
             secret_keys.add(key)
-    return StackFiles(stack=stack, project=project, values=values, secret_keys=secret_keys, notes=notes)
+    return StackFiles(stack=stack, project=project, values=values, secret_keys=secret_keys, notes=notes,
+                      sources=sources, unnamespaced=unnamespaced)

@@ -146,15 +146,16 @@ def test_provider_config_from_the_readme_passes_through(project_copy, capsys):
 
 @pytest.mark.parametrize(("line", "message"), [
     ("  vault:address: vault.example:8200\n",
-     "error: dev: config error: vault:address = 'vault.example:8200': must be an http:// or https:// URL"),
+     "error: dev: config error: vault:address = 'vault.example:8200': must be an http:// or https:// URL "
+     "(Pulumi.dev.yaml)"),
     ("  kubernetes:upsertExistingObjects: yes\n",
-     "error: dev: config error: kubernetes:upsertExistingObjects = 'yes': must be true or false"),
+     "error: dev: config error: kubernetes:upsertExistingObjects = 'yes': must be true or false (Pulumi.dev.yaml)"),
     ("  vault:token: s.hunter2\n",
      "error: dev: config error: vault:token = [secret]: is a secret: set it with "
-     "`pulumi config set --secret vault:token <value>`, never as plain text"),
+     "`pulumi config set --secret vault:token <value>`, never as plain text (Pulumi.dev.yaml)"),
     ("  cmp-platform:saleorStaffPassword: hunter2\n",
      "error: dev: config error: cmp-platform:saleorStaffPassword = [secret]: is a secret: set it with "
-     "`pulumi config set --secret`, never as plain text"),
+     "`pulumi config set --secret`, never as plain text (Pulumi.dev.yaml)"),
 ])
 def test_bad_or_plain_text_provider_and_secret_values_are_one_line(project_copy, capsys, line, message):
     append_config(project_copy, "dev", line)
@@ -182,7 +183,51 @@ def test_a_number_where_text_is_expected_is_one_line(project_copy, capsys):
     code, _, err = preview_one(project_copy, "dev", capsys)
     assert code == 2
     assert err.splitlines() == ["error: dev: config error: cmp-platform:kubernetesVersion = '1.3': must be a "
-                                "Kubernetes minor version 1.25 to 1.37, like 1.33"]
+                                "Kubernetes minor version 1.25 to 1.37, like 1.33 (Pulumi.dev.yaml)"]
+
+
+def test_values_as_pulumi_config_set_writes_them_are_accepted(project_copy, capsys):
+    """`pulumi config set --path 'cmp-platform:ragflow.resources.limits.cpu' 4` writes the integer 4, and
+    `--path ...rotations[...] 2027` an integer trigger: both are what Kubernetes and the seeds take."""
+    edit(project_copy, "dev", "      limits: {cpu: \"2\", memory: 6Gi}", "      limits: {cpu: 4, memory: 6442450944}")
+    edit(project_copy, "dev", "    address: http://vault.vault.svc.cluster.local:8200\n",
+         "    address: http://vault.vault.svc.cluster.local:8200\n"
+         "    rotations: {cmp/connector.service_jwt_secret: 2027}\n")
+    code, _, err = preview_one(project_copy, "dev", capsys)
+    assert code == 0, err
+    ragflow = yaml.safe_load((project_copy / "out" / "dev" / "manifests" / "1-manifest" /
+                              "apps_v1-deployment-rag-ragflow.yaml").read_text())
+    limits = ragflow["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits == {"cpu": "4", "memory": "6442450944"}
+
+
+def test_every_config_error_is_reported_together_naming_its_file(project_copy, capsys):
+    edit(project_copy, "dev", "cmp-platform:controlPlaneUrl: ", "cmp-platform:controlPlaneUrl: ftp:/")
+    edit(project_copy, "dev", "      limits: {cpu: \"2\", memory: 6Gi}", "      limits: {cpu: true, memory: 6Gi}")
+    append_config(project_copy, "dev", "  debug: true\n  vault:address: vault.example\n")
+    code, out, err = preview_one(project_copy, "dev", capsys)
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        "error: dev: config error: debug = 'true': a stack file key needs a namespace, as Pulumi reads it: "
+        "`cmp-platform:debug` for this project's, `<provider>:debug` for a provider's (Pulumi.dev.yaml)",
+        "error: dev: config error: vault:address = 'vault.example': must be an http:// or https:// URL "
+        "(Pulumi.dev.yaml)",
+        "error: dev: config error: cmp-platform:controlPlaneUrl = 'ftp:/http://cmp-control-plane.cmp.svc.cluster.local"
+        ":8000': must be an http:// or https:// URL (Pulumi.dev.yaml)",
+        "error: dev: config error: cmp-platform:ragflow.resources.limits.cpu = true: Input should be a valid string "
+        "(Pulumi.dev.yaml)"]
+
+
+def test_a_misspelled_namespace_is_a_warning_naming_the_closest_known_one(project_copy, capsys):
+    append_config(project_copy, "dev", "  cmp-platfrom:gatewayBilling:\n    retries: 2\n  vualt:address: x\n")
+    code, out, err = preview_one(project_copy, "dev", capsys)
+    assert code == 0, err
+    warnings = [line for line in out.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        "warning: dev: config warning: Pulumi.dev.yaml: cmp-platfrom:gatewayBilling: namespace 'cmp-platfrom' is "
+        "neither the project's nor a provider's this program uses, so nothing reads it; did you mean 'cmp-platform'?",
+        "warning: dev: config warning: Pulumi.dev.yaml: vualt:address: namespace 'vualt' is neither the project's "
+        "nor a provider's this program uses, so nothing reads it; did you mean 'vault'?"]
 
 
 # --- exports that never pretend ----------------------------------------------------------------------------------
