@@ -1,63 +1,56 @@
-"""`cmp-platform:provisioner`: the provisioner's slice of stack config, rendered into its ConfigMap."""
+"""`cmp-platform:provisioner`: the provisioner's deployment keys beside its own settings, defined once in
+service_src/provisioner/settings.py; and that model's rule for the operator's DATABASE_URL secret."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from typing import ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr
 
-from components.workload.config import ServiceSettings
+from components.vault.paths import PROVISIONER, PROVISIONER_CONSUMER
+from components.workload.config import ServiceEnvironment, ServicePlatform, ServiceSettings, service_slice
 from infra.config import ImageRef, Peer, peer
+from infra.naming import SERVICE_PORT
+from service_src.provisioner.settings import ProvisionerSettings, check_database_url
+
+NAME = PROVISIONER_CONSUMER  # the workload's name: cmp-provisioner
 
 
-class ProvisionerConfig(ServiceSettings):
-    """The provisioner's settings; each becomes an environment variable of its ConfigMap (docs/provisioner.md)."""
+class ProvisionerWorkload(ServiceSettings):
+    """The provisioner's deployment keys; ``ProvisionerConfig`` adds the provisioner's own settings."""
+
+    STACK_KEY: ClassVar[str] = "provisioner"
+    SETTINGS: ClassVar[type] = ProvisionerSettings
+    SECRET_PATH: ClassVar = PROVISIONER
 
     image: ImageRef = "ghcr.io/gsvdev/cmp-provisioner:0.1.0"
     ingress_from: list[Peer] = Field(default_factory=lambda: [peer("saleor", None)])
     database_egress: Peer = Field(default_factory=lambda: peer(None, "postgresql", 5432))
     saleor_egress: Peer = Field(default_factory=lambda: peer("saleor", None, 8000))
-    saleor_allowed_origins: list[str] = Field(default_factory=list)  # empty: the origin of saleor.apiUrl
-    # Not a setting: the Saleor webhooks carry no secret key, so Saleor signs with JWS. The name exists so that a
-    # stack file still setting it gets a line saying so instead of "unknown key".
-    saleor_legacy_hmac: None = Field(default=None, exclude=True)
-    jwks_cache_ttl_seconds: int = Field(default=300, gt=0)
-    jwks_min_refetch_seconds: int = Field(default=30, ge=0)
-    retry_max_attempts: int = Field(default=8, ge=1, le=50)
-    retry_backoff_seconds: float = Field(default=1, gt=0)
-    retry_backoff_max_seconds: float = Field(default=300, gt=0)
-    worker_poll_seconds: float = Field(default=0.5, gt=0)
-    worker_batch_size: int = Field(default=20, ge=1, le=1000)
-    max_body_bytes: int = Field(default=262144, ge=1024)  # the service refuses less (MAX_BODY_BYTES)
 
-    @field_validator("saleor_legacy_hmac", mode="before")
-    @classmethod
-    def _no_legacy_hmac(cls, _value: object) -> None:
-        raise ValueError(
-            "removed: Saleor signs the provisioner's webhooks with JWS (no webhook has a secret key), which the "
-            "provisioner verifies against Saleor's JWKS; delete the key "
-            "(`pulumi config rm --path cmp-platform:provisioner.saleorLegacyHmac`)"
-        )
+    def environment(self, platform: ServicePlatform, saleor_origin: str) -> ServiceEnvironment:
+        """The provisioner pods' environment: webhooks accepted from the stack's Saleor unless the slice lists
+        origins; each pod upgrades the inbox schema before serving (replicas one after another on an advisory
+        lock; /readyz stays 503 while the database is behind the image's revision, docs/provisioner.md)."""
+        return self.render({
+            "log_level": "DEBUG" if (platform.debug or self.debug) else "INFO",
+            "port": SERVICE_PORT,
+            "control_plane_url": platform.control_plane_url,
+            "saleor_allowed_origins": [saleor_origin],
+            "migrate_on_start": True,
+        })
 
-    @field_validator("saleor_allowed_origins")
-    @classmethod
-    def _origins(cls, value: list[str]) -> list[str]:
-        """Each entry as the service reads SALEOR_ALLOWED_ORIGINS (comma-joined): http(s), a host, a valid port,
-        nothing after."""
-        for origin in value:
-            rule = f"origin {origin!r} must be scheme://host[:port] without a path"
-            try:
-                parts = urlsplit(origin)
-                parts.port  # noqa: B018 - raises on a port that is not 0..65535
-            except ValueError:
-                raise ValueError(rule) from None
-            if (parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/")
-                    or parts.query or parts.fragment or origin != origin.strip() or "," in origin):
-                raise ValueError(rule)
-        return value
 
-    @model_validator(mode="after")
-    def _backoff_order(self) -> ProvisionerConfig:
-        if self.retry_backoff_max_seconds < self.retry_backoff_seconds:
-            raise ValueError("retryBackoffMaxSeconds must be >= retryBackoffSeconds")
-        return self
+ProvisionerConfig = service_slice("ProvisionerConfig", ProvisionerWorkload)
+
+
+def database_url_problem(value: str) -> str | None:
+    """The provisioner's own DATABASE_URL rule for the operator's stack secret (never echoing more than its
+    scheme); None for a value that passes, or a placeholder that is not a URL (an offline preview's)."""
+    if "://" not in value:
+        return None
+    try:
+        check_database_url(SecretStr(value))
+    except ValueError as exc:
+        return str(exc)
+    return None

@@ -1,5 +1,16 @@
-"""The gateway's settings, read from the environment names the ConnectorGateway ConfigMap sets.
+"""The gateway's settings: the one definition of its environment.
 
+Each field is an environment variable (its name upper-cased). A mark on the field (``json_schema_extra``) says
+where a deployed pod's value comes from; the Pulumi program reads the marks to build the stack's
+``connectorGateway`` slice and the ConfigMap and ExternalSecret (components/connector_gateway):
+
+- ``STACK``: a key of the stack's slice (camelCase), validated by this field's type and rules, in the ConfigMap;
+- ``PLATFORM``: set by the program from the rest of the stack (the control plane's URL, Vault's address), in the
+  ConfigMap;
+- ``SECRET``: a key of the gateway's Vault path, through the ExternalSecret; never in the ConfigMap;
+- no mark: the image's default; a stack cannot set it.
+
+A ``STACK`` field marked ``"with": <field>`` is left out of the ConfigMap while that field has no value.
 The Vault defaults equal components/vault/paths.py (CONNECTOR_MOUNT, CONNECTOR_CREDENTIALS_PREFIX); they are
 repeated here, not imported, because the image installs only `.[gateway]` and must not pull the Pulumi program
 in. A test pins the two together.
@@ -8,20 +19,23 @@ in. A test pins the two together.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_VAULT_CONNECTOR_MOUNT = "kv"
 DEFAULT_VAULT_CONNECTOR_PREFIX = "connectors"
 SA_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
-
 DEFAULT_CALLER_AUDIENCE = "cmp-connector-gateway"
 JWKS_PATH = "/.well-known/jwks.json"
 CALLER_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+
+STACK = {"deploy": "stack"}
+PLATFORM = {"deploy": "platform"}
+SECRET = {"deploy": "secret"}
 
 
 class VaultAuthMethod(StrEnum):
@@ -43,61 +57,87 @@ class StorageFailure(StrEnum):
     CLOSED = "closed"  # refuse with 503 rate_limit_unavailable
 
 
+def _http_url(value: str, name: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{name} must start with http:// or https:// and name a host, got {value!r}")
+    return value.rstrip("/")
+
+
+def _comma_list(value: object) -> object:
+    """A list from the environment's comma-separated text (a list given as such is kept)."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
 class GatewaySettings(BaseSettings):
     """Every knob the service reads; names are the environment variables (case-insensitive)."""
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
 
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    port: int = Field(8000, ge=1, le=65535)
+    # Declared in the order the ConfigMap lists them: basics, Vault, connectors and limits, callers, shared limit.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", json_schema_extra=PLATFORM)
+    port: int = Field(8000, ge=1, le=65535, json_schema_extra=PLATFORM)
     workers: int = Field(1, ge=1, le=64)
-    control_plane_url: str
-    cp_timeout_seconds: float = Field(5.0, gt=0)
-    max_body_bytes: int = Field(65536, ge=256)
+    control_plane_url: str = Field(json_schema_extra=PLATFORM)
+    cp_timeout_seconds: float = Field(5.0, gt=0, json_schema_extra=STACK)
+    max_body_bytes: int = Field(65536, ge=256, json_schema_extra=STACK)
 
-    service_jwt_secret: SecretStr
+    service_jwt_secret: SecretStr = Field(json_schema_extra=SECRET)
 
-    caller_auth_mode: CallerAuthMode = CallerAuthMode.JWKS
-    caller_jwks_url: str | None = Field(None, validate_default=True)
-    caller_issuer: str | None = Field(None, validate_default=True)
-    caller_audience: str = Field(DEFAULT_CALLER_AUDIENCE, min_length=1, max_length=256)
-    jwks_cache_ttl_seconds: float = Field(300.0, gt=0)
-    jwks_min_refetch_seconds: float = Field(30.0, ge=0)
-    mcp_resource_url: str | None = None
-    mcp_allowed_origins: str = ""
-
-    vault_addr: str = "http://127.0.0.1:8200"
-    vault_auth_method: VaultAuthMethod = VaultAuthMethod.KUBERNETES
-    vault_k8s_auth_mount: str = "kubernetes"
-    vault_k8s_role: str = "cmp-connector"
+    vault_addr: str = Field("http://127.0.0.1:8200", json_schema_extra=PLATFORM)
+    # Before vault_auth_method, whose rule reads it. Nothing in a deployment supplies it.
+    vault_token: SecretStr | None = None
+    vault_auth_method: VaultAuthMethod = Field(VaultAuthMethod.KUBERNETES, json_schema_extra=STACK)
+    vault_k8s_auth_mount: str = Field("kubernetes", json_schema_extra=PLATFORM)
+    vault_k8s_role: str = Field("cmp-connector", json_schema_extra=STACK)
     vault_k8s_token_path: str = SA_TOKEN_PATH
-    vault_token: SecretStr | None = Field(None, validate_default=True)
-    vault_connector_mount: str = DEFAULT_VAULT_CONNECTOR_MOUNT
-    vault_connector_prefix: str = DEFAULT_VAULT_CONNECTOR_PREFIX
-    vault_timeout_seconds: float = Field(2.0, gt=0)
-    credential_cache_ttl_seconds: float = Field(30.0, ge=0)
+    vault_connector_mount: str = Field(DEFAULT_VAULT_CONNECTOR_MOUNT, json_schema_extra=PLATFORM)
+    vault_connector_prefix: str = Field(DEFAULT_VAULT_CONNECTOR_PREFIX, json_schema_extra=PLATFORM)
+    vault_timeout_seconds: float = Field(2.0, gt=0, json_schema_extra=STACK)
+    credential_cache_ttl_seconds: float = Field(30.0, ge=0, json_schema_extra=STACK)
 
-    policy_enforcement: bool = True
-    policy_cache_grace_seconds: float = Field(300.0, ge=0)
+    policy_enforcement: bool = Field(True, json_schema_extra=STACK)
+    policy_cache_grace_seconds: float = Field(300.0, ge=0, json_schema_extra=STACK)
 
-    connector_timeout_seconds: float = Field(10.0, gt=0)
-    connector_max_retries: int = Field(2, ge=0, le=10)
-    rate_limit_requests_per_minute: int = Field(600, ge=1)
-    rate_limit_storage_url: str | None = None
-    rate_limit_storage_failure: StorageFailure = StorageFailure.OPEN
-    rate_limit_storage_timeout_seconds: float = Field(0.5, gt=0, le=10)
+    connector_timeout_seconds: float = Field(10.0, gt=0, json_schema_extra=STACK)
+    connector_max_retries: int = Field(2, ge=0, le=10, json_schema_extra=STACK)
+    rate_limit_requests_per_minute: int = Field(600, ge=1, json_schema_extra=STACK)
 
-    zendesk_base_url: str = "https://{subdomain}.zendesk.com"
-    slack_base_url: str = "https://slack.com/api"
-    hubspot_base_url: str = "https://api.hubapi.com"
+    zendesk_base_url: str = Field("https://{subdomain}.zendesk.com", json_schema_extra=STACK)
+    slack_base_url: str = Field("https://slack.com/api", json_schema_extra=STACK)
+    hubspot_base_url: str = Field("https://api.hubapi.com", json_schema_extra=STACK)
+    audit_log: str = Field("stdout", json_schema_extra=STACK)
 
-    audit_log: str = "stdout"
+    caller_auth_mode: CallerAuthMode = Field(CallerAuthMode.JWKS, json_schema_extra=STACK)
+    caller_audience: str = Field(DEFAULT_CALLER_AUDIENCE, min_length=1, max_length=256, json_schema_extra=STACK)
+    mcp_resource_url: str | None = Field(None, json_schema_extra=STACK)  # deployed: the Service's URL + /mcp
+    mcp_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, json_schema_extra=STACK)
+    # Unset in jwks mode: the control plane's JWKS and URL (it is the callers' authorization server).
+    caller_jwks_url: str | None = Field(None, validate_default=True, json_schema_extra=STACK)
+    caller_issuer: str | None = Field(None, validate_default=True, json_schema_extra=STACK)
+    jwks_cache_ttl_seconds: float = Field(300.0, gt=0, json_schema_extra={**STACK, "with": "caller_jwks_url"})
+    jwks_min_refetch_seconds: float = Field(30.0, ge=0, json_schema_extra={**STACK, "with": "caller_jwks_url"})
 
-    @field_validator("control_plane_url", "vault_addr", "slack_base_url", "hubspot_base_url", "zendesk_base_url")
+    # Unset: each pod limits on its own; set: the per-org limit is shared through this Redis.
+    rate_limit_storage_url: str | None = Field(None, json_schema_extra=STACK)
+    rate_limit_storage_failure: StorageFailure = Field(
+        StorageFailure.OPEN, json_schema_extra={**STACK, "with": "rate_limit_storage_url"})
+    rate_limit_storage_timeout_seconds: float = Field(
+        0.5, gt=0, le=10, json_schema_extra={**STACK, "with": "rate_limit_storage_url"})
+
+    @field_validator("control_plane_url", "vault_addr", "slack_base_url", "hubspot_base_url")
     @classmethod
-    def _http_url(cls, value: str, info) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"{info.field_name.upper()} must start with http:// or https://, got {value!r}")
+    def _url(cls, value: str, info) -> str:
+        return _http_url(value, info.field_name.upper())
+
+    @field_validator("zendesk_base_url")
+    @classmethod
+    def _zendesk(cls, value: str) -> str:
+        if "{subdomain}" not in value:
+            raise ValueError(f"ZENDESK_BASE_URL must contain the placeholder {{subdomain}}, got {value!r}")
+        _http_url(value.replace("{subdomain}", "x"), "ZENDESK_BASE_URL")
         return value.rstrip("/")
 
     @field_validator("caller_jwks_url", "caller_issuer", "mcp_resource_url")
@@ -117,10 +157,15 @@ class GatewaySettings(BaseSettings):
             raise ValueError(f"{name} must be an http:// or https:// URL without query or fragment, got {value!r}")
         return value
 
+    @field_validator("mcp_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        return _comma_list(value)
+
     @field_validator("mcp_allowed_origins")
     @classmethod
-    def _origins(cls, value: str) -> str:
-        for origin in filter(None, (o.strip() for o in value.split(","))):
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
             parts = urlsplit(origin)
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
                 raise ValueError(f"MCP_ALLOWED_ORIGINS entries must be origins like https://app.example.com, "
@@ -153,11 +198,12 @@ class GatewaySettings(BaseSettings):
             raise ValueError("SERVICE_JWT_SECRET must be at least 16 characters")
         return value
 
-    @field_validator("vault_token")
+    @field_validator("vault_auth_method")
     @classmethod
-    def _token_when_token_auth(cls, value: SecretStr | None, info) -> SecretStr | None:
-        if not value and info.data.get("vault_auth_method") is VaultAuthMethod.TOKEN:
-            raise ValueError("VAULT_TOKEN is required when VAULT_AUTH_METHOD=token")
+    def _token_for_token_auth(cls, value: VaultAuthMethod, info) -> VaultAuthMethod:
+        if value is VaultAuthMethod.TOKEN and not info.data.get("vault_token"):
+            raise ValueError("VAULT_AUTH_METHOD=token needs VAULT_TOKEN, which a deployed pod never gets (its only "
+                             "secrets come from its ExternalSecret); use kubernetes (the pod's service-account token)")
         return value
 
     @property
@@ -167,7 +213,7 @@ class GatewaySettings(BaseSettings):
 
     @property
     def allowed_origins(self) -> frozenset[str]:
-        return frozenset(o.strip().rstrip("/") for o in self.mcp_allowed_origins.split(",") if o.strip())
+        return frozenset(origin.rstrip("/") for origin in self.mcp_allowed_origins)
 
     @property
     def authorization_server(self) -> str:

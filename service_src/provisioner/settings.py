@@ -1,18 +1,31 @@
-"""The provisioner's settings, read from the environment.
+"""The provisioner's settings: the one definition of its environment.
 
-The names are the ones the Provisioner component's ConfigMap (cmp-provisioner-config) and ExternalSecret
-(cmp-provisioner-secrets) set, so the deployed pod and a local run read the same variables.
+Each field is an environment variable (its name upper-cased). A mark on the field (``json_schema_extra``) says
+where a deployed pod's value comes from; the Pulumi program reads the marks to build the stack's ``provisioner``
+slice and the ConfigMap (cmp-provisioner-config) and ExternalSecret (cmp-provisioner-secrets):
+
+- ``STACK``: a key of the stack's slice (camelCase), validated by this field's type and rules, in the ConfigMap;
+- ``PLATFORM``: set by the program from the rest of the stack (the control plane's URL, the port), in the
+  ConfigMap;
+- ``SECRET``: a key of the provisioner's Vault path, through the ExternalSecret; never in the ConfigMap;
+- no mark: the image's default; a stack cannot set it.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+STACK = {"deploy": "stack"}
+PLATFORM = {"deploy": "platform"}
+SECRET = {"deploy": "secret"}
 
 
 def origin_of(url: str) -> str:
@@ -32,9 +45,11 @@ def origin_of(url: str) -> str:
 
 
 def check_database_url(value: SecretStr) -> SecretStr:
+    """PostgreSQL only (the inbox's row locks and advisory locks); the message shows at most the scheme."""
     scheme = value.get_secret_value().split("://", 1)[0]
-    if not (scheme.startswith("postgresql") or scheme.startswith("sqlite")):
-        raise ValueError(f"DATABASE_URL must be postgresql+psycopg://... or sqlite:///..., not {scheme}://")
+    if not scheme.startswith("postgresql") or "://" not in value.get_secret_value():
+        shown = f", not {scheme}://" if re.fullmatch(r"[a-z0-9+.-]{1,20}", scheme) else ""
+        raise ValueError(f"DATABASE_URL must be a postgresql+psycopg://... DSN{shown}")
     return value
 
 
@@ -53,37 +68,40 @@ class ProvisionerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", frozen=True)
 
-    log_level: str = "INFO"
-    port: int = Field(8000, ge=1, le=65535)
-    control_plane_url: str
-    cp_timeout_seconds: float = Field(5.0, gt=0)
-    max_body_bytes: int = Field(262144, ge=1024)
+    log_level: str = Field("INFO", json_schema_extra=PLATFORM)
+    port: int = Field(8000, ge=1, le=65535, json_schema_extra=PLATFORM)
+    control_plane_url: str = Field(json_schema_extra=PLATFORM)
+    cp_timeout_seconds: float = Field(5.0, gt=0, json_schema_extra=STACK)
+    max_body_bytes: int = Field(262144, ge=1024, json_schema_extra=STACK)
 
-    saleor_allowed_origins: str = ""
-    saleor_legacy_hmac: bool = False
-    saleor_webhook_secret: SecretStr | None = None
-    jwks_cache_ttl_seconds: float = Field(300.0, gt=0)
-    jwks_min_refetch_seconds: float = Field(30.0, ge=0)
+    # Deployed: the origin of the stack's saleor.apiUrl unless the stack lists them.
+    saleor_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, json_schema_extra=STACK)
+    # Refused whenever set: Saleor signs the webhooks with JWS (the stack gets the same line).
+    saleor_legacy_hmac: object = Field(None, json_schema_extra=STACK)
+    jwks_cache_ttl_seconds: float = Field(300.0, gt=0, json_schema_extra=STACK)
+    jwks_min_refetch_seconds: float = Field(30.0, ge=0, json_schema_extra=STACK)
 
-    retry_max_attempts: int = Field(8, ge=1)
-    retry_backoff_seconds: float = Field(1.0, gt=0)
-    retry_backoff_max_seconds: float = Field(300.0, gt=0)
-    worker_poll_seconds: float = Field(0.5, gt=0)
-    worker_batch_size: int = Field(20, ge=1, le=1000)
-    # Not in the ConfigMap: how many claimed batches one replica works at once. While a backlog lasts the
-    # worker claims the next batch while the previous ones wait on the control plane (and their writes).
+    # At most 50: with the backoff cap, a dead letter after about four hours.
+    retry_max_attempts: int = Field(8, ge=1, le=50, json_schema_extra=STACK)
+    retry_backoff_seconds: float = Field(1.0, gt=0, json_schema_extra=STACK)
+    retry_backoff_max_seconds: float = Field(300.0, gt=0, json_schema_extra=STACK)
+    worker_poll_seconds: float = Field(0.5, gt=0, json_schema_extra=STACK)
+    worker_batch_size: int = Field(20, ge=1, le=1000, json_schema_extra=STACK)
+    # How many claimed batches one replica works at once. While a backlog lasts the worker claims the next
+    # batch while the previous ones wait on the control plane (and their writes).
     worker_batches_in_flight: int = Field(4, ge=1, le=64)
-    # Not in the ConfigMap: a claimed row is invisible to other replicas for this long; a replica that dies
-    # mid-row releases it when the lease ends. Must exceed the time one row takes (lines x CP timeout).
+    # A claimed row is invisible to other replicas for this long; a replica that dies mid-row releases it when
+    # the lease ends. Must exceed the time one row takes (lines x CP timeout).
     worker_lease_seconds: float = Field(120.0, gt=0)
     # Off only for benchmarks that measure acceptance alone, or a replica that should only receive.
     worker_enabled: bool = True
     # Upgrade the inbox schema at start, under an advisory lock, before the worker starts (readyz is 503 until
     # the database is at this code's revision). Off: an operator runs `cmp-provisioner migrate`.
-    migrate_on_start: bool = True
+    migrate_on_start: bool = Field(True, json_schema_extra=PLATFORM)
 
-    service_jwt_secret: SecretStr
-    database_url: SecretStr = SecretStr("sqlite:////tmp/cmp-provisioner.db")
+    service_jwt_secret: SecretStr = Field(json_schema_extra=SECRET)
+    database_url: SecretStr = Field(json_schema_extra=SECRET)
 
     @field_validator("log_level")
     @classmethod
@@ -102,17 +120,43 @@ class ProvisionerSettings(BaseSettings):
             raise ValueError(f"CONTROL_PLANE_URL {exc}") from exc
         return value.rstrip("/")
 
+    @field_validator("saleor_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """The environment's comma-separated text as a list (a list given as such is kept)."""
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
     @field_validator("saleor_allowed_origins")
     @classmethod
-    def _origins(cls, value: str) -> str:
-        for item in filter(None, (v.strip() for v in value.split(","))):
+    def _origins(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("SALEOR_ALLOWED_ORIGINS is empty: it is required (the Saleor origins whose JWS "
+                             "signatures are accepted, comma-separated scheme://host[:port])")
+        for item in value:
             try:
                 origin_of(item)
             except ValueError as exc:
                 raise ValueError(f"SALEOR_ALLOWED_ORIGINS entry {exc}") from exc
             parts = urlsplit(item)
-            if parts.path not in ("", "/") or parts.query or parts.fragment:
+            if parts.path not in ("", "/") or parts.query or parts.fragment or "," in item:
                 raise ValueError(f"SALEOR_ALLOWED_ORIGINS entry {item!r} must be an origin (scheme://host[:port])")
+        return value
+
+    @field_validator("saleor_legacy_hmac", mode="before")
+    @classmethod
+    def _no_legacy_hmac(cls, value: object) -> None:
+        if value is None:  # unset
+            return None
+        raise ValueError("SALEOR_LEGACY_HMAC is not supported: Saleor signs the webhooks with JWS, verified "
+                         "against Saleor's JWKS (SALEOR_ALLOWED_ORIGINS); remove the setting")
+
+    @field_validator("retry_backoff_max_seconds")
+    @classmethod
+    def _backoff_order(cls, value: float, info) -> float:
+        if value < info.data.get("retry_backoff_seconds", 0):
+            raise ValueError("RETRY_BACKOFF_MAX_SECONDS must be >= RETRY_BACKOFF_SECONDS")
         return value
 
     @field_validator("database_url")
@@ -120,28 +164,6 @@ class ProvisionerSettings(BaseSettings):
     def _db_url(cls, value: SecretStr) -> SecretStr:
         return check_database_url(value)
 
-    @model_validator(mode="after")
-    def _a_way_to_verify(self) -> ProvisionerSettings:
-        if self.saleor_legacy_hmac and not (
-            self.saleor_webhook_secret and self.saleor_webhook_secret.get_secret_value()
-        ):
-            raise ValueError("SALEOR_LEGACY_HMAC=true needs SALEOR_WEBHOOK_SECRET")
-        if not self.saleor_legacy_hmac and not self.allowed_origins:
-            raise ValueError(
-                "SALEOR_ALLOWED_ORIGINS is empty: it is required (the Saleor origins whose JWS signatures are "
-                "accepted, comma-separated scheme://host[:port]) unless SALEOR_LEGACY_HMAC=true"
-            )
-        if self.retry_backoff_max_seconds < self.retry_backoff_seconds:
-            raise ValueError("RETRY_BACKOFF_MAX_SECONDS must be >= RETRY_BACKOFF_SECONDS")
-        return self
-
     @cached_property
     def allowed_origins(self) -> frozenset[str]:
-        return frozenset(origin_of(v) for v in self.saleor_allowed_origins.split(",") if v.strip())
-
-    @property
-    def hmac_secret(self) -> bytes | None:
-        """The legacy HMAC key, only when legacy verification is switched on."""
-        if self.saleor_legacy_hmac and self.saleor_webhook_secret:
-            return self.saleor_webhook_secret.get_secret_value().encode()
-        return None
+        return frozenset(origin_of(v) for v in self.saleor_allowed_origins)

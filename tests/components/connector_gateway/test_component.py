@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 import pytest
+from pydantic import ValidationError
 
 from tests.components.helpers import base_config, run_platform
 from tests.components.services import (
@@ -84,17 +85,21 @@ def test_zero_ttl_and_no_policy_enforcement_are_kept():
     assert len(rec.one(NETWORK_POLICY, "cmp-connector").inputs["spec"]["egress"]) == 3  # no external HTTPS
 
 
-def test_token_auth_without_a_token_source_is_a_config_error_naming_both_keys():
-    # the gateway refuses VAULT_AUTH_METHOD=token without VAULT_TOKEN, and neither the ConfigMap nor the
-    # ExternalSecret (the Vault path table) supplies one
+def test_token_auth_is_refused_with_the_gateway_s_own_rule():
+    # The gateway refuses VAULT_AUTH_METHOD=token without VAULT_TOKEN, which nothing in a deployment supplies:
+    # the preview says so with the gateway's own line, naming the stack key.
+    from service_src.connector_gateway.settings import GatewaySettings
+
     config = staging_like()
     config["connectorGateway"]["vaultAuthMethod"] = "token"
     with pytest.raises(pulumi.RunError) as caught:
         run_platform(config)
     message = str(caught.value)
-    assert message.startswith("config error: cmp-platform:connectorGateway.vaultAuthMethod = 'token': ")
-    assert "VAULT_TOKEN" in message
-    assert "cmp-connector-secrets ExternalSecret carries only SERVICE_JWT_SECRET" in message
+    with pytest.raises(ValidationError) as service:
+        GatewaySettings(control_plane_url="http://cp:8000", service_jwt_secret="s" * 32, vault_auth_method="token")
+    rule = service.value.errors()[0]["msg"].removeprefix("Value error, ")
+    assert message.startswith(f"config error: cmp-platform:connectorGateway.vaultAuthMethod = 'token': {rule}")
+    assert "VAULT_TOKEN" in rule
 
 
 def test_a_built_image_ref_overrides_the_configured_image():
@@ -151,7 +156,7 @@ def test_hs256_callers_render_no_jwks_settings():
     ({"rateLimitStorageUrl": "redis://:hunter2@redis:6379/0",
       "rateLimitStorageEgress": {"namespace": "redis", "ports": [6379]}}, "rateLimitStorageUrl", "no credentials"),
     ({"rateLimitStorageUrl": "memcached://m:11211"}, "rateLimitStorageUrl", "redis://"),
-    ({"mcpAllowedOrigins": ["https://a.example.com/app"]}, "mcpAllowedOrigins", "is not an origin"),
+    ({"mcpAllowedOrigins": ["https://a.example.com/app"]}, "mcpAllowedOrigins", "must be origins"),
     ({"callerJwksUrl": "https://cp.example.com/jwks?x=1"}, "callerJwksUrl", "without query"),
     ({"rateLimitStorageTimeoutSeconds": 30}, "rateLimitStorageTimeoutSeconds", "less than or equal to 10"),
     ({"jwksCacheTtlSeconds": 0}, "jwksCacheTtlSeconds", "greater than 0"),

@@ -28,12 +28,12 @@ def test_provisioner_matches_the_reference_and_outputs_webhook_urls():
         "LOG_LEVEL": "INFO", "PORT": "8000",
         "CONTROL_PLANE_URL": "http://cmp-control-plane.cmp.svc.cluster.local:8000", "CP_TIMEOUT_SECONDS": "5",
         "MAX_BODY_BYTES": "262144", "SALEOR_ALLOWED_ORIGINS": "http://saleor-api.saleor.svc.cluster.local:8000",
-        "SALEOR_LEGACY_HMAC": "false", "JWKS_CACHE_TTL_SECONDS": "300", "JWKS_MIN_REFETCH_SECONDS": "30",
+        "JWKS_CACHE_TTL_SECONDS": "300", "JWKS_MIN_REFETCH_SECONDS": "30",
         "RETRY_MAX_ATTEMPTS": "8", "RETRY_BACKOFF_SECONDS": "1", "RETRY_BACKOFF_MAX_SECONDS": "300",
         "WORKER_POLL_SECONDS": "0.5", "WORKER_BATCH_SIZE": "20", "MIGRATE_ON_START": "true",
     }
     keys = [d["secretKey"] for d in rec.one(EXTERNAL_SECRET, "cmp-provisioner-secrets").inputs["spec"]["data"]]
-    assert keys == ["SALEOR_WEBHOOK_SECRET", "SERVICE_JWT_SECRET", "DATABASE_URL"]
+    assert keys == ["SERVICE_JWT_SECRET", "DATABASE_URL"]  # the secrets the provisioner's settings declare
     spec = rec.one(NETWORK_POLICY, "cmp-provisioner").inputs["spec"]
     assert spec["ingress"][0]["from"] == [{"namespaceSelector": {"matchLabels": {
         "kubernetes.io/metadata.name": "saleor"}}}]
@@ -46,7 +46,7 @@ def test_provisioner_pods_migrate_the_inbox_schema_before_serving():
 
     rec = reference_render()
     env = rec.one(CONFIG_MAP, "cmp-provisioner-config").inputs["data"]
-    secrets = {"SERVICE_JWT_SECRET": "s", "SALEOR_WEBHOOK_SECRET": "w", "DATABASE_URL": "postgresql+psycopg://db/x"}
+    secrets = {"SERVICE_JWT_SECRET": "s", "DATABASE_URL": "postgresql+psycopg://db/x"}
     settings = ProvisionerSettings(**{k.lower(): v for k, v in {**env, **secrets}.items()})
     assert settings.migrate_on_start is True
     container = rec.one(DEPLOYMENT, "cmp-provisioner").inputs["spec"]["template"]["spec"]["containers"][0]

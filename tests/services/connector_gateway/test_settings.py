@@ -55,7 +55,7 @@ def test_environment_names_are_read(monkeypatch):
 @pytest.mark.parametrize(
     ("env", "fragment"),
     [
-        ({"VAULT_AUTH_METHOD": "token"}, "VAULT_TOKEN is required"),
+        ({"VAULT_AUTH_METHOD": "token"}, "VAULT_AUTH_METHOD=token needs VAULT_TOKEN"),
         ({"VAULT_AUTH_METHOD": "approle"}, "vault_auth_method"),
         ({"SERVICE_JWT_SECRET": "short"}, "at least 16"),
         ({"CONTROL_PLANE_URL": "cp:8080"}, "CONTROL_PLANE_URL must start with http"),
@@ -124,9 +124,9 @@ def test_check_config_reads_the_services_environment_and_names_each_bad_variable
     assert bad.returncode == 2
     lines = bad.stderr.splitlines()
     assert [line.split(":")[1].strip() for line in lines] == [
-        "MAX_BODY_BYTES", "CALLER_JWKS_URL", "VAULT_TOKEN", "RATE_LIMIT_STORAGE_URL"], lines
+        "MAX_BODY_BYTES", "VAULT_AUTH_METHOD", "CALLER_JWKS_URL", "RATE_LIMIT_STORAGE_URL"], lines
     assert "greater than or equal to 256" in lines[0]
-    assert "VAULT_TOKEN is required when VAULT_AUTH_METHOD=token" in lines[2]
+    assert "VAULT_AUTH_METHOD=token needs VAULT_TOKEN" in lines[1]
 
 
 def test_a_local_run_with_only_vault_token_says_in_one_line_what_is_missing(monkeypatch, caplog, tmp_path):
