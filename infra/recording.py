@@ -36,12 +36,19 @@ from typing import Any
 
 import pulumi
 from google.protobuf import json_format, struct_pb2
-from pulumi.runtime import Mocks, get_root_resource, reset_options, rpc, set_all_config, set_mocks
-from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
-from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime import (
+    MockCallArgs,
+    MockResourceArgs,
+    Mocks,
+    get_root_resource,
+    reset_options,
+    set_all_config,
+    set_mocks,
+)
 
 from infra.environ import environ_set
-from infra.sdk_private import WIRE_SIGNATURES
+from infra.sdk_private import UNKNOWN as WIRE_UNKNOWN
+from infra.sdk_private import WIRE_SIGNATURES, EngineMonitor, serialize_properties
 
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
@@ -134,7 +141,7 @@ def _plain(value: Any, path: str, secret_paths: list[str]) -> Any:
     if isinstance(value, list):
         return [_plain(v, f"{path}[{i}]", secret_paths) for i, v in enumerate(value)]
     if isinstance(value, str):
-        return UNKNOWN if value == rpc.UNKNOWN else value
+        return UNKNOWN if value == WIRE_UNKNOWN else value
     if not isinstance(value, dict):
         return value
     sig = value.get(_SIG_KEY)
@@ -186,8 +193,8 @@ def preview_id(type_: str, name: str, inputs: dict[str, Any], given: str | None 
     return f"{name}-id"
 
 
-class RecordingMonitor(MockMonitor):
-    """A MockMonitor that records raw registrations and refuses duplicate URNs."""
+class RecordingMonitor(EngineMonitor):
+    """The SDK's mock monitor, recording raw registrations and refusing duplicate URNs."""
 
     def __init__(self, mocks: Mocks):
         super().__init__(mocks)
@@ -223,25 +230,25 @@ class RecordingMonitor(MockMonitor):
         """A create in a preview: the outputs are the inputs, on the wire as the SDK sent them (secrets,
         unknowns and resource references intact), so the SDK reads them back as its own round trip would.
         A docker-build Image's ``ref`` and ``digest`` exist only after a real build and push: unknown."""
-        urn = self.make_urn(request.parent, request.type, request.name)
+        urn = self.urn_of(request.parent, request.type, request.name)
         if request.type == STACK_TYPE:
-            return resource_pb2.RegisterResourceResponse(urn=urn)
+            return self.registered(urn)
         self._claim(urn)
         record = self._record(request, urn, bool(request.custom))
         if not record.custom:
-            return resource_pb2.RegisterResourceResponse(urn=urn)
+            return self.registered(urn)
         record.id = preview_id(request.type, request.name, record.inputs, request.importId)
         outputs = struct_pb2.Struct()
         outputs.CopyFrom(request.object)
         record.outputs = dict(record.inputs)
         if request.type == DOCKER_BUILD_IMAGE:
-            outputs.update({"digest": rpc.UNKNOWN, "ref": rpc.UNKNOWN})
+            outputs.update({"digest": WIRE_UNKNOWN, "ref": WIRE_UNKNOWN})
             record.outputs.update(digest=UNKNOWN, ref=UNKNOWN)
-        self.resources[urn] = MockMonitor.ResourceRegistration(urn, record.id, record.outputs)
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=record.id, object=outputs)
+        self.remember(urn, record.id, record.outputs)
+        return self.registered(urn, record.id, outputs)
 
     def ReadResource(self, request):
-        urn = self.make_urn(request.parent, request.type, request.name)
+        urn = self.urn_of(request.parent, request.type, request.name)
         self._claim(urn)
         record = self._record(request, urn, True)
         response = super().ReadResource(request)
@@ -295,7 +302,7 @@ def run_program(program: Callable[[], Any], *, stack: str, config: dict[str, Any
     async def capture_exports() -> None:
         # The root Stack collects pulumi.export()s; serialising them is what the engine receives.
         root = get_root_resource()
-        struct = await rpc.serialize_properties(dict(getattr(root, "outputs", {}) or {}), {})
+        struct = await serialize_properties(dict(getattr(root, "outputs", {}) or {}), {})
         exported["struct"] = struct
 
     async def finish(pending: Any) -> None:

@@ -1,7 +1,9 @@
-"""The one place the program touches names the Pulumi SDK does not publish.
+"""The one place the project touches names the SDKs it builds on do not publish.
 
-Each name here has a reason no public route exists; tests/infra/test_sdk_private.py imports every one
-from the installed SDK and fails naming it when an upgrade removes or renames it (the upgrade canary).
+Each name here says why no public route does the job. tests/infra/test_sdk_private.py imports every name in
+``PRIVATE_NAMES`` from the installed packages and fails naming the one an upgrade removed or renamed (the
+upgrade canary); it also reads the whole tree, tests included, and fails on any use of an unexported name of
+Pulumi, pulumi-policy, uvicorn or the MCP SDK outside this module.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, provider_pb2, provider_pb2_grpc, resource_pb2
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,64 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = tuple(
     ("pulumi.runtime.rpc", name) for name in (
         "_special_sig_key", "_special_secret_sig", "_special_resource_sig", "_special_output_value_sig",
         "_special_asset_sig", "_special_archive_sig"))
+
+# The wire format's other conventions (pulumi.runtime.rpc publishes none of its names). UNKNOWN is the string that
+# stands for a value only a deployment knows, on the wire and in a dynamic provider's props during a preview (the
+# SDK's public pulumi.UNKNOWN is another thing: the Output-side marker). A dynamic provider receives secret props
+# still wrapped when the engine accepts secrets; unwrap_secret takes the value out. serialize_properties and
+# deserialize_properties turn python values into the wire's Struct and back, as the engine's peers do.
+UNKNOWN: str = rpc.UNKNOWN
+unwrap_secret = rpc.unwrap_rpc_secret
+serialize_properties = rpc.serialize_properties
+deserialize_properties = rpc.deserialize_properties
+PRIVATE_NAMES += tuple(("pulumi.runtime.rpc", name) for name in (
+    "UNKNOWN", "unwrap_rpc_secret", "serialize_properties", "deserialize_properties"))
+
+
+class EngineMonitor(MockMonitor):
+    """The resource monitor behind ``pulumi.runtime.set_mocks(monitor=...)``: the SDK publishes the parameter but
+    not the class, nor the ``resource_pb2`` messages a monitor answers with. The recording engine
+    (infra/recording.py) needs a monitor: it reads each registration on the wire, where secrecy is exactly what
+    the program sent, and answers a create itself (outputs are the inputs) without the mocks' decode and
+    re-encode of every value. This class gives it the monitor's internals it uses under names of its own."""
+
+    def urn_of(self, parent: str, type_: str, name: str) -> str:
+        """The URN the engine gives a resource of that type and name under that parent."""
+        return self.make_urn(parent, type_, name)
+
+    def remember(self, urn: str, id_: str | None, outputs: dict[str, Any]) -> None:
+        """Keep a resource where the SDK's ``getResource`` invoke looks when it resolves a resource reference."""
+        self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_, outputs)
+
+    @staticmethod
+    def registered(urn: str, id_: str | None = None, outputs: Any = None) -> Any:
+        """The answer to a RegisterResource request."""
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=outputs)
+
+
+PRIVATE_NAMES += (
+    ("pulumi.runtime.mocks", "MockMonitor"), ("pulumi.runtime.mocks", "MockMonitor.make_urn"),
+    ("pulumi.runtime.mocks", "MockMonitor.ResourceRegistration"), ("pulumi.runtime.mocks", "MockMonitor.ReadResource"),
+    ("pulumi.runtime.mocks", "MockMonitor.RegisterResourceOutputs"),
+    ("pulumi.runtime.proto", "resource_pb2.RegisterResourceResponse"))
+
+# The engine's gRPC protocol as the SDK compiled it (pulumi.runtime.proto says: "meant for internal use only"). The
+# tests speak to a provider host and to the policy analyzer as the engine does (tests/support/provider_host.py,
+# tests/policy/test_pack.py); no public client of either exists.
+ENGINE_PROTOCOL = (analyzer_pb2, analyzer_pb2_grpc, provider_pb2, provider_pb2_grpc)
+PRIVATE_NAMES += tuple(("pulumi.runtime.proto", module.__name__.rsplit(".", 1)[1]) for module in ENGINE_PROTOCOL)
+
+
+def serialize_provider(provider: Any) -> str:
+    """A dynamic provider pickled as ``pulumi.dynamic.Resource`` sends it to the provider host (the ``__provider``
+    property); the SDK keeps the function in its private ``pulumi.dynamic.dynamic`` module. The tests send it to a
+    real host as the engine does (tests/support/provider_host.py)."""
+    from pulumi.dynamic.dynamic import serialize_provider as serialize
+
+    return serialize(provider)
+
+
+PRIVATE_NAMES += (("pulumi.dynamic.dynamic", "serialize_provider"),)
 
 
 # pulumi_policy.proxy, a module pulumi_policy does not export: how CrossGuard hands a policy the props of a

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pulumi.output import Unknown
-from pulumi.runtime.rpc import UNKNOWN, unwrap_rpc_secret
+import pulumi
+
+from infra.sdk_private import UNKNOWN, unwrap_secret
 
 APP_IDENTITY = ("identifier",)
 APP_MUTABLE = ("name", "permissions")
@@ -20,12 +21,14 @@ WEBHOOK_MUTABLE = ("name", "target_url", "async_events", "query", "is_active", "
 
 
 def is_unknown(value: Any) -> bool:
-    return isinstance(value, Unknown) or value == UNKNOWN
+    """A value only a deployment knows: the wire's unknown (what a provider sees in a preview) or, in the program,
+    the SDK's own unknown marker."""
+    return value == UNKNOWN or pulumi.contains_unknowns(value)
 
 
 def plain(props: dict[str, Any]) -> dict[str, Any]:
     """Props with any rpc secret wrappers removed (the host may pass them when secrets are accepted)."""
-    return {k: unwrap_rpc_secret(v) for k, v in props.items()}
+    return {k: unwrap_secret(v) for k, v in props.items()}
 
 
 def headers_from_saleor(raw: str | None) -> dict[str, str]:

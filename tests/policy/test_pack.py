@@ -7,8 +7,8 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf import empty_pb2, struct_pb2
-from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from infra.sdk_private import analyzer_pb2, analyzer_pb2_grpc
 from policy.policies import RESOURCE_POLICIES, STACK_POLICIES
 from tests.policy.test_policies import good_deployment
 

@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse
 
 from tests.support import servers
 from tests.support.caller_keys import PUBLIC_PATHS, CallerKeyring, add_authorization_server_routes
-from tests.support.net import free_port, uvicorn_server
+from tests.support.net import free_port
 
 AUDIENCE = "cmp-control-plane"
 MAX_TOKEN_LIFETIME_S = 300
@@ -117,7 +117,7 @@ class ControlPlaneFake:
         import uvicorn
 
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        self._server = uvicorn_server(config)
+        self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="control-plane-fake", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 15

@@ -69,48 +69,18 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
             proc.wait()
 
 
-def uvicorn_server(config):
-    """A uvicorn server that stops within milliseconds of ``should_exit``; the tests stop hundreds of loopback
-    servers. uvicorn's own main loop looks at the flag every 0.1 s, and its shutdown pauses a fixed 0.1 s after
-    asking the connections to close; here the loop looks every 10 ms and the shutdown waits only while a
-    connection is still open or a request still running (on loopback, idle ones close at once). Otherwise
-    the shutdown is uvicorn's (uvicorn 0.54, server.py): listeners closed, then the lifespan's shutdown."""
-    import asyncio
-
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        async def main_loop(self) -> None:
-            ticks = 0
-            while not await self.on_tick(ticks):
-                ticks += 1
-                await asyncio.sleep(0.01)
-
-        async def shutdown(self, sockets=None) -> None:
-            for server in self.servers:
-                server.close()
-            for sock in sockets or []:
-                sock.close()
-            for connection in list(self.server_state.connections):
-                connection.shutdown()
-            while (self.server_state.connections or self.server_state.tasks) and not self.force_exit:
-                await asyncio.sleep(0.005)
-            for server in self.servers:
-                await server.wait_closed()
-            if not self.force_exit:
-                await self.lifespan.shutdown()
-
-    return Server(config)
-
-
 @contextmanager
 def run_uvicorn_in_thread(app, port: int | None = None, *, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve an ASGI app on loopback in a background thread; yields its base URL and stops it after."""
+    """Serve an ASGI app on loopback in a background thread; yields its base URL and stops it after.
+
+    Only uvicorn's public API: ``Server.started`` says it listens, ``should_exit`` asks it to stop (uvicorn
+    looks at the flag every 0.1 s, then closes the listener and runs the app's lifespan shutdown). A test whose
+    client needs no socket serves the app in-process instead (``httpx.ASGITransport``).
+    """
     import uvicorn
 
     port = port or free_port()
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="auto")
-    server = uvicorn_server(config)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="auto"))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

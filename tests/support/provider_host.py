@@ -18,6 +18,13 @@ from typing import Any
 import grpc
 from google.protobuf import struct_pb2
 
+from infra.sdk_private import (
+    deserialize_properties,
+    provider_pb2,
+    provider_pb2_grpc,
+    serialize_properties,
+    serialize_provider,
+)
 from tests.support import servers
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -25,15 +32,11 @@ PROVIDER_KEY = "__provider"
 
 
 def _to_struct(props: dict[str, Any]) -> struct_pb2.Struct:
-    from pulumi.runtime import rpc
-
-    return asyncio.run(rpc.serialize_properties(props, {}))
+    return asyncio.run(serialize_properties(props, {}))
 
 
 def _from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
-    from pulumi.runtime import rpc
-
-    return rpc.deserialize_properties(struct, keep_unknowns=True)
+    return deserialize_properties(struct, keep_unknowns=True)
 
 
 class ProviderHost:
@@ -55,8 +58,6 @@ class ProviderHost:
         if not line.isdigit():
             err = self.process.stderr.read().decode(errors="replace") if self.process.poll() is not None else ""
             raise RuntimeError(f"provider host did not print its port (got {line!r}): {err[-2000:]}")
-        from pulumi.runtime.proto import provider_pb2_grpc
-
         self.channel = grpc.insecure_channel(f"127.0.0.1:{line}")
         servers.announce(self, f"Pulumi provider host (pid {self.process.pid}; stderr read at close)",
                          f"127.0.0.1:{line}", None)
@@ -71,8 +72,6 @@ class ProviderHost:
 
     @staticmethod
     def serialize(provider: Any) -> str:
-        from pulumi.dynamic.dynamic import serialize_provider
-
         return serialize_provider(provider)
 
     def _with_provider(self, props: dict[str, Any]) -> dict[str, Any]:
@@ -87,14 +86,10 @@ class ProviderHost:
 
     # ---- the ResourceProvider protocol, with plain dicts ------------------------------------------------------
     def configure(self, config: dict[str, Any]) -> None:
-        from pulumi.runtime.proto import provider_pb2
-
         self.stub.Configure(provider_pb2.ConfigureRequest(args=_to_struct(config), acceptSecrets=False))
 
     def check(self, news: dict[str, Any], olds: dict[str, Any] | None = None, name: str = "r"):
         """Returns (inputs, failures) where failures is a list of (property, reason)."""
-        from pulumi.runtime.proto import provider_pb2
-
         response = self.stub.Check(
             provider_pb2.CheckRequest(
                 urn=self.urn(name),
@@ -105,8 +100,6 @@ class ProviderHost:
         return self._strip(_from_struct(response.inputs)), [(f.property, f.reason) for f in response.failures]
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any], name: str = "r") -> dict[str, Any]:
-        from pulumi.runtime.proto import provider_pb2
-
         response = self.stub.Diff(
             provider_pb2.DiffRequest(
                 id=id_,
@@ -126,8 +119,6 @@ class ProviderHost:
         }
 
     def create(self, props: dict[str, Any], name: str = "r") -> tuple[str, dict[str, Any]]:
-        from pulumi.runtime.proto import provider_pb2
-
         response = self.stub.Create(
             provider_pb2.CreateRequest(urn=self.urn(name), properties=_to_struct(self._with_provider(props)))
         )
@@ -135,16 +126,12 @@ class ProviderHost:
 
     def read(self, id_: str, props: dict[str, Any], name: str = "r") -> tuple[str, dict[str, Any]]:
         """Returns (id, outputs); an empty id means the resource is gone (refresh drops it)."""
-        from pulumi.runtime.proto import provider_pb2
-
         response = self.stub.Read(
             provider_pb2.ReadRequest(id=id_, urn=self.urn(name), properties=_to_struct(self._with_provider(props)))
         )
         return response.id, self._strip(_from_struct(response.properties))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any], name: str = "r") -> dict[str, Any]:
-        from pulumi.runtime.proto import provider_pb2
-
         response = self.stub.Update(
             provider_pb2.UpdateRequest(
                 id=id_,
@@ -156,8 +143,6 @@ class ProviderHost:
         return self._strip(_from_struct(response.properties))
 
     def delete(self, id_: str, props: dict[str, Any], name: str = "r") -> None:
-        from pulumi.runtime.proto import provider_pb2
-
         self.stub.Delete(
             provider_pb2.DeleteRequest(id=id_, urn=self.urn(name), properties=_to_struct(self._with_provider(props)))
         )

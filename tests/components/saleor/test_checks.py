@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import pulumi
 import pytest
-from pulumi.output import Unknown
 
 from components.saleor.documents import order_subscription
 from components.saleor.provider import SaleorAppProvider, SaleorWebhookProvider
@@ -75,7 +75,7 @@ def test_custom_headers_follow_saleors_rules():
 
 
 def test_unknown_values_are_checked_later():
-    assert failures(webhook(app_id=Unknown(), target_url=Unknown(), async_events=Unknown())) == []
+    assert failures(webhook(app_id=pulumi.UNKNOWN, target_url=pulumi.UNKNOWN, async_events=pulumi.UNKNOWN)) == []
 
 
 def test_schema_version_narrows_the_event_enum():
