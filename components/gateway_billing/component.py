@@ -10,7 +10,7 @@ import pulumi
 from pydantic import BaseModel, ConfigDict
 
 from components.gateway_billing.config import GatewayBillingConfig
-from components.workload.component import env_flag, env_number
+from components.workload.config import env_text
 from infra.kube import KubeObject
 from infra.naming import checksum, labels, type_token
 
@@ -28,15 +28,15 @@ class GatewayBillingArgs(BaseModel):
 def billing_data(settings: GatewayBillingConfig) -> dict[str, str]:
     """Exactly the reference's keys, validated by GatewayBillingConfig."""
     return {
-        "BILLING_ENABLED": env_flag(settings.billing_enabled),
+        "BILLING_ENABLED": env_text(settings.billing_enabled),
         "BILLING_AUTHORIZE_PATH": settings.authorize_path,
         "BILLING_SETTLE_PATH": settings.settle_path,
         "BILLING_MAX_RETRIES": str(settings.retries),
-        "BILLING_RETRY_BACKOFF_SECONDS": env_number(settings.retry_backoff_seconds),
-        "BILLING_TIMEOUT": env_number(settings.timeout_seconds),
+        "BILLING_RETRY_BACKOFF_SECONDS": env_text(settings.retry_backoff_seconds),
+        "BILLING_TIMEOUT": env_text(settings.timeout_seconds),
         "ENTITLEMENTS_CACHE_TTL_SECONDS": str(settings.entitlements_cache_ttl_seconds),
         "ENTITLEMENTS_PATH": settings.entitlements_path,
-        "RATE_LIMIT_ENABLED": env_flag(settings.rate_limit_enabled),
+        "RATE_LIMIT_ENABLED": env_text(settings.rate_limit_enabled),
         "RATE_LIMIT_REQUESTS_PER_MINUTE": str(settings.rate_limit_requests_per_minute),
     }
 
