@@ -2,7 +2,8 @@
 
 - ``fetch`` (``make schemas``): downloads every file of infra/schema_sources.py from its release tag
   (``--base-url``, default https://raw.githubusercontent.com) and keeps the set in the cache directory only
-  when every file's sha256 is the pinned one; a file that differs keeps nothing and names the file.
+  when every file's sha256 is the pinned one; a file that differs keeps nothing and names the file. A set
+  already there and matching the pins is kept as it is, without asking the network.
 - ``check DIR`` (``.ci/run``, for ``CMP_SCHEMA_DIR``): the files in DIR against the same pins.
 - ``status`` (``make test``): one line saying which schema directory the checks read, if any.
 
@@ -45,10 +46,13 @@ def _download(source: SchemaSource, base_url: str, timeout: float) -> bytes:
     return response.content
 
 
-def fetch(base_url: str = RAW_GITHUB, target: Path | None = None, timeout: float = 60.0) -> Path:
+def fetch(base_url: str = RAW_GITHUB, target: Path | None = None, timeout: float = 60.0) -> tuple[Path, bool]:
     """Every pinned file into ``target`` (default ``fetched_dir()``), all or nothing: the files are written to a
-    temporary folder beside it, which replaces ``target`` only once all of them matched their pins."""
+    temporary folder beside it, which replaces ``target`` only once all of them matched their pins. A target
+    that already holds them all (a CI cache restored it) is kept: returns (target, whether it downloaded)."""
     target = target or fetched_dir()
+    if target.is_dir() and not mismatches(target):
+        return target, False
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
@@ -61,7 +65,7 @@ def fetch(base_url: str = RAW_GITHUB, target: Path | None = None, timeout: float
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return target, True
 
 
 def _status() -> str:
@@ -88,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         if args.command == "fetch":
-            where = fetch(args.base_url, args.into)
-            print(f"schemas: {len(SOURCES)} files fetched and checked against their pinned sha256 into {where}")
+            where, downloaded = fetch(args.base_url, args.into)
+            done = "fetched and checked against their pinned sha256 into" if downloaded else "already in"
+            print(f"schemas: {len(SOURCES)} files {done} {where}")
         elif args.command == "check":
             if not args.directory.is_dir():
                 raise SchemaDirError(f"{args.directory}: no such directory")

@@ -49,13 +49,16 @@ def raw_host(schema_dir: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
 
 
 def test_fetch_keeps_every_pinned_file_and_the_checks_read_it(raw_host, tmp_path, monkeypatch, capsys):
-    base, _ = raw_host
+    base, files = raw_host
     monkeypatch.setenv("CMP_CACHE_DIR", str(tmp_path / "cache"))
     assert main(["fetch", "--base-url", base]) == 0
     target = tmp_path / "cache" / "schemas" / pins_id()
     assert sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()) == sorted(
         s.file for s in SOURCES)
     assert f"into {target}" in capsys.readouterr().out
+    files.clear()  # the host now answers 404 to everything: the kept copy is used as it is
+    assert main(["fetch", "--base-url", base]) == 0
+    assert capsys.readouterr().out == f"schemas: {len(SOURCES)} files already in {target}\n"
     monkeypatch.delenv(schemas.ENV, raising=False)
     assert schemas.schema_dir() == target  # unset CMP_SCHEMA_DIR: the fetched copy is used
     assert ("external-secrets.io/v1", "ExternalSecret") in schemas.crd_schemas()
