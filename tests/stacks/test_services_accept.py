@@ -160,7 +160,7 @@ def test_a_value_the_service_refuses_is_refused_by_the_preview_with_its_rule(ser
 # A valid value other than the default for each stack field, as a stack file would set it.
 SET = {
     GATEWAY: {
-        "cp_timeout_seconds": 2.5, "max_body_bytes": 4096, "vault_auth_method": "kubernetes",
+        "cp_timeout_seconds": 2.5, "max_body_bytes": 4096, "max_result_bytes": 2048, "vault_auth_method": "kubernetes",
         "vault_k8s_role": "gw", "vault_timeout_seconds": 3, "credential_cache_ttl_seconds": 0,
         "policy_enforcement": False, "policy_cache_grace_seconds": 60, "connector_timeout_seconds": 4,
         "connector_max_retries": 0, "rate_limit_requests_per_minute": 5,
