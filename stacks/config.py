@@ -20,11 +20,12 @@ from components.connector_gateway.config import ConnectorGatewayConfig
 from components.gateway_billing.config import GatewayBillingConfig
 from components.images.config import ImagesConfig
 from components.monitoring.config import MonitoringConfig
-from components.provisioner.config import ProvisionerConfig
+from components.provisioner.config import ProvisionerConfig, database_url_problem
 from components.ragflow.config import RagflowConfig
 from components.saleor.config import SaleorConfig
 from components.vault.config import VaultConfig
 from components.vault.paths import operator_keys
+from components.workload.config import ServicePlatform
 from infra.config import (
     MISSING,
     MODEL_CONFIG,
@@ -150,9 +151,21 @@ def _digest_errors(cfg: StackConfig) -> list[ConfigError]:
     return found
 
 
+def _check_service_environments(cfg: StackConfig) -> None:
+    """Each service's environment as the stack renders it, through the service's own settings model."""
+    platform = ServicePlatform(cfg.namespace, cfg.control_plane_url, cfg.debug)
+    cfg.connector_gateway.environment(platform, cfg.vault)
+    cfg.provisioner.environment(platform, cfg.saleor.origin)
+
+
 def stack_rule_errors(cfg: StackConfig) -> list[ConfigError]:
     """Every rule across keys the stack breaks."""
-    found = [error for key, res in (("connectorGateway.resources", cfg.connector_gateway.resources),
+    try:
+        _check_service_environments(cfg)
+        found = []
+    except ConfigError as exc:
+        found = [exc]
+    found += [error for key, res in (("connectorGateway.resources", cfg.connector_gateway.resources),
                                     ("provisioner.resources", cfg.provisioner.resources),
                                     ("ragflow.resources", cfg.ragflow.resources))
              for error in _resource_errors(key, res)]
@@ -163,18 +176,8 @@ def stack_rule_errors(cfg: StackConfig) -> list[ConfigError]:
     return found + _prod_errors(cfg) + _digest_errors(cfg)
 
 
-def _database_url(value: str) -> str | None:
-    """The provisioner's DATABASE_URL scheme rule (it refuses to start otherwise), for a value that is a URL
-    (placeholders are not); never echoes more than the scheme."""
-    scheme = value.split("://", 1)[0]
-    if "://" not in value or scheme.startswith(("postgresql", "sqlite")):
-        return None
-    shown = f", not {scheme}://" if re.fullmatch(r"[a-z0-9+.-]{1,20}", scheme) else ""
-    return f"must be a postgresql+psycopg://... DSN (the provisioner's DATABASE_URL){shown}"
-
-
-# Operator secrets a service parses: checked whenever the program sees their value.
-SECRET_RULES: dict[str, Callable[[str], str | None]] = {"provisionerDatabaseUrl": _database_url}
+# Operator secrets a service parses, with the service's own rule: checked whenever the program sees their value.
+SECRET_RULES: dict[str, Callable[[str], str | None]] = {"provisionerDatabaseUrl": database_url_problem}
 
 
 # ---------------------------------------------------------------------------------------------------------

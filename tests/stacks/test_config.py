@@ -211,9 +211,9 @@ def test_load_stack_config_malformed_structured_value():
 
 
 @pytest.mark.parametrize(("dsn", "rule"), [
-    ("mysql://cmp:pw@db/cmp", "must be a postgresql+psycopg://... DSN (the provisioner's DATABASE_URL), not mysql://"),
-    ("postgres://cmp:pw@db:5432/cmp", "must be a postgresql+psycopg://... DSN (the provisioner's DATABASE_URL), "
-                                      "not postgres://"),
+    ("mysql://cmp:pw@db/cmp", "DATABASE_URL must be a postgresql+psycopg://... DSN, not mysql://"),
+    ("postgres://cmp:pw@db:5432/cmp", "DATABASE_URL must be a postgresql+psycopg://... DSN, not postgres://"),
+    ("sqlite:////tmp/cmp-provisioner.db", "DATABASE_URL must be a postgresql+psycopg://... DSN, not sqlite://"),
 ])
 def test_an_operator_dsn_the_provisioner_refuses_is_a_config_error_without_its_value(dsn, rule):
     config = {**MINIMAL, **SECRETS, "provisionerDatabaseUrl": dsn}
