@@ -32,7 +32,7 @@ def _messages(status: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def evaluate(pods: Mapping[str, Any], nodes: Mapping[str, Any], platforms: list[str]) -> list[Check]:
+def pod_checks(pods: Mapping[str, Any], nodes: Mapping[str, Any], platforms: list[str]) -> list[Check]:
     """Checks over `kubectl get pods -o json` and `kubectl get nodes -o json` documents."""
     supported = arches(platforms)
     node_arch = {n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get(ARCH_LABEL)
@@ -89,4 +89,4 @@ def check(target: Target) -> list[Check]:
         nodes = kubectl_json(target, "get", "nodes")
     except (RuntimeError, ValueError) as exc:
         return [fail(AREA, "ragflow", str(exc))]
-    return evaluate(pods, nodes, platforms)
+    return pod_checks(pods, nodes, platforms)

@@ -552,7 +552,7 @@ class _Resolvers:
         self.fake, self.forbid = fake, forbid
         self.state = fake.state
         self.user: Staff | None = None
-        self.app: dict[str, Any] | None = None
+        self.caller_app: dict[str, Any] | None = None  # not `app`: that name is the root field's resolver
         self.token_error: tuple[str, str] | None = None
         token = authorization[7:] if authorization and authorization.startswith("Bearer ") else None
         if token in fake.app_token_owner:
@@ -560,14 +560,14 @@ class _Resolvers:
             # removed app only; otherwise the request runs anonymously. A token that is no app's (revoked) is
             # decoded as a staff JWT (saleor/graphql/context.py), which fails.
             app = fake.state.apps.get(fake.app_token_owner[token])
-            self.app = app if app is not None and app["isActive"] and not app["removed"] else None
+            self.caller_app = app if app is not None and app["isActive"] and not app["removed"] else None
         elif token:
             self.token_error = fake.decode(token, "access")
             self.user = fake.staff if self.token_error is None else None
 
     def _require(self, permission: str = "MANAGE_APPS") -> None:
-        if self.app is not None:
-            if self.forbid or permission not in self.app["permissions"]:
+        if self.caller_app is not None:
+            if self.forbid or permission not in self.caller_app["permissions"]:
                 raise _permission_denied(permission)
             return
         if self.token_error is not None:  # Saleor loads the user lazily: the JWT error surfaces here
@@ -598,9 +598,10 @@ class _Resolvers:
                                "limit of 100 records.", extensions={"exception": {"code": "GraphQLError"}})
         nodes = sorted(nodes, key=lambda n: n["createdAt"],
                        reverse=bool(sort_by) and sort_by.get("direction") == "DESC")
-        nodes = nodes[:first] if first is not None else nodes
-        return {"edges": [{"node": n, "cursor": n["id"]} for n in nodes],
-                "pageInfo": {"hasNextPage": False, "hasPreviousPage": False}, "totalCount": len(nodes)}
+        page = nodes[:first] if first is not None else nodes
+        return {"edges": [{"node": n, "cursor": n["id"]} for n in page],
+                "pageInfo": {"hasNextPage": len(page) < len(nodes), "hasPreviousPage": False},
+                "totalCount": len(nodes)}
 
     def _deliveries_connection(self, webhook_id: str, first: int | None = None, sortBy: dict[str, Any] | None = None,
                                filter: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:

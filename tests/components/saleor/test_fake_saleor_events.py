@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
-import pytest
 from fastapi import FastAPI, Request, Response
 from joserfc import jws
 from joserfc.jwk import KeySet
@@ -18,6 +17,7 @@ from components.saleor.documents import document, order_subscription
 from tests.components.saleor.fake_saleor import FakeSaleor
 from tests.components.saleor.fake_saleor_events import MAX_RETRIES, RETRY_BACKOFF_SECONDS, _when
 from tests.support.net import run_uvicorn_in_thread
+from tests.support.tiers import server_fixture
 
 SCALE = 0.002  # Saleor's 10 s backoff becomes 20 ms; every try still happens
 LINE = {"id": "T3JkZXJMaW5lOjE=", "quantity": 1, "productSku": "ov_100:pro",
@@ -34,7 +34,7 @@ class Receiver:
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
 
 
-@pytest.fixture
+@server_fixture
 def receiver() -> Iterator[Receiver]:
     target = Receiver()
     app = FastAPI()
@@ -49,7 +49,7 @@ def receiver() -> Iterator[Receiver]:
         yield target
 
 
-@pytest.fixture
+@server_fixture
 def saleor(schema_dir) -> Iterator[FakeSaleor]:
     with FakeSaleor(retry_scale=SCALE) as fake:
         yield fake

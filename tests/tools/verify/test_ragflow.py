@@ -23,7 +23,7 @@ NODES = {"items": [node("n-amd", "amd64"), node("n-s390", "s390x")]}
 
 
 def test_a_pod_running_on_a_supported_node_is_ok():
-    checks = ragflow.evaluate({"items": [pod("ragflow-1", "n-amd")]}, NODES, PLATFORMS)
+    checks = ragflow.pod_checks({"items": [pod("ragflow-1", "n-amd")]}, NODES, PLATFORMS)
     assert [(c.status, c.reason) for c in checks] == [
         (Status.OK, "Running on node n-amd (amd64), which the image supports")]
 
@@ -31,17 +31,17 @@ def test_a_pod_running_on_a_supported_node_is_ok():
 def test_an_exec_format_error_in_the_last_termination_fails():
     crashed = {"terminated": {"reason": "Error", "exitCode": 255,
                               "message": "exec /usr/bin/python3: exec format error"}}
-    checks = ragflow.evaluate({"items": [pod("ragflow-1", "n-amd", last_state=crashed)]}, NODES, ["linux/arm64"])
+    checks = ragflow.pod_checks({"items": [pod("ragflow-1", "n-amd", last_state=crashed)]}, NODES, ["linux/arm64"])
     assert checks[0].status is Status.FAIL
     assert checks[0].reason == ("container ragflow terminated with 'exec format error' on node n-amd (amd64): "
                                 "the image lacks that arch")
 
 
 def test_a_node_arch_the_image_lacks_and_no_pod_fail():
-    checks = ragflow.evaluate({"items": [pod("ragflow-1", "n-s390")]}, NODES, PLATFORMS)
+    checks = ragflow.pod_checks({"items": [pod("ragflow-1", "n-s390")]}, NODES, PLATFORMS)
     assert checks[0].reason == "runs on node n-s390 of arch s390x; the image supports linux/amd64, linux/arm64"
-    assert ragflow.evaluate({"items": []}, NODES, PLATFORMS)[0].reason == "no Ragflow pod exists"
-    pending = ragflow.evaluate({"items": [pod("ragflow-1", None, phase="Pending")]}, NODES, PLATFORMS)
+    assert ragflow.pod_checks({"items": []}, NODES, PLATFORMS)[0].reason == "no Ragflow pod exists"
+    pending = ragflow.pod_checks({"items": [pod("ragflow-1", None, phase="Pending")]}, NODES, PLATFORMS)
     assert pending[0].reason == "not scheduled (Pending)"
 
 
