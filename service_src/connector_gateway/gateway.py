@@ -11,13 +11,15 @@ from typing import Any
 
 import aiohttp
 
+from service_src.connector_gateway.argument_rules import check_rules
 from service_src.connector_gateway.audit import AuditLog, AuditRecord, arguments_hash
 from service_src.connector_gateway.auth import Caller, CallerVerifier, authorization_field, bearer_token, check_segment
-from service_src.connector_gateway.connectors import TOOLS, CallContext, ToolSpec
+from service_src.connector_gateway.connectors import PAGERS, TOOLS, CallContext, ToolSpec
 from service_src.connector_gateway.errors import GatewayError, unauthorized
 from service_src.connector_gateway.metrics import GatewayMetrics
-from service_src.connector_gateway.policy import Policy, PolicyCache
+from service_src.connector_gateway.policy import Policy, PolicyBinding, PolicyCache
 from service_src.connector_gateway.ratelimit import RateLimiter
+from service_src.connector_gateway.result_limits import bound_result
 from service_src.connector_gateway.settings import GatewaySettings
 from service_src.connector_gateway.vault import CredentialStore
 
@@ -118,11 +120,11 @@ class ToolGateway:
                                    + ", ".join(sorted(TOOLS)))
             binding = check_segment("binding", call.binding)
             arguments = spec.parse_arguments(call.arguments)
-            if self.settings.policy_enforcement:
-                (await self.policies.get(caller)).check(spec.name, spec.connector, binding)
+            await self._authorize(caller, spec, binding, arguments)
             decision = "allow"
             result = await self._run(spec, caller, binding, arguments)
-            return result
+            return bound_result(spec.name, result, self.settings.max_result_bytes, pager=PAGERS.get(spec.name),
+                                arguments=arguments, idempotent=spec.idempotent)
         except GatewayError as exc:
             status, error = exc.status, exc.code
             if decision == "deny" and exc.status >= 500:
@@ -141,6 +143,16 @@ class ToolGateway:
             elapsed = time.perf_counter() - started
             self.audit.record(record, decision=decision, status=status, latency_ms=elapsed * 1000, error=error)
             self.metrics.observe(spec.name if spec else None, decision, status, elapsed, error)
+
+    async def _authorize(self, caller: Caller, spec: ToolSpec, binding: str, arguments: Any) -> PolicyBinding | None:
+        """The caller's policy entry for this binding once it allows the tool and every argument rule holds
+        (None when enforcement is off); nothing here reads a credential."""
+        if not self.settings.policy_enforcement:
+            return None
+        entry = (await self.policies.get(caller)).check(spec.name, spec.connector, binding)
+        if entry.argument_rules:
+            check_rules(entry.argument_rules, tool=spec.name, binding=binding, arguments=arguments, caller=caller)
+        return entry
 
     async def _run(self, spec: ToolSpec, caller: Caller, binding: str, arguments: Any) -> dict[str, Any]:
         secret = await self.credentials.get(caller.org, caller.project, binding)

@@ -2,20 +2,36 @@
 
 A fresh entry serves for the TTL the control plane returned. After that the gateway asks again; if the
 control plane fails (connection error, timeout, 429 or 5xx) the old entry keeps serving until TTL plus
-POLICY_CACHE_GRACE_SECONDS, and then calls fail closed with 503.
+POLICY_CACHE_GRACE_SECONDS, and then calls fail closed with 503. A document whose argument rules do not compile
+is not used at all (502 ``policy_invalid``, logged with the rule's name): a rule the gateway cannot enforce must
+not turn into a tool it allows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from service_src.connector_gateway.argument_rules import ArgumentRule, RuleCompileError
 from service_src.connector_gateway.auth import Caller, ServiceTokenMinter
 from service_src.connector_gateway.errors import GatewayError, forbidden, unavailable
+
+log = logging.getLogger("cmp.connector_gateway.policy")
+
+
+class RuleDocument(BaseModel):
+    """One argument rule as the control plane sends it (argument_rules.py says what an expression sees)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: str
+    tool: str
+    expression: str
 
 
 class PolicyBinding(BaseModel):
@@ -24,6 +40,19 @@ class PolicyBinding(BaseModel):
     binding: str
     connector: str
     tools: tuple[str, ...] = ()
+    # Each user connects their own account: credentials are read under the binding, per verified ``sub``.
+    per_user: bool = False
+    # Where a user connects their account for this binding (per_user only); the gateway adds ``user=<sub>``.
+    connect_url: str | None = Field(None, pattern=r"^https?://[^\s]+$", max_length=2048)
+    rules: tuple[RuleDocument, ...] = ()
+    _compiled: tuple[ArgumentRule, ...] = PrivateAttr(default=())
+
+    def model_post_init(self, _context: object) -> None:
+        self._compiled = tuple(ArgumentRule.compile(r.name, r.tool, r.expression) for r in self.rules)
+
+    @property
+    def argument_rules(self) -> tuple[ArgumentRule, ...]:
+        return self._compiled
 
 
 class Policy(BaseModel):
@@ -35,8 +64,9 @@ class Policy(BaseModel):
     def allowed_tools(self) -> frozenset[str]:
         return frozenset(tool for b in self.bindings for tool in b.tools if tool.split(".", 1)[0] == b.connector)
 
-    def check(self, tool: str, connector: str, binding: str) -> None:
-        """403 unless this binding exists for the caller, is of the tool's connector, and lists the tool."""
+    def check(self, tool: str, connector: str, binding: str) -> PolicyBinding:
+        """This binding's entry; 403 unless it exists for the caller, is of the tool's connector, and lists the
+        tool."""
         for entry in self.bindings:
             if entry.binding != binding:
                 continue
@@ -44,7 +74,7 @@ class Policy(BaseModel):
                 raise forbidden(f"binding {binding!r} is a {entry.connector} binding, not {connector}")
             if tool not in entry.tools:
                 raise forbidden(f"tool {tool!r} is not allowed on binding {binding!r}")
-            return
+            return entry
         raise forbidden(f"binding {binding!r} is not allowed for this project")
 
 
@@ -120,6 +150,9 @@ class PolicyCache:
             )
         try:
             return Policy.model_validate_json(response.content)
+        except RuleCompileError as exc:
+            log.error("policy for %s/%s refused: %s", caller.org, caller.project, exc)
+            raise GatewayError(502, "policy_invalid", f"the control plane's policy is not usable: {exc}") from None
         except ValidationError as exc:
             fields = ", ".join(".".join(map(str, e["loc"])) or "body" for e in exc.errors()[:3])
             raise ControlPlaneUnavailable(f"malformed policy document at {fields}") from None

@@ -83,6 +83,8 @@ class GatewaySettings(BaseSettings):
     control_plane_url: str = Field(json_schema_extra=PLATFORM)
     cp_timeout_seconds: float = Field(5.0, gt=0, json_schema_extra=STACK)
     max_body_bytes: int = Field(65536, ge=256, json_schema_extra=STACK)
+    # Largest tool result passed on (compact JSON bytes); result_limits.py says how the default is sized.
+    max_result_bytes: int = Field(75000, ge=1024, le=16 * 1024 * 1024, json_schema_extra=STACK)
 
     service_jwt_secret: SecretStr = Field(json_schema_extra=SECRET)
 

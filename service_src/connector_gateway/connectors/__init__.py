@@ -7,5 +7,7 @@ from service_src.connector_gateway.connectors.base import CallContext, ToolSpec
 
 TOOLS: dict[str, ToolSpec] = {spec.name: spec for module in (zendesk, slack, hubspot) for spec in module.TOOLS}
 CONNECTORS: tuple[str, ...] = ("zendesk", "slack", "hubspot")
+# The tools whose results may be cut between items (result_limits.py); every other result is refused if too large.
+PAGERS = hubspot.PAGERS
 
-__all__ = ["CONNECTORS", "TOOLS", "CallContext", "ToolSpec"]
+__all__ = ["CONNECTORS", "PAGERS", "TOOLS", "CallContext", "ToolSpec"]

@@ -16,6 +16,7 @@ from service_src.connector_gateway.connectors.base import (
     send,
     upstream_error_from_json,
 )
+from service_src.connector_gateway.result_limits import Pager
 
 CONNECTOR = "hubspot"
 Text = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -77,6 +78,14 @@ async def search_contacts(ctx: CallContext, creds: HubSpotCredentials, args: Sea
         raise upstream_error_from_json(CONNECTOR, response, "category")
     return json_body(CONNECTOR, response)
 
+
+def _read_on(args: SearchContactsArgs, kept: int) -> dict[str, Any]:
+    """The search's arguments from the first result not returned: HubSpot's search ``after`` is that offset."""
+    return {**args.model_dump(exclude_none=True), "after": str(int(args.after or 0) + kept)}
+
+
+# A search result can be cut between contacts and read on from there; the other tools' results cannot.
+PAGERS = {"hubspot.search_contacts": Pager("results", _read_on)}
 
 TOOLS = (
     ToolSpec("hubspot.create_contact", CONNECTOR, "Create a HubSpot CRM contact.", CreateContactArgs,

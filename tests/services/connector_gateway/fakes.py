@@ -182,5 +182,11 @@ class SaaSFake:
             if doc.get("query"):
                 q = doc["query"].lower()
                 results = [c for c in results if any(q in str(v).lower() for v in c["properties"].values())]
-            return 200, {"total": len(results), "results": results[: int(doc.get("limit", 10))]}
+            # HubSpot's search pages by offset: ``after`` is the index of the first result, and
+            # ``paging.next.after`` is given while more remain.
+            start, limit = int(doc.get("after") or 0), int(doc.get("limit", 10))
+            answer: dict[str, Any] = {"total": len(results), "results": results[start:start + limit]}
+            if start + limit < len(results):
+                answer["paging"] = {"next": {"after": str(start + limit)}}
+            return 200, answer
         return 404, {"status": "error", "message": "Not found", "category": "OBJECT_NOT_FOUND"}

@@ -11,17 +11,7 @@ from mcp import Client
 from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.services.connector_gateway.conftest import auth
-
-
-def mcp_auth(gw, **token_kwargs) -> dict[str, str]:
-    """A caller token for /mcp: its audience is the gateway's canonical /mcp URI."""
-    return auth(audience=gw.settings.resource_url, **token_kwargs)
-
-
-def mcp_client(gw, mode: str = "auto", **token_kwargs) -> Client:
-    http = httpx2.AsyncClient(headers=mcp_auth(gw, **token_kwargs), timeout=10)
-    return Client(streamable_http_client(f"{gw.url}/mcp", http_client=http), mode=mode)
+from tests.services.connector_gateway.mcp_helpers import mcp_auth, mcp_client
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
