@@ -21,15 +21,19 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.routing import Route
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from service_src.common.body import BodyRefused, read_body
+from service_src.common.http import HttpSession
+from service_src.common.jwks import KeysUnavailable
+
 from .control_plane import ControlPlaneClient
 from .group_commit import GroupCommitter
 from .inbox import PENDING, RECORDED, InboxStore, NewDelivery
-from .jwks import JwksCache
+from .jwks import SaleorKeys
 from .metrics import Metrics
 from .payloads import OrderEvent, PayloadError, parse_payload
 from .schema import SchemaError
 from .settings import ProvisionerSettings, origin_of
-from .signatures import KeysUnavailable, SignatureError, parse_detached_jws, verify_jws
+from .signatures import SignatureError, parse_detached_jws, verify_jws
 from .worker import Worker
 
 log = structlog.get_logger("cmp_provisioner.app")
@@ -43,31 +47,13 @@ class Rejected(Exception):
         self.detail = detail
 
 
-async def read_limited_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise Rejected(400, "rejected_payload", "Content-Length is not a number")
-        if int(declared) > limit:
-            raise Rejected(413, "too_large", f"body of {declared} bytes exceeds MAX_BODY_BYTES={limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Rejected(413, "too_large", f"body exceeds MAX_BODY_BYTES={limit}")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 class Verifier:
     """Decides whether a raw body was signed by an allowed Saleor: a detached JWS (RS256, ``b64:false``) whose key
     is in the JWKS at the origin of Saleor-Api-Url. Anything else, a legacy hex HMAC included, is refused."""
 
-    def __init__(self, settings: ProvisionerSettings, jwks: JwksCache) -> None:
+    def __init__(self, settings: ProvisionerSettings, keys: SaleorKeys) -> None:
         self._origins = settings.allowed_origins
-        self._max_body_bytes = settings.max_body_bytes
-        self._jwks = jwks
+        self._keys = keys
 
     def _origin(self, api_url: str | None) -> str:
         if not api_url:
@@ -84,8 +70,8 @@ class Verifier:
         if not signature:
             raise Rejected(401, "rejected_signature", "Saleor-Signature header is missing")
         try:
-            jws = parse_detached_jws(signature.strip(), body, max_body_bytes=self._max_body_bytes)
-            key = await self._jwks.key(self._origin(api_url), jws.kid)
+            jws = parse_detached_jws(signature.strip(), body)
+            key = await self._keys.key(self._origin(api_url), jws.kid)
             verify_jws(jws, key)
         except SignatureError as exc:
             raise Rejected(401, "rejected_signature", str(exc)) from exc
@@ -121,16 +107,16 @@ class Provisioner:
         self.store = store
         self.metrics = Metrics(store.counts, store.oldest_pending_seconds)
         self.committer = GroupCommitter(store.record_many)
-        self.jwks = JwksCache(
+        # One HTTP session for the control plane and Saleor's JWKS; at most 16 connections to each host.
+        self.http = HttpSession(timeout_seconds=settings.cp_timeout_seconds, limit_per_host=16)
+        self.keys = SaleorKeys(
+            self.http.get_json,
             ttl_seconds=settings.jwks_cache_ttl_seconds,
             min_refetch_seconds=settings.jwks_min_refetch_seconds,
-            timeout_seconds=settings.cp_timeout_seconds,
         )
-        self.verifier = Verifier(settings, self.jwks)
+        self.verifier = Verifier(settings, self.keys)
         self.control_plane = ControlPlaneClient(
-            settings.control_plane_url,
-            settings.service_jwt_secret.get_secret_value(),
-            timeout_seconds=settings.cp_timeout_seconds,
+            settings.control_plane_url, settings.service_jwt_secret.get_secret_value(), http=self.http
         )
         self.worker = Worker(settings, store, self.control_plane, self.metrics)
         self._task: asyncio.Task | None = None
@@ -152,14 +138,13 @@ class Provisioner:
             # Let the batch in hand finish and be written; cut it off only past one CP timeout and a margin.
             with suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(self._task, timeout=self.settings.cp_timeout_seconds + 5)
-        await self.jwks.aclose()
-        await self.control_plane.aclose()
+        await self.http.aclose()
         self.store.dispose()
 
     async def receive(self, request: Request, event: OrderEvent) -> Response:
         """One delivery: checked in the module docstring's order, committed, answered."""
         try:
-            body = await read_limited_body(request, self.settings.max_body_bytes)
+            body = await self._body(request)
             check_event_header(request.headers.get("saleor-event"), event)
             await self.verifier.verify(
                 body, request.headers.get("saleor-signature"), request.headers.get("saleor-api-url")
@@ -180,6 +165,12 @@ class Provisioner:
         if created and status == PENDING:
             self.worker.wake()
         return JSONResponse({"status": outcome, "order_id": payload.order.id})
+
+    async def _body(self, request: Request) -> bytes:
+        try:
+            return await read_body(request.receive, self.settings.max_body_bytes, request.headers.get("content-length"))
+        except BodyRefused as exc:
+            raise Rejected(exc.status, "too_large" if exc.status == 413 else "rejected_payload", str(exc)) from exc
 
     async def _commit(self, delivery: NewDelivery) -> bool:
         try:

@@ -22,10 +22,11 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-import structlog
 from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.exc import SQLAlchemyError
+
+from service_src.common.logs import configure_logging
 
 from .inbox import InboxStore
 from .schema import SchemaError
@@ -53,24 +54,6 @@ class Failed(Exception):
     def __init__(self, message: str, status: int = 1) -> None:
         super().__init__(message)
         self.status = status
-
-
-def configure_logging(level: str) -> None:
-    """JSON lines on stdout; bodies, signatures and tokens are never passed to the logger."""
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stdout)
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))  # one line per call
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
-        cache_logger_on_first_use=True,
-    )
 
 
 def _settings():

@@ -164,7 +164,7 @@ def test_jws_with_wrong_algorithm_header_is_refused(jws_provisioner, jwks_server
 
 
 def test_a_large_body_within_max_body_bytes_verifies(provisioner_factory, jwks_server, saleor_key):
-    """joserfc's own payload limit (128,000 bytes) is replaced by MAX_BODY_BYTES, which was checked first."""
+    """The only size limit is MAX_BODY_BYTES, checked before the signature."""
     provisioner = provisioner_factory(saleor=jwks_server, max_body_bytes=262144, worker_enabled=False)
     payload = order_payload("T3JkZXI6MTc=")
     payload["order"]["userEmail"] = "x" * 150_000 + "@example.com"
@@ -184,7 +184,7 @@ def _header(**fields) -> str:
     ("header", "expected"),
     [
         ({"alg": "RS256", "kid": "saleor-key-1"}, "unencoded-payload JWS (b64:false, crit [b64])"),
-        ({"alg": "RS256", "b64": False, "kid": "saleor-key-1"}, "is not a valid JWS"),  # b64 without crit
+        ({"alg": "RS256", "b64": False, "kid": "saleor-key-1"}, "unencoded-payload JWS"),  # b64 without crit
         ({"alg": "none", "b64": False, "crit": ["b64"], "kid": "saleor-key-1"}, "alg must be RS256, got 'none'"),
         ({"alg": "RS256", "b64": False, "crit": ["b64"]}, "header has no kid"),
     ],
@@ -202,12 +202,10 @@ def test_headers_other_than_saleors_shape_are_refused(jws_provisioner, jwks_serv
 
 def test_an_attached_jws_of_the_body_is_refused(jws_provisioner, jwks_server, saleor_key):
     """A normal (b64:true) JWS carrying the body: valid JOSE, but not the unencoded-payload form Saleor sends."""
-    from joserfc import jws
-    from joserfc.jwk import RSAKey
+    from jwt import api_jws
 
     body = body_of(order_payload("T3JkZXI6MTk="))
-    key = RSAKey.import_key(saleor_key.private)
-    attached = jws.serialize_compact({"alg": "RS256", "kid": saleor_key.kid}, body, key)
+    attached = api_jws.encode(body, key=saleor_key.private, algorithm="RS256", headers={"kid": saleor_key.kid})
     response = jws_provisioner.deliver(PAID, body, signature=attached, api_url=jwks_server.api_url)
     assert response.status_code == 401
     assert stored(jws_provisioner) == 0

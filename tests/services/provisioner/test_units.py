@@ -1,18 +1,15 @@
-"""Line mapping, payloads, the JWKS cache and the backoff, without servers."""
+"""Line mapping, payloads and the backoff, without servers."""
 
 from __future__ import annotations
 
 import random
 
-import httpx
 import pytest
 
-from service_src.provisioner.jwks import JwksCache
 from service_src.provisioner.offerings import Offering, offering_for_line
 from service_src.provisioner.payloads import OrderEvent, OrderLine, PayloadError, parse_payload
-from service_src.provisioner.signatures import KeysUnavailable, SignatureError
 from service_src.provisioner.worker import backoff_seconds, purchases
-from tests.services.provisioner.helpers import SigningKey, body_of, line, order_payload
+from tests.services.provisioner.helpers import body_of, line, order_payload
 
 
 def _line(**fields) -> OrderLine:
@@ -73,51 +70,3 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap():
         delays = [backoff_seconds(attempt, 1.0, 300.0, rng) for _ in range(50)]
         assert all(full / 2 <= d <= full for d in delays), (attempt, min(delays), max(delays))
         assert len({round(d, 6) for d in delays}) > 1  # jittered
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def test_jwks_cache_ttl_refetch_limit_and_stale_keys_on_outage():
-    key = SigningKey("k1")
-    clock = _Clock()
-    state = {"fetches": 0, "fail": False, "keys": [key.jwk()]}
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        assert request.url.path == "/.well-known/jwks.json"
-        state["fetches"] += 1
-        if state["fail"]:
-            return httpx.Response(500)
-        return httpx.Response(200, json={"keys": state["keys"]})
-
-    cache = JwksCache(ttl_seconds=300, min_refetch_seconds=30, clock=clock, transport=httpx.MockTransport(handler))
-    origin = "https://saleor.example.com"
-    assert await cache.key(origin, "k1") is not None
-    assert await cache.key(origin, "k1") is not None
-    assert state["fetches"] == 1
-    with pytest.raises(SignatureError):
-        await cache.key(origin, "k2")
-    assert state["fetches"] == 1  # within the refetch limit
-    clock.now += 31
-    with pytest.raises(SignatureError):
-        await cache.key(origin, "k2")
-    assert state["fetches"] == 2
-    clock.now += 301  # stale: refreshed; the JWKS is down, so the stale key keeps verifying
-    state["fail"] = True
-    assert await cache.key(origin, "k1") is not None
-    assert state["fetches"] == 3
-    clock.now += 31  # an unknown kid while the JWKS is down: 503 (Saleor retries), not a refusal for good
-    with pytest.raises(KeysUnavailable, match="could not be refetched"):
-        await cache.key(origin, "k2")
-    assert state["fetches"] == 4
-    await cache.aclose()
-
-    empty = JwksCache(ttl_seconds=300, min_refetch_seconds=30, clock=clock, transport=httpx.MockTransport(handler))
-    with pytest.raises(KeysUnavailable):
-        await empty.key(origin, "k1")
-    await empty.aclose()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-import jwt
-
 from service_src.provisioner.inbox import DEAD, DONE, PENDING, RECORDED
 from tests.services.provisioner.helpers import body_of, inbox_rows, line, order_payload, wait_until
 
@@ -57,25 +55,6 @@ def test_control_plane_refusing_our_token_is_a_permanent_failure(provisioner_fac
     [letter] = provisioner.store.dead_letters()
     assert letter.reason.startswith("POST /instances answered 401: invalid token")
     assert len(control_plane.calls) == 1
-
-
-def test_service_token_claims():
-    from service_src.provisioner.control_plane import ServiceToken
-
-    secret = "x" * 32
-    now = [1_000_000.0]
-    token = ServiceToken(secret, clock=lambda: now[0])
-    first = token.get()
-    claims = jwt.decode(
-        first, secret, algorithms=["HS256"], audience="cmp-control-plane", options={"verify_exp": False}
-    )
-    assert (claims["iss"], claims["aud"]) == ("cmp-provisioner", "cmp-control-plane")
-    assert claims["exp"] - claims["iat"] <= 300
-    now[0] += 100
-    assert token.get() == first  # reused while it has more than a minute left
-    now[0] += 100
-    assert token.get() != first  # re-minted before it expires
-    assert secret not in repr(token)
 
 
 def test_lines_map_by_metadata_then_sku_and_foreign_lines_are_skipped(provisioner_factory, control_plane):

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections import Counter
 
+from service_src.common.http import HttpSession
 from service_src.provisioner.control_plane import ControlPlaneClient
 from service_src.provisioner.inbox import DONE, PENDING
 from service_src.provisioner.metrics import Metrics
@@ -60,7 +61,7 @@ async def test_a_batch_with_some_transient_failures_settles_each_row_on_its_own(
     orders = [f"T3JkZXI6YmF0Y2{i:02d}" for i in range(10)]
     provisioner = receive_only(provisioner_factory, orders)
     settings = make_settings(pg_url, control_plane.url, worker_batch_size=10)
-    client = ControlPlaneClient(control_plane.url, SERVICE_JWT_SECRET, timeout_seconds=2)
+    client = ControlPlaneClient(control_plane.url, SERVICE_JWT_SECRET, http=HttpSession(timeout_seconds=2))
     worker = Worker(settings, provisioner.store, client, Metrics())
     control_plane.fail_next(3, status=503)
     try:
@@ -81,7 +82,7 @@ async def test_a_batch_with_some_transient_failures_settles_each_row_on_its_own(
             await worker.run_once()
             await asyncio.sleep(0.05)
     finally:
-        await client.aclose()
+        await client.http.aclose()
     assert Counter(r.status for r in inbox_rows(provisioner.store)) == Counter({DONE: 10})
     for order_id in orders:
         assert len(control_plane.instances_for_order(order_id)) == 1, order_id
@@ -96,7 +97,7 @@ async def test_batches_overlap_up_to_the_in_flight_bound_and_no_row_is_worked_tw
     provisioner = receive_only(provisioner_factory, orders)
     settings = make_settings(pg_url, control_plane.url, worker_batch_size=2, worker_batches_in_flight=3)
     control_plane.delay_seconds = 0.15  # calls outlast a claim, so a second batch is claimed meanwhile
-    client = CountingClient(control_plane.url, SERVICE_JWT_SECRET, timeout_seconds=2)
+    client = CountingClient(control_plane.url, SERVICE_JWT_SECRET, http=HttpSession(timeout_seconds=2))
     worker = Worker(settings, provisioner.store, client, Metrics())
     task = asyncio.create_task(worker.run())
     try:
@@ -104,7 +105,7 @@ async def test_batches_overlap_up_to_the_in_flight_bound_and_no_row_is_worked_tw
     finally:
         worker.stop()
         await task
-        await client.aclose()
+        await client.http.aclose()
     assert Counter(r.status for r in inbox_rows(provisioner.store)) == Counter({DONE: 24})
     assert 2 < client.most <= 6  # batches of 2 overlapped, never more than 3 of them at once
     calls = control_plane.calls_to("POST", "/instances")
@@ -129,7 +130,7 @@ async def test_deliveries_arriving_during_a_partial_batch_go_out_together_after_
     provisioner = receive_only(provisioner_factory, ["T3JkZXI6Zmlyc3Q"])
     settings = make_settings(pg_url, control_plane.url, worker_batch_size=10, worker_batches_in_flight=8)
     control_plane.delay_seconds = 0.3
-    client = CountingClient(control_plane.url, SERVICE_JWT_SECRET, timeout_seconds=2)
+    client = CountingClient(control_plane.url, SERVICE_JWT_SECRET, http=HttpSession(timeout_seconds=2))
     worker = Worker(settings, provisioner.store, client, Metrics())
     task = asyncio.create_task(worker.run())
     try:
@@ -144,6 +145,6 @@ async def test_deliveries_arriving_during_a_partial_batch_go_out_together_after_
     finally:
         worker.stop()
         await task
-        await client.aclose()
+        await client.http.aclose()
     assert Counter(r.status for r in inbox_rows(provisioner.store)) == Counter({DONE: 6})
     assert client.most == 5  # the five later orders in one batch, none beside the first order's
