@@ -71,7 +71,7 @@ bench-gateway: $(STAMP)
 	bash .ci/system-deps.sh
 	$(BIN)/python tests/bench/bench_gateway.py
 
-## Provisioner: signed deliveries accepted/s into PostgreSQL (HMAC, JWS), delivery -> CP p50/p99 (build/bench/provisioner.json).
+## Provisioner: signed (JWS) deliveries accepted/s into PostgreSQL, delivery -> CP p50/p99 (build/bench/provisioner.json).
 bench-provisioner: $(STAMP)
 	bash .ci/system-deps.sh
 	$(BIN)/python tests/bench/bench_provisioner.py
@@ -93,7 +93,8 @@ e2e: $(STAMP)
 	$(BIN)/python -m pytest -q -m e2e tests/e2e
 
 ## After `pulumi up`: check the live stack, one line per check (docs/verify.md): make verify STACK=dev
-## [VERIFY_ARGS="--url provisioner=http://127.0.0.1:8001 ..."]. Exit 1 on any FAIL.
+## [VERIFY_ARGS="--url provisioner=http://127.0.0.1:8001 ..."]. The command exits 1 on any FAIL, 2 when it cannot
+## start; make turns either into its own status 2, its last line naming the command's (`Error 1`: a FAIL).
 verify: $(STAMP)
 	$(if $(STACK),,$(error make verify needs STACK=<stack>, e.g. make verify STACK=dev))
 	$(BIN)/python -m tools.verify --stack $(STACK) $(VERIFY_ARGS)

@@ -5,8 +5,8 @@ block, with ``.venv/bin`` first on PATH; a line ending in ``\\`` continues on th
 line (``make test   # the suite; needs: long``), and a comment line tags the lines after it in its block
 (``# needs: pulumi, cluster, credentials``). README.md "Commands in these docs" lists the tags:
 
-- ``needs: openbao``: run here against an OpenBao dev server on loopback (``VAULT_ADDR``/``VAULT_TOKEN`` and
-  ``BAO_ADDR``/``BAO_TOKEN`` exported; ``vault`` is OpenBao's ``bao``);
+- ``needs: openbao``: run here against a plain OpenBao dev server on loopback (``VAULT_ADDR``/``VAULT_TOKEN``
+  exported, as README.md says; ``bao`` from ``.venv/bin``);
 - ``needs: postgres``: run here against a PostgreSQL on loopback (``DATABASE_URL`` exported);
 - ``serves``: runs until stopped: started here, passes once ``GET /healthz`` on its port answers 200;
 - ``long``: minutes of work (the suite, an image build, a benchmark) that CI runs: here ``make -n`` only;
@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import socket
 import subprocess
 import time
@@ -151,9 +150,10 @@ def test_every_command_parses_as_shell():
 
 @pytest.fixture(scope="module")
 def docs_openbao():
-    """An OpenBao of the docs' own: their commands write example values (connectors/acme/support/zd) at paths
-    the suite's shared dev server holds other tests' seeds in."""
+    """An OpenBao of the docs' own, as a reader's `bao server -dev` starts: KV v2 at ``secret/`` and nothing
+    else (the suite's servers add ``kv/``; the docs create the mounts they use in lines the reader sees)."""
     with OpenBaoServer() as server:
+        httpx.delete(f"{server.addr}/v1/sys/mounts/kv", headers=server.headers()).raise_for_status()
         yield server
 
 
@@ -166,19 +166,10 @@ def docs_postgres():
         yield server.create_database("docs")
 
 
-@pytest.fixture(scope="module")
-def shim_bin(tmp_path_factory) -> Path:
-    """`vault` as OpenBao's CLI (same commands, same VAULT_* variables)."""
-    folder = tmp_path_factory.mktemp("bin")
-    bao = shutil.which("bao", path=str(ROOT / ".venv" / "bin")) or shutil.which("bao")
-    if bao:
-        (folder / "vault").symlink_to(bao)
-    return folder
-
-
-def shell_env(shim_bin: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+def shell_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The reader's shell: `.venv/bin` first on PATH (README.md), nothing linked or mounted behind their back."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_", "PYTEST_"))}
-    env["PATH"] = os.pathsep.join([str(ROOT / ".venv" / "bin"), str(shim_bin), env.get("PATH", "")])
+    env["PATH"] = os.pathsep.join([str(ROOT / ".venv" / "bin"), env.get("PATH", "")])
     return {**env, **(extra or {})}
 
 
@@ -258,7 +249,7 @@ def _param(block_id: str, commands: list[Command]) -> object:
 
 
 @pytest.mark.parametrize("commands", [_param(b, cs) for b, cs in _blocks()])
-def test_block_works_as_written(commands, shim_bin, request):
+def test_block_works_as_written(commands, request):
     skipped = []
     for command in commands:
         if _skip_reason(command):
@@ -273,11 +264,10 @@ def test_block_works_as_written(commands, shim_bin, request):
         extra: dict[str, str] = {}
         if "openbao" in command.needs:
             bao = request.getfixturevalue("docs_openbao")
-            extra = {"VAULT_ADDR": bao.addr, "VAULT_TOKEN": bao.root_token, "BAO_ADDR": bao.addr,
-                     "BAO_TOKEN": bao.root_token}
+            extra = {"VAULT_ADDR": bao.addr, "VAULT_TOKEN": bao.root_token}
         if "postgres" in command.needs:
             extra["DATABASE_URL"] = request.getfixturevalue("docs_postgres")
-        env = shell_env(shim_bin, extra)
+        env = shell_env(extra)
         if command.serves:
             serve(command, env)
             continue
