@@ -29,6 +29,12 @@ def service_images(cfg: StackConfig) -> dict[str, Any]:
     """Digest-pinned refs of the images built from service_src (images.build); empty: the configured refs."""
     if not cfg.images.build:
         return {}
+    # Known only where the digest is required; `pulumi up` refuses, a preview (the GitOps export) says so.
+    unpinned = cfg.images.base_digest_error(cfg.environment, cfg.digests_required)
+    if unpinned is not None and not pulumi.runtime.is_dry_run():
+        raise unpinned
+    if unpinned is not None:
+        pulumi.log.warn(f"{unpinned}; `pulumi up` refuses to build until it is set")
     return ServiceImages("service-images", ServiceImagesArgs.from_config(
         cfg.images, require_digest=cfg.digests_required)).refs
 

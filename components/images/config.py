@@ -9,12 +9,14 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
-from infra.config import Model, check_tag
+from infra.config import PROJECT, ConfigError, Model, check_image, check_tag, has_digest
 
 # linux/<arch>[/<variant>] as buildx and pulumi-docker-build's Platform enum spell them.
 SUPPORTED_PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm", "linux/386", "linux/ppc64le", "linux/s390x",
                        "linux/riscv64")
 _REGISTRY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+# Not pinned by digest: no digest of this tag could be read where this default was written. A stack that pins
+# its images by digest (prod) refuses to build on it; `make base-digest` prints the pinned ref to set instead.
 DEFAULT_BASE_IMAGE = "docker.io/library/python:3.11-slim-bookworm"
 
 
@@ -45,6 +47,11 @@ class ImagesConfig(Model):
             raise ValueError("lists a platform twice")
         return value
 
+    @field_validator("base_image")
+    @classmethod
+    def _base_image(cls, value: str) -> str:
+        return check_image(value)
+
     @field_validator("tag")
     @classmethod
     def _tag(cls, value: str | None) -> str | None:
@@ -55,3 +62,13 @@ class ImagesConfig(Model):
         if self.build and not self.registry:
             raise ValueError("images.registry is required when images.build is true")
         return self
+
+    def base_digest_error(self, environment: str, digests_required: bool) -> ConfigError | None:
+        """A stack that pins its images by digest builds them on a base pinned by digest too: else the same
+        commit builds different bytes whenever the base's tag moves."""
+        if not (self.build and digests_required) or has_digest(self.base_image):
+            return None
+        return ConfigError("images.baseImage", self.base_image, (
+            f"{environment} builds its images on a base pinned by @sha256 digest: run `make base-digest "
+            f"IMAGE={self.base_image}` and set it (`pulumi config set --path {PROJECT}:images.baseImage "
+            f"<repo>:<tag>@sha256:<digest>`)"))

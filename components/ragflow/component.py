@@ -150,6 +150,7 @@ class Ragflow(pulumi.ComponentResource):
                 "spec": {
                     "nodeSelector": {ARCH_LABEL: s.node_arch},
                     "automountServiceAccountToken": False,
+                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [{
                         "name": s.name,
                         "image": image,

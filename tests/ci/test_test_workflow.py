@@ -71,19 +71,64 @@ def test_make_test_runs_the_whole_suite_on_every_core_with_extra_options():
     workers = len(os.sched_getaffinity(0)) + 1  # one per core, plus one while the image tests wait on copies
     assert f"-n {workers} --dist loadfile --no-loadscope-reorder" in pytest_line
     assert pytest_line.endswith("--junitxml=x.xml")
-    assert "--tier" not in pytest_line and " -m " not in pytest_line.split("-m pytest", 1)[1]
+    assert " -m " not in pytest_line.split("-m pytest", 1)[1]
     fast = subprocess.run(["make", "-n", "test-fast"], cwd=REPO, capture_output=True, text=True, check=True).stdout
-    assert "--tier fast" in fast and "-n auto" in fast
+    assert "-m \"not server\"" in fast and "-n auto" in fast
     ci_run = (REPO / ".ci" / "run").read_text()
     assert re.search(r"^make test$", ci_run, re.M)
 
 
-def test_dependabot_proposes_pip_and_actions_updates():
+def test_dependabot_proposes_pip_scanner_and_actions_updates_after_a_cooldown():
     config = yaml.safe_load((REPO / ".github" / "dependabot.yml").read_text())
     assert config["version"] == 2
-    ecosystems = {u["package-ecosystem"]: u for u in config["updates"]}
-    assert set(ecosystems) == {"pip", "github-actions"}
-    for update in ecosystems.values():
-        assert update["directory"] == "/"
+    updates = {(u["package-ecosystem"], u["directory"]): u for u in config["updates"]}
+    assert set(updates) == {("pip", "/"), ("pip", "/.github"), ("github-actions", "/")}
+    for update in updates.values():
         assert update["schedule"]["interval"] in {"daily", "weekly", "monthly"}
+        assert update["cooldown"]["default-days"] >= 7
     assert (REPO / "pyproject.toml").is_file()  # where Dependabot's pip updater reads the dependencies
+    assert (REPO / ".github" / "scan-requirements.txt").is_file()  # and the scanners' pins
+
+
+# --- pinned actions and the scan job ---------------------------------------------------------------------
+
+SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+
+
+def _uses_lines() -> list[tuple[str, str]]:
+    lines = []
+    for path in sorted((REPO / ".github" / "workflows").glob("*.yml")):
+        for line in path.read_text().splitlines():
+            match = re.match(r"^\s*(?:- )?uses: (.+)$", line)
+            if match and not match[1].startswith("./"):
+                lines.append((path.name, match[1].strip()))
+    return lines
+
+
+def test_every_action_is_pinned_by_commit_with_its_release_or_named_as_not_pinned():
+    policies = yaml.safe_load((REPO / ".github" / "zizmor.yml").read_text())["rules"]["unpinned-uses"]["config"][
+        "policies"]
+    assert policies.pop("*") == "hash-pin"
+    not_pinned = {action for action, policy in policies.items() if policy == "ref-pin"}
+    pinned = set()
+    for name, ref in _uses_lines():
+        action = ref.split("@")[0]
+        if action in not_pinned:
+            assert re.fullmatch(r"[\w./-]+@v\d+", ref), f"{name}: {ref}"
+        else:
+            assert SHA_PIN.match(ref), f"{name}: {ref} is neither pinned by SHA with '# vX.Y.Z' nor listed"
+            pinned.add(ref)
+    # One SHA per action: two releases of one action in the workflows would be a half-done update.
+    assert len({p.split("@")[0] for p in pinned}) == len(pinned)
+    assert not any("docker/login-action" in ref for _, ref in _uses_lines()), "the registry password stays ours"
+
+
+def test_the_scan_job_runs_make_scan_from_a_pinned_checkout(workflows):
+    job = workflows["test.yml"]["jobs"]["scan"]
+    assert job["steps"][-1]["run"] == "make scan"
+    assert job["steps"][0]["with"] == {"ref": "${{ inputs.ref }}", "persist-credentials": False}
+    dry = subprocess.run(["make", "-n", "scan"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert "-m tools.scan --scan-bin build/scan-venv/bin" in dry and "tools.preview --all" in dry
+    makefile = (REPO / "Makefile").read_text()
+    assert "$(SCAN_VENV)/bin/pip install -q -r .github/scan-requirements.txt" in makefile  # not into .venv
+    assert re.search(r"^make scan$", (REPO / ".ci" / "run").read_text(), re.M)

@@ -40,6 +40,7 @@ def test_deployment_pins_the_arch_and_records_the_root_exception():
     assert inputs["metadata"]["annotations"] == {"cmp.platform/security-exception": "ragflow-runs-as-root"}
     pod = inputs["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"kubernetes.io/arch": "amd64"}
+    assert pod["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
     (container,) = pod["containers"]
     assert container["image"] == "infiniflow/ragflow:v0.15.1"
     assert container["imagePullPolicy"] == "Always"
