@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import random
 import threading
 import time
@@ -179,134 +180,125 @@ class ControlPlaneFake:
 
     def _build_app(self) -> FastAPI:
         app = FastAPI()
-        fake = self
-
-        @app.middleware("http")
-        async def gate(request: Request, call_next: Callable):
-            raw = await request.body()
-            try:
-                import json
-
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                body = raw.decode(errors="replace")
-            if fake.delay_seconds:
-                await asyncio.sleep(fake.delay_seconds)
-            if request.url.path in PUBLIC_PATHS:  # keys and token endpoint: no service JWT, no injected failure
-                issuer, refusal, status_override = None, None, None
-            else:
-                issuer, refusal = fake._verify(request)
-                status_override = fake._injected_failure() if refusal is None else None
-            if refusal is not None:
-                response = refusal
-            elif status_override is not None:
-                response = JSONResponse({"detail": "injected failure"}, status_code=status_override)
-            else:
-                request.state.issuer = issuer
-                response = await call_next(request)
-            fake.calls.append(
-                Call(
-                    request.method,
-                    request.url.path,
-                    response.status_code,
-                    issuer,
-                    request.headers.get("idempotency-key"),
-                    body,
-                )
-            )
-            return response
-
-        @app.get("/connectors/policy")
-        async def policy(org: str, project: str):
-            return fake.policies.get((org, project), {"bindings": [], "ttl_seconds": 60})
-
-        @app.post("/instances")
-        async def create_instance(request: Request):
-            key = request.headers.get("idempotency-key")
-            body = await request.json()
-            required = ("order_id", "offering_version_id", "plan_id", "quantity")
-            missing = [k for k in required if k not in body]
-            if not key:
-                return JSONResponse({"detail": "Idempotency-Key header is required"}, status_code=400)
-            if missing:
-                return JSONResponse({"detail": f"missing fields: {', '.join(missing)}"}, status_code=422)
-            replay_id = (key, body["offering_version_id"], body["plan_id"])
-            with fake._lock:
-                existing = fake._replays.get(replay_id)
-                if existing:
-                    instance = fake.instances[existing]
-                    return JSONResponse({"instance_id": instance.instance_id, "status": instance.status})
-                instance = Instance(
-                    instance_id=f"inst_{next(fake._ids)}",
-                    order_id=str(body["order_id"]),
-                    order_number=str(body.get("order_number", "")),
-                    user_email=str(body.get("user_email", "")),
-                    channel=str(body.get("channel", "")),
-                    offering_version_id=body["offering_version_id"],
-                    plan_id=body["plan_id"],
-                    quantity=int(body["quantity"]),
-                )
-                fake.instances[instance.instance_id] = instance
-                fake._replays[replay_id] = instance.instance_id
-            return JSONResponse({"instance_id": instance.instance_id, "status": instance.status}, status_code=201)
-
-        @app.post("/instances/cancel")
-        async def cancel(request: Request):
-            key = request.headers.get("idempotency-key")
-            body = await request.json()
-            if "order_id" not in body:
-                return JSONResponse({"detail": "missing field: order_id"}, status_code=422)
-            with fake._lock:
-                if key and key in fake._cancels:
-                    return {"cancelled": fake._cancels[key]}
-                cancelled = []
-                for instance in fake.instances.values():
-                    if instance.order_id == str(body["order_id"]) and instance.status != "cancelled":
-                        instance.status = "cancelled"
-                        cancelled.append(instance.instance_id)
-                if key:
-                    fake._cancels[key] = cancelled
-            return {"cancelled": cancelled}
-
-        @app.post("/billing/authorize")
-        async def authorize(request: Request):
-            body = await request.json()
-            instance = fake.instances.get(body.get("instance_id", ""))
-            if instance is None:
-                return JSONResponse({"detail": "unknown instance"}, status_code=404)
-            units = int(body.get("units", 0))
-            allowed = instance.status == "active" and instance.credits >= units
-            auth_id = f"auth_{next(fake._ids)}" if allowed else None
-            if allowed:
-                instance.credits -= units
-                fake.authorizations[auth_id] = {"instance_id": instance.instance_id, "units": units}
-            return {"allowed": allowed, "authorization_id": auth_id, "remaining": instance.credits}
-
-        @app.post("/billing/settle")
-        async def settle(request: Request):
-            body = await request.json()
-            held = fake.authorizations.pop(body.get("authorization_id", ""), None)
-            if held is None:
-                return JSONResponse({"detail": "unknown authorization"}, status_code=404)
-            instance = fake.instances[held["instance_id"]]
-            instance.credits += held["units"] - int(body.get("units", 0))
-            return {"settled": True, "remaining": instance.credits}
-
-        @app.get("/instances/{instance_id}/entitlements")
-        async def entitlements(instance_id: str):
-            instance = fake.instances.get(instance_id)
-            if instance is None:
-                return JSONResponse({"detail": "unknown instance"}, status_code=404)
-            return {
-                "instance_id": instance.instance_id,
-                "offering_version_id": instance.offering_version_id,
-                "plan_id": instance.plan_id,
-                "status": instance.status,
-                "credits": instance.credits,
-            }
-
-        add_authorization_server_routes(app, fake.caller_keys)
+        app.middleware("http")(self._gate)
+        app.add_api_route("/connectors/policy", self._policy, methods=["GET"])
+        app.add_api_route("/instances", self._create_instance, methods=["POST"])
+        app.add_api_route("/instances/cancel", self._cancel, methods=["POST"])
+        app.add_api_route("/billing/authorize", self._authorize, methods=["POST"])
+        app.add_api_route("/billing/settle", self._settle, methods=["POST"])
+        app.add_api_route("/instances/{instance_id}/entitlements", self._entitlements, methods=["GET"])
+        add_authorization_server_routes(app, self.caller_keys)
         return app
+
+    # ---- the routes -----------------------------------------------------------------------------------------
+    async def _gate(self, request: Request, call_next: Callable):
+        """Every call: the optional delay, the service JWT (not on the public key and token paths), an injected
+        failure, then the route; the call is recorded with its answer."""
+        raw = await request.body()
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
+        issuer, response = None, None
+        if request.url.path not in PUBLIC_PATHS:  # keys and token endpoint: no service JWT, no injected failure
+            issuer, response = self._verify(request)
+            if response is None and (status := self._injected_failure()) is not None:
+                response = JSONResponse({"detail": "injected failure"}, status_code=status)
+        if response is None:
+            request.state.issuer = issuer
+            response = await call_next(request)
+        call = Call(request.method, request.url.path, response.status_code, issuer,
+                    request.headers.get("idempotency-key"), _recorded_body(raw))
+        self.calls.append(call)
+        return response
+
+    async def _policy(self, org: str, project: str):
+        return self.policies.get((org, project), {"bindings": [], "ttl_seconds": 60})
+
+    async def _create_instance(self, request: Request):
+        key = request.headers.get("idempotency-key")
+        body = await request.json()
+        missing = [k for k in ("order_id", "offering_version_id", "plan_id", "quantity") if k not in body]
+        if not key:
+            return JSONResponse({"detail": "Idempotency-Key header is required"}, status_code=400)
+        if missing:
+            return JSONResponse({"detail": f"missing fields: {', '.join(missing)}"}, status_code=422)
+        replay_id = (key, body["offering_version_id"], body["plan_id"])
+        with self._lock:
+            existing = self._replays.get(replay_id)
+            if existing:
+                instance = self.instances[existing]
+                return JSONResponse({"instance_id": instance.instance_id, "status": instance.status})
+            instance = Instance(
+                instance_id=f"inst_{next(self._ids)}",
+                order_id=str(body["order_id"]),
+                order_number=str(body.get("order_number", "")),
+                user_email=str(body.get("user_email", "")),
+                channel=str(body.get("channel", "")),
+                offering_version_id=body["offering_version_id"],
+                plan_id=body["plan_id"],
+                quantity=int(body["quantity"]),
+            )
+            self.instances[instance.instance_id] = instance
+            self._replays[replay_id] = instance.instance_id
+        return JSONResponse({"instance_id": instance.instance_id, "status": instance.status}, status_code=201)
+
+    async def _cancel(self, request: Request):
+        key = request.headers.get("idempotency-key")
+        body = await request.json()
+        if "order_id" not in body:
+            return JSONResponse({"detail": "missing field: order_id"}, status_code=422)
+        with self._lock:
+            if key and key in self._cancels:
+                return {"cancelled": self._cancels[key]}
+            cancelled = []
+            for instance in self.instances_for_order(str(body["order_id"])):
+                if instance.status != "cancelled":
+                    instance.status = "cancelled"
+                    cancelled.append(instance.instance_id)
+            if key:
+                self._cancels[key] = cancelled
+        return {"cancelled": cancelled}
+
+    async def _authorize(self, request: Request):
+        body = await request.json()
+        instance = self.instances.get(body.get("instance_id", ""))
+        if instance is None:
+            return JSONResponse({"detail": "unknown instance"}, status_code=404)
+        units = int(body.get("units", 0))
+        allowed = instance.status == "active" and instance.credits >= units
+        auth_id = f"auth_{next(self._ids)}" if allowed else None
+        if allowed:
+            instance.credits -= units
+            self.authorizations[auth_id] = {"instance_id": instance.instance_id, "units": units}
+        return {"allowed": allowed, "authorization_id": auth_id, "remaining": instance.credits}
+
+    async def _settle(self, request: Request):
+        body = await request.json()
+        held = self.authorizations.pop(body.get("authorization_id", ""), None)
+        if held is None:
+            return JSONResponse({"detail": "unknown authorization"}, status_code=404)
+        instance = self.instances[held["instance_id"]]
+        instance.credits += held["units"] - int(body.get("units", 0))
+        return {"settled": True, "remaining": instance.credits}
+
+    async def _entitlements(self, instance_id: str):
+        instance = self.instances.get(instance_id)
+        if instance is None:
+            return JSONResponse({"detail": "unknown instance"}, status_code=404)
+        return {
+            "instance_id": instance.instance_id,
+            "offering_version_id": instance.offering_version_id,
+            "plan_id": instance.plan_id,
+            "status": instance.status,
+            "credits": instance.credits,
+        }
+
+
+def _recorded_body(raw: bytes) -> Any:
+    """A call's body as recorded: its JSON, the text when it is not JSON, None when empty."""
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return raw.decode(errors="replace")
 
 
 def service_token(issuer: str, secret: str, *, lifetime_s: int = 240) -> str:
