@@ -51,7 +51,7 @@ class ConnectorGatewayWorkload(ServiceSettings):
             "vault_connector_prefix": CONNECTOR_CREDENTIALS_PREFIX,
             "mcp_resource_url": service_url(NAME, platform.namespace) + "/mcp",
         })
-        if self.rate_limit_storage_url and self.rate_limit_storage_egress is None:  # type: ignore[attr-defined]
+        if self.rate_limit_storage_url and self.rate_limit_storage_egress is None:
             raise ConfigError(f"{self.STACK_KEY}.rateLimitStorageEgress", MISSING, (
                 "is required with rateLimitStorageUrl: the NetworkPolicy lets the pods reach only the peers it "
                 "names (e.g. {namespace: redis, podLabels: {...}, ports: [6379]})"))

@@ -129,7 +129,7 @@ def deployed_model(settings: type[Any]) -> type[Any]:
     """The service's own settings model reading only the values given (never this process's environment), with
     its secret fields left to the pod: every other rule is the service's."""
 
-    class FromValues(settings):  # type: ignore[misc, valid-type]
+    class FromValues(settings):
         @classmethod
         def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                        file_secret_settings):
@@ -160,7 +160,7 @@ def render_environment(settings: type[Any], values: ServiceSettings, platform: M
     for name, field in settings.model_fields.items():  # in declaration order: the ConfigMap's order
         if mark_of(field) not in (STACK, PLATFORM):
             continue
-        value, companion = getattr(deployed, name), field.json_schema_extra.get(WITH)  # type: ignore[union-attr]
+        value, companion = getattr(deployed, name), dict(field.json_schema_extra or {}).get(WITH)
         if value in (None, "", []) or (companion and getattr(deployed, companion) in (None, "", [])):
             continue
         config_map[name.upper()] = env_text(value)
