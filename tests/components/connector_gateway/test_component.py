@@ -35,7 +35,7 @@ def test_connector_gateway_matches_the_reference():
     assert env == {
         "LOG_LEVEL": "INFO", "PORT": "8000",
         "CONTROL_PLANE_URL": "http://cmp-control-plane.cmp.svc.cluster.local:8000", "CP_TIMEOUT_SECONDS": "5",
-        "MAX_BODY_BYTES": "65536", "VAULT_ADDR": "http://vault.vault.svc.cluster.local:8200",
+        "MAX_BODY_BYTES": "65536", "MAX_RESULT_BYTES": "75000", "VAULT_ADDR": "http://vault.vault.svc.cluster.local:8200",
         "VAULT_AUTH_METHOD": "kubernetes", "VAULT_K8S_AUTH_MOUNT": "kubernetes", "VAULT_K8S_ROLE": "cmp-connector",
         "VAULT_CONNECTOR_MOUNT": "kv", "VAULT_CONNECTOR_PREFIX": "connectors", "VAULT_TIMEOUT_SECONDS": "2",
         "CREDENTIAL_CACHE_TTL_SECONDS": "30", "POLICY_ENFORCEMENT": "true", "POLICY_CACHE_GRACE_SECONDS": "300",
