@@ -50,7 +50,7 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	bash .ci/system-deps.sh
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n auto --tier fast $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n auto -m "not server" $(PYTEST_ARGS)
 
 ## Both tiers timed as the targets above run them, median of 3 runs each (docs/ci.md).
 bench-tests: $(STAMP)

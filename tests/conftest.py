@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from tests.support import servers
 from tests.support.control_plane import ControlPlaneFake
 from tests.support.exclusive import exclusive
 from tests.support.openbao import OpenBaoServer
-from tests.support.tiers import Classifier
+from tests.support.tiers import SERVER_MARKER, server_fixture, server_reason
 
 
 @pytest.fixture
@@ -25,7 +23,7 @@ def schema_dir():
     return found
 
 
-@pytest.fixture(scope="session")
+@server_fixture(scope="session")
 def openbao():
     """A real OpenBao dev server for the whole session (KV v2 at ``secret/`` and ``kv/``)."""
     server = OpenBaoServer().start()
@@ -35,7 +33,7 @@ def openbao():
         server.stop()
 
 
-@pytest.fixture
+@server_fixture
 def control_plane():
     """A fresh control-plane fake per test; register issuers with ``add_issuer(iss, secret)``."""
     with ControlPlaneFake() as fake:
@@ -44,47 +42,17 @@ def control_plane():
 
 # ---- the two tiers (docs/ci.md), and the servers a failing test used ------------------------------------------
 
-_CLASSIFIER = Classifier()
 _SERVERS_BEFORE = pytest.StashKey[int]()
-
-
-class ServerInFastTierError(RuntimeError):
-    """A test of the fast tier opened a listening socket: it needs a server, so it belongs in the server tier."""
-
-
-def _refuse_listen(sock: socket.socket, *args: object) -> None:
-    raise ServerInFastTierError(
-        "this test opens a listening socket, so it needs a server and belongs in the server tier: "
-        "mark it @pytest.mark.server (docs/ci.md, 'The two tiers')"
-    )
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--tier", choices=("all", "fast", "server"), default="all",
-        help="fast: only the tests that need no server and no image build (make test-fast); server: the others",
-    )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("--tier") == "fast":
-        socket.socket.listen = _refuse_listen
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test's tier from what it uses."""
-    tier = config.getoption("--tier")
-    kept, dropped = [], []
+    """Every test of the server tier carries the ``server`` marker (tests/support/tiers.py says where it comes
+    from), so ``-m "not server"`` selects the fast tier; then the costly files go first."""
     for item in items:
-        needs_server = _CLASSIFIER.why_server(item) is not None
-        if needs_server and item.get_closest_marker("server") is None:
-            item.add_marker(pytest.mark.server)
-        wanted = tier == "all" or needs_server == (tier == "server")
-        (kept if wanted else dropped).append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-    items[:] = _costly_files_first(kept)
+        if item.get_closest_marker(SERVER_MARKER) is None and server_reason(item) is not None:
+            item.add_marker(SERVER_MARKER)
+    items[:] = _costly_files_first(items)
 
 
 def _costly_files_first(items: list[pytest.Item]) -> list[pytest.Item]:
@@ -128,11 +96,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    """A failed test's report names each real server it used, its address and its log file."""
+    """A failed test's report names each real server it used, its address and its log file; a test that started
+    one without being in the server tier fails, saying so (the fast tier must need no server)."""
     report = yield
+    since = item.stash.get(_SERVERS_BEFORE, servers.mark())
+    started = servers.started_since(since)
+    if report.when == "call" and started and item.get_closest_marker(SERVER_MARKER) is None:
+        report.outcome = "failed"
+        report.longrepr = (f"{item.nodeid} started {started[0].line()} but is not in the server tier: mark it "
+                           "@pytest.mark.server, or declare the fixture that starts it with @server_fixture "
+                           "(tests/support/tiers.py)")
     if report.failed:
         values = list(getattr(item, "funcargs", {}).values())
-        lines = servers.report_lines(values, item.stash.get(_SERVERS_BEFORE, servers.mark()))
+        lines = servers.report_lines(values, since)
         if lines:
             report.sections.append(("servers used", "\n".join(lines)))
     return report

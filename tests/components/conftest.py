@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from tests.components.registry import PushableRegistry
+from tests.support.tiers import server_fixture
 from tools.images.registry import registry_binary
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def docker_registry():
     """docker-registry serving a temp dir on a free 127.0.0.1 port; tests push their own images."""
     if registry_binary() is None:

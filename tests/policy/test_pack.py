@@ -5,17 +5,17 @@ import sys
 from pathlib import Path
 
 import grpc
-import pytest
 from google.protobuf import empty_pb2, struct_pb2
 
 from infra.sdk_private import analyzer_pb2, analyzer_pb2_grpc
 from policy.policies import RESOURCE_POLICIES, STACK_POLICIES
 from tests.policy.test_policies import good_deployment
+from tests.support.tiers import server_fixture
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def analyzer():
     # Like the CLI's Python language host: `python -u <pack dir>` runs the pack folder's __main__.py.
     proc = subprocess.Popen([sys.executable, "-u", str(POLICY_DIR)], cwd=POLICY_DIR,

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 
 import httpx
 
+from tests.support import servers
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
@@ -88,8 +90,10 @@ def run_uvicorn_in_thread(app, port: int | None = None, *, host: str = "127.0.0.
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError(f"uvicorn did not start on {host}:{port}")
         time.sleep(0.02)
+    url = f"http://{host}:{port}"
+    servers.announce(server, f"uvicorn serving {type(app).__name__} (in-process)", url, None)
     try:
-        yield f"http://{host}:{port}"
+        yield url
     finally:
         server.should_exit = True
         thread.join(timeout=10)

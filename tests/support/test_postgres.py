@@ -6,9 +6,10 @@ import psycopg
 import pytest
 
 from tests.support.postgres import PostgresServer
+from tests.support.tiers import server_fixture
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def server():
     with PostgresServer(fsync=False) as pg:
         yield pg

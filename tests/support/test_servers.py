@@ -59,31 +59,38 @@ def test_a_failing_test_names_the_real_server_it_used_and_its_log(tmp_path):
     assert "core: vault is unsealed" in log.read_text(), "the log outlives the stopped server"
 
 
-def test_the_fast_tier_leaves_out_tests_that_start_processes_and_refuses_a_listening_socket(tmp_path):
+def test_the_fast_tier_leaves_out_server_tests_and_fails_one_that_starts_a_server_unmarked(tmp_path):
     result = _pytest(tmp_path, """
-        import socket, subprocess, pytest
+        import pytest
+        from tests.support.net import run_uvicorn_in_thread
+        from tests.support.tiers import server_fixture
+
+        async def app(scope, receive, send):
+            pass
+
+        @server_fixture
+        def fake():
+            with run_uvicorn_in_thread(app) as url:
+                yield url
 
         def test_pure():
             assert sum([1, 2]) == 3
 
-        def test_starts_a_process():
-            subprocess.Popen(["sleep", "0"]).wait()
+        def test_through_a_server_fixture(fake):
+            pass
 
         @pytest.mark.server
         def test_marked_by_hand():
             pass
 
-        def test_listens_without_saying_so():
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            try:
-                sock.listen()  # the static reading misses it: `listen` reached through getattr
-            finally:
-                sock.close()
-    """.replace("sock.listen()", 'getattr(sock, "lis" + "ten")()'), "--tier", "fast", "-rA")
+        def test_serves_without_saying_so():
+            with run_uvicorn_in_thread(app):
+                pass
+    """, "-m", "not server", "-rA")
     assert result.returncode == 1, result.stdout
     assert "1 failed, 1 passed, 2 deselected" in result.stdout
     assert re.search(r"PASSED \S*test_example.py::test_pure", result.stdout)
-    assert re.search(r"FAILED \S*test_example.py::test_listens_without_saying_so", result.stdout)
-    assert ("this test opens a listening socket, so it needs a server and belongs in the server tier: "
-            "mark it @pytest.mark.server") in result.stdout
+    assert re.search(r"FAILED \S*test_example.py::test_serves_without_saying_so", result.stdout)
+    assert re.search(r"test_serves_without_saying_so started uvicorn serving function \(in-process\) at "
+                     r"http://127\.0\.0\.1:\d+ but is not in the server tier: mark it @pytest.mark.server, or "
+                     r"declare the fixture that starts it with @server_fixture", result.stdout), result.stdout

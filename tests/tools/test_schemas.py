@@ -15,6 +15,7 @@ import pytest
 
 from infra import schemas
 from infra.schema_sources import SOURCES, pins_id
+from tests.support.tiers import server_fixture
 from tools.schemas import FetchError, fetch, main
 
 
@@ -34,7 +35,7 @@ class _RawHost(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
+@server_fixture
 def raw_host(schema_dir: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
     files = {f"/{s.repo}/{s.tag}/{s.path}": (schema_dir / s.file).read_bytes() for s in SOURCES}
     handler = type("Handler", (_RawHost,), {"files": files})

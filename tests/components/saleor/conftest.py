@@ -16,6 +16,7 @@ from components.saleor.provider import SaleorAppProvider, SaleorWebhookProvider
 from components.saleor.read_cache import SNAPSHOTS
 from components.saleor.settings import CONFIG_KEY, PASSWORD_KEY
 from tests.components.saleor.fake_saleor import FakeSaleor
+from tests.support.tiers import server_fixture
 
 # Fast bounds for tests: real retries and backoff, in milliseconds instead of seconds.
 FAST_TUNING = {
@@ -66,7 +67,7 @@ def _fresh_process_state():
     TOKENS.clear()
 
 
-@pytest.fixture
+@server_fixture
 def fake_saleor(schema_dir):
     with FakeSaleor() as fake:
         yield fake

@@ -37,6 +37,7 @@ def app_id(app_provider):
     return app_provider.create(dict(APP)).id
 
 
+@pytest.mark.server
 def test_staff_without_manage_apps_fails_before_creating_anything(caplog, schema_dir):
     with FakeSaleor(staff_permissions=("MANAGE_ORDERS",)) as fake:
         provider = configured(SaleorAppProvider, fake)
@@ -48,6 +49,7 @@ def test_staff_without_manage_apps_fails_before_creating_anything(caplog, schema
         assert_no_secrets(message + caplog.text, fake)
 
 
+@pytest.mark.server
 def test_mutation_errors_name_operation_field_and_code(schema_dir):
     # Saleor refuses to grant an app a permission the staff user does not hold (errors[] with HTTP 200).
     with FakeSaleor(staff_permissions=("MANAGE_APPS",)) as fake:

@@ -18,6 +18,7 @@ from components.saleor.provider import SaleorAppProvider, SaleorWebhookProvider
 from tests.components.saleor.conftest import configured, stack_config
 from tests.components.saleor.fake_saleor import FakeSaleor
 from tests.support.provider_host import ProviderHost
+from tests.support.tiers import server_fixture
 
 URL = "http://cmp-provisioner.cmp.svc.cluster.local:8000/webhooks/order-fully-paid"
 APP = {"name": "CMP Provisioner", "identifier": "cmp-provisioner", "permissions": ["MANAGE_ORDERS"]}
@@ -96,7 +97,7 @@ def assert_no_secret(text: str, fake: FakeSaleor) -> None:
     assert not any(t in text for t in (*fake.issued_tokens, *fake.app_tokens))
 
 
-@pytest.fixture
+@server_fixture
 def busy_saleor(schema_dir):
     """A Saleor whose logins take 0.2 s and every request 0.25 s, so concurrent calls really overlap."""
     with FakeSaleor(login_seconds=0.2, latency_seconds=0.25) as fake:
@@ -169,6 +170,7 @@ def test_two_stacks_in_two_hosts_at_once_against_one_saleor(busy_saleor):
     assert fake.max_in_flight >= 4 and fake.live_apps() == [] and fake.state.webhooks == {}
 
 
+@pytest.mark.server
 def test_a_token_that_expires_during_up_is_refreshed_not_relogged(schema_dir):
     with FakeSaleor(access_ttl_seconds=2.0) as fake:
         engine = Engine(fake)

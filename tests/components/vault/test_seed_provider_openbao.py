@@ -231,6 +231,7 @@ def test_unreachable_vault_names_address_and_timeout():
     assert addr in str(err.value) and "timeout 0.5s" in str(err.value)
 
 
+@pytest.mark.server
 def test_silent_vault_names_address_and_timeout():
     """A server that accepts and never answers: the error says how long we waited."""
     listener = socket.socket()

@@ -19,6 +19,7 @@ from service_src.connector_gateway.settings import GatewaySettings
 from tests.services.connector_gateway.fakes import SaaSFake
 from tests.support.caller_keys import JWKS_PATH, CallerKeyring
 from tests.support.net import client_tls, free_port, run_uvicorn_in_thread
+from tests.support.tiers import server_fixture
 
 JWT_SECRET = "test-connector-jwt-secret-0123456789"
 
@@ -94,7 +95,7 @@ def seeded_openbao(openbao):
     return openbao
 
 
-@pytest.fixture
+@server_fixture
 def saas() -> Iterator[SaaSFake]:
     fake = SaaSFake(
         zendesk_logins={"bot@acme.test/token": ZENDESK_TOKEN_ACME, "bot@globex.test/token": ZENDESK_TOKEN_GLOBEX},
@@ -154,7 +155,7 @@ class RunningGateway:
                               headers=headers if headers is not None else auth(**token_kwargs))
 
 
-@pytest.fixture
+@server_fixture
 def start_gateway(seeded_openbao, policies, saas, tmp_path) -> Iterator[Callable[..., RunningGateway]]:
     """Starts a gateway (settings overridable); all started ones stop at the end of the test."""
     stack = []

@@ -11,25 +11,25 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-import pytest
 
 from components.vault.paths import CONNECTOR_CREDENTIALS_PREFIX, CONNECTOR_MOUNT
 from tests.services.connector_gateway.conftest import JWT_SECRET, auth
 from tests.support.caller_keys import JWKS_PATH
 from tests.support.net import client_tls, free_port, stop_process, wait_http
 from tests.support.redis import RedisServer
+from tests.support.tiers import server_fixture
 
 GET_TICKET = {"binding": "zd", "arguments": {"ticket_id": 1}}
 QUOTA = 10
 
 
-@pytest.fixture
+@server_fixture
 def redis_server():
     with RedisServer() as server:
         yield server
 
 
-@pytest.fixture
+@server_fixture
 def gateway_processes(seeded_openbao, policies, saas, tmp_path):
     """Starts ``cmp-connector-gateway`` processes (one worker each) with the given environment on top."""
     procs: list[tuple[subprocess.Popen, Path]] = []

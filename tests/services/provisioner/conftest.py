@@ -17,9 +17,10 @@ from tests.services.provisioner.helpers import (
     serving_jwks,
 )
 from tests.support.postgres import PostgresServer
+from tests.support.tiers import server_fixture
 
 
-@pytest.fixture(scope="session")
+@server_fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """One PostgreSQL 15 cluster for the session; each test gets its own database from ``pg_url``."""
     with PostgresServer(fsync=False) as server:  # durability across a crash is not what these tests test

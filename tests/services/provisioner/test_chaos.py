@@ -4,9 +4,12 @@ PostgreSQL killed with SIGKILL and restarted. Every delivery that got a 200 is p
 
 from __future__ import annotations
 
+import pytest
+
 from tests.bench.chaos_provisioner import Plan, run
 
 
+@pytest.mark.server
 def test_every_accepted_delivery_is_provisioned_exactly_once_through_crashes():
     # Each fault at its time, one after the other: the replica dies as soon as it holds a leased row (waiting
     # for more can outlast the faults after it), and the control plane and PostgreSQL go down once it is back.

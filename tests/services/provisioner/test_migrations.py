@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
@@ -247,6 +248,7 @@ def test_the_service_refuses_to_start_on_a_schema_it_cannot_migrate(pg_url, cont
     assert _revision(pg_url) is None
 
 
+@pytest.mark.server
 def test_start_up_migration_waits_for_a_database_that_comes_up_late():
     """A pod can start before its database answers: the migration is retried until it does."""
     from service_src.provisioner.app import migrate_schema

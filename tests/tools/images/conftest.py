@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from components.images.services import REPO_ROOT
+from tests.support.tiers import server_fixture
 from tools.images.build import build_all
 from tools.images.buildah import Buildah
 from tools.images.registry import LocalRegistry
@@ -23,13 +24,13 @@ def _require_tools() -> None:
     assert not missing, f"missing {', '.join(missing)}: run .ci/system-deps.sh"
 
 
-@pytest.fixture(scope="session")
+@server_fixture(scope="session")
 def image_storage() -> Buildah:
     """The storage `make images` builds into, with the same driver (chosen the same way)."""
     return Buildah.for_output(IMAGES_OUT)
 
 
-@pytest.fixture(scope="session")
+@server_fixture(scope="session")
 def built_image():
     """build_all() for one service (cached layers make a rerun without source changes take seconds)."""
     _require_tools()
@@ -43,7 +44,7 @@ def built_image():
     return get
 
 
-@pytest.fixture(scope="session")
+@server_fixture(scope="session")
 def registry():
     """The registry again, on a new port, serving what the build pushed (it stopped after the build)."""
     _require_tools()

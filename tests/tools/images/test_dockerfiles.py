@@ -49,6 +49,7 @@ def test_hadolint_reports_a_bad_dockerfile(tmp_path):
     assert "DL3008" in result.stdout  # unpinned apt packages
 
 
+@pytest.mark.server
 def test_a_missing_dockerfile_fails_in_one_line_before_building(tmp_path):
     (tmp_path / "service_src" / "provisioner").mkdir(parents=True)
     storage = Buildah(root=tmp_path / "storage", runroot=tmp_path / "run")

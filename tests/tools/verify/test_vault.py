@@ -7,6 +7,7 @@ import pytest
 from components.vault.paths import SEED_PATHS
 from components.vault.policies import CONSUMERS, consumer_policy_hcl, seeder_policy_hcl
 from tests.support.openbao import OpenBaoServer
+from tests.support.tiers import server_fixture
 from tests.tools.verify.helpers import target
 from tools.verify import vault
 from tools.verify.result import Status
@@ -14,7 +15,7 @@ from tools.verify.result import Status
 POLICY_READ = 'path "sys/policies/acl/*" {\n  capabilities = ["read"]\n}\n'
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def bao():
     """An OpenBao of its own: these tests write the consumer policies, which other tests also name."""
     with OpenBaoServer() as server:
