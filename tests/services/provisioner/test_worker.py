@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 from service_src.provisioner.inbox import DEAD, DONE, PENDING, RECORDED
@@ -20,6 +19,15 @@ def statuses(provisioner) -> Counter:
 def settled(provisioner, count: int) -> bool:
     rows = inbox_rows(provisioner.store)
     return len(rows) == count and all(row.status != PENDING for row in rows)
+
+
+def refused_while_down(provisioner, orders: list[str]) -> bool:
+    """Whether the worker has tried a call for one of ``orders`` and found the control plane refusing connections
+    ("POST /instances failed: ..." or "POST /instances/cancel failed: ...")."""
+    return any(
+        r.order_id in orders and r.status == PENDING and " failed: " in (r.last_error or "")
+        for r in inbox_rows(provisioner.store)
+    )
 
 
 def test_paid_order_becomes_one_instance_with_the_contract_call(provisioner_factory, control_plane):
@@ -94,8 +102,8 @@ def test_duplicates_and_replays_make_no_new_work(provisioner_factory, control_pl
     # A redelivery whose body differs in bytes (re-serialised) is still the same (event, order).
     reordered = body.replace(b'"number":"42"', b'"number": "42"')
     assert provisioner.deliver(PAID, reordered).json()["status"] == "duplicate"
-    time.sleep(0.3)
-    assert len(inbox_rows(provisioner.store)) == 1
+    # A row is committed before its 200: one row, settled, so the worker has nothing more to call.
+    assert settled(provisioner, 1)
     assert len(control_plane.calls_to("POST", "/instances")) == 1
 
 
@@ -103,10 +111,12 @@ def test_order_created_is_recorded_only(provisioner_factory, control_plane):
     provisioner = provisioner_factory()
     body = body_of(order_payload("T3JkZXI6bmV3", typename="OrderCreated"))
     assert provisioner.deliver(CREATED, body).status_code == 200
-    time.sleep(0.3)
-    [row] = inbox_rows(provisioner.store)
-    assert row.status == RECORDED
-    assert control_plane.calls == []
+    # A paid order delivered after it is worked after it: once that one is done, the worker has passed it by.
+    assert provisioner.deliver(PAID, body_of(order_payload("T3JkZXI6bmV4"))).status_code == 200
+    wait_until(lambda: settled(provisioner, 2), what="the paid order after it")
+    created = next(r for r in inbox_rows(provisioner.store) if r.event == "ORDER_CREATED")
+    assert (created.status, created.attempts) == (RECORDED, 0)
+    assert [c.body["order_id"] for c in control_plane.calls] == ["T3JkZXI6bmV4"]
 
 
 def test_two_replicas_on_one_database_provision_each_order_once(provisioner_factory, control_plane):
@@ -145,14 +155,14 @@ def test_flaky_then_down_control_plane_ends_with_every_order_exactly_once(provis
     for i, order_id in enumerate(orders[:20]):
         lines = [line("ov_100", "pro"), line("ov_200", "basic")] if i % 4 == 0 else None
         replicas[i % 2].deliver(PAID, body_of(order_payload(order_id, lines=lines)))
-    time.sleep(0.5)
+    wait_until(lambda: [c for c in control_plane.calls if c.status == 503], what="an injected 503")
     control_plane.fail_rate(0.0)
     control_plane.fail_next(3, status=429)
     control_plane.go_down()  # connection refused for a while; deliveries keep arriving and are kept
     for i, order_id in enumerate(orders[20:], start=20):
         lines = [line("ov_100", "pro"), line("ov_200", "basic")] if i % 4 == 0 else None
         assert replicas[i % 2].deliver(PAID, body_of(order_payload(order_id, lines=lines))).status_code == 200
-    time.sleep(1.5)
+    wait_until(lambda: refused_while_down(replicas[0], orders[20:]), what="an attempt while the control plane is down")
     assert statuses(replicas[0])[PENDING] > 0  # work is waiting, not lost
     control_plane.come_up()
     wait_until(lambda: settled(replicas[0], len(orders)), timeout=60, what="every order to settle")
@@ -188,7 +198,7 @@ def test_cancel_during_paid_retries_leaves_no_active_instance(provisioner_factor
     control_plane.go_down()
     provisioner.deliver(PAID, body_of(order_payload(order_id)))
     provisioner.deliver(CANCELLED, body_of(order_payload(order_id, typename="OrderCancelled")))
-    time.sleep(0.5)
+    wait_until(lambda: refused_while_down(provisioner, [order_id]), what="an attempt while the control plane is down")
     control_plane.come_up()
     wait_until(lambda: settled(provisioner, 2), what="both rows")
     # The paid row settles first (the cancel waits for it) and, seeing the cancel, provisions nothing.
