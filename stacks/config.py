@@ -25,7 +25,7 @@ from components.ragflow.config import RagflowConfig
 from components.saleor.config import SaleorConfig
 from components.vault.config import VaultConfig
 from components.vault.paths import operator_keys
-from components.workload.config import ServicePlatform
+from components.workload.config import ServiceEnvironment, ServicePlatform
 from infra.config import (
     MISSING,
     MODEL_CONFIG,
@@ -151,17 +151,18 @@ def _digest_errors(cfg: StackConfig) -> list[ConfigError]:
     return found
 
 
-def _check_service_environments(cfg: StackConfig) -> None:
-    """Each service's environment as the stack renders it, through the service's own settings model."""
+def service_environments(cfg: StackConfig) -> dict[str, ServiceEnvironment]:
+    """Each service's environment as the stack renders it (by slice key), through the service's own settings
+    model: a value the service would refuse is a ConfigError naming its stack key."""
     platform = ServicePlatform(cfg.namespace, cfg.control_plane_url, cfg.debug)
-    cfg.connector_gateway.environment(platform, cfg.vault)
-    cfg.provisioner.environment(platform, cfg.saleor.origin)
+    return {"connectorGateway": cfg.connector_gateway.environment(platform, cfg.vault),
+            "provisioner": cfg.provisioner.environment(platform, cfg.saleor.origin)}
 
 
 def stack_rule_errors(cfg: StackConfig) -> list[ConfigError]:
     """Every rule across keys the stack breaks."""
     try:
-        _check_service_environments(cfg)
+        service_environments(cfg)
         found = []
     except ConfigError as exc:
         found = [exc]

@@ -25,13 +25,13 @@ from components.connector_gateway.config import ConnectorGatewayConfig
 from components.provisioner.config import ProvisionerConfig
 from components.vault.kv import generate_value
 from components.vault.paths import CONNECTOR, PROVISIONER, KeySource, SeedPath
-from components.workload.config import PLATFORM, SECRET, STACK, ServiceEnvironment, ServicePlatform, marked
+from components.workload.config import PLATFORM, SECRET, STACK, ServiceEnvironment, marked
 from infra.config import ConfigError
 from service_src.connector_gateway import cli as gateway_cli
 from service_src.connector_gateway.settings import GatewaySettings
 from service_src.provisioner import cli as provisioner_cli
 from service_src.provisioner.settings import ProvisionerSettings
-from stacks.config import SECRET_KEYS, StackConfig, parse_stack_config
+from stacks.config import SECRET_KEYS, StackConfig, parse_stack_config, service_environments
 from tests.components.helpers import run_stack, stack_file
 
 # What an operator sets for an operator-supplied Vault key (docs/vault.md shows the same shape).
@@ -46,21 +46,19 @@ class Service:
     settings: type[Any]  # the service's own model (service_src/<service>/settings.py)
     slice_model: type[Any]  # the stack slice derived from it
     secret_path: SeedPath
-    environment: Callable[[StackConfig], ServiceEnvironment]
 
     @property
     def key(self) -> str:
         return self.slice_model.STACK_KEY
 
+    def environment(self, cfg: StackConfig) -> ServiceEnvironment:
+        """The environment the stack config renders for this service (what the preview checks it with)."""
+        return service_environments(cfg)[self.key]
 
-def _platform(cfg: StackConfig) -> ServicePlatform:
-    return ServicePlatform(cfg.namespace, cfg.control_plane_url, cfg.debug)
 
-
-GATEWAY = Service("cmp-connector", gateway_cli.main, GatewaySettings, ConnectorGatewayConfig, CONNECTOR,
-                  lambda cfg: cfg.connector_gateway.environment(_platform(cfg), cfg.vault))
+GATEWAY = Service("cmp-connector", gateway_cli.main, GatewaySettings, ConnectorGatewayConfig, CONNECTOR)
 PROVISIONER_SERVICE = Service("cmp-provisioner", provisioner_cli.main, ProvisionerSettings, ProvisionerConfig,
-                              PROVISIONER, lambda cfg: cfg.provisioner.environment(_platform(cfg), cfg.saleor.origin))
+                              PROVISIONER)
 SERVICES = (GATEWAY, PROVISIONER_SERVICE)
 STACKS = ("dev", "staging", "prod")
 
