@@ -59,3 +59,27 @@ def test_quantities_as_numbers_are_their_text_and_a_boolean_is_refused():
     assert [str(e) for e in errors_from(info.value, raw)] == [
         "config error: cmp-platform:cpu = true: Input should be a valid string",
         "config error: cmp-platform:memory = 'lots': must be a memory quantity like 128Mi or 1Gi"]
+
+
+def test_the_secret_placeholder_counts_as_set_only_where_the_caller_says_values_cannot_be_read():
+    """The offline preview passes the context; the program under Pulumi, which sees the real value, does not."""
+    from pydantic import ValidationError, field_validator
+
+    from infra.config import REDACTED, Model
+
+    class Section(Model):
+        email: str
+
+        @field_validator("email")
+        @classmethod
+        def _email(cls, value: str) -> str:
+            if "@" not in value:
+                raise ValueError("must be an e-mail address")
+            return value
+
+    assert Section.model_validate({"email": REDACTED}, context={"secret_placeholders": True}).email == REDACTED
+    for context in (None, {"secret_placeholders": False}):
+        with pytest.raises(ValidationError, match="must be an e-mail address"):
+            Section.model_validate({"email": REDACTED}, context=context)
+    with pytest.raises(ValidationError, match="must be an e-mail address"):
+        Section.model_validate({"email": "not-a-placeholder"}, context={"secret_placeholders": True})

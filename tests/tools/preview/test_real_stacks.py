@@ -218,6 +218,17 @@ def test_every_config_error_is_reported_together_naming_its_file(project_copy, c
         "(Pulumi.dev.yaml)"]
 
 
+def test_a_structured_value_set_with_secret_is_previewed_as_a_placeholder(project_copy, capsys):
+    """`pulumi config set --path --secret cmp-platform:saleor.staffEmail ...` writes a `secure:` leaf: offline it
+    cannot be decrypted, so its rule waits for `pulumi preview`, and the preview says so."""
+    edit(project_copy, "dev", "    staffEmail: platform-bot@gsv.dev", "    staffEmail:\n      secure: v1:AAAABBBBCCCC")
+    code, out, err = preview_one(project_copy, "dev", capsys)
+    assert code == 0, err
+    assert ("dev: cmp-platform:saleor holds values set with --secret, which the offline preview cannot decrypt: "
+            "they show as [secret], and their rules are checked by `pulumi preview`") in out.splitlines()
+    assert "v1:AAAABBBBCCCC" not in (project_copy / "out" / "dev" / "resources.json").read_text()
+
+
 def test_a_misspelled_namespace_is_a_warning_naming_the_closest_known_one(project_copy, capsys):
     append_config(project_copy, "dev", "  cmp-platfrom:gatewayBilling:\n    retries: 2\n  vualt:address: x\n")
     code, out, err = preview_one(project_copy, "dev", capsys)
