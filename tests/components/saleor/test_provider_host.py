@@ -11,14 +11,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import dill
+import jwt
 import pytest
 
+from components.saleor.auth import grant_for
 from components.saleor.documents import ORDER_EVENTS, order_subscription
 from components.saleor.provider import SaleorAppProvider, SaleorWebhookProvider
 from tests.components.saleor.conftest import configured, stack_config
 from tests.components.saleor.fake_saleor import FakeSaleor
 from tests.support.provider_host import ProviderHost
 from tests.support.tiers import server_fixture
+from tests.support.wait import wait_until
 
 URL = "http://cmp-provisioner.cmp.svc.cluster.local:8000/webhooks/order-fully-paid"
 APP = {"name": "CMP Provisioner", "identifier": "cmp-provisioner", "permissions": ["MANAGE_ORDERS"]}
@@ -177,8 +180,13 @@ def test_a_token_that_expires_during_up_is_refreshed_not_relogged(schema_dir):
         stack = Stack()
         inputs, _ = engine.apps.check(dict(APP))
         app_id, outs = engine.apps.create(inputs)
+        returned = time.monotonic()
         stack.app = (app_id, inputs, outs)
-        time.sleep(1.7)  # the token is within a fifth of its life of expiring
+        # The host's token arrived before create() returned, so by `due` it is inside its renewal margin by the
+        # provider's own rule (grant_for); time.monotonic is one clock for every process of this machine.
+        of_its_life = jwt.encode({"iat": 0, "exp": fake.access_ttl_seconds}, "unused", algorithm="HS256")
+        due = grant_for(of_its_life, None, frozenset(), received=returned).renew_at
+        wait_until(lambda: time.monotonic() >= due, timeout=10, what="the host's token to enter its renewal margin")
         engine.at_once(*[(engine.hooks.create, hook_props(app_id, event)) for event in ORDER_EVENTS])
         assert_no_secret(engine.close(), fake)
     assert fake.counts() == {"tokenCreate": 1, "login:ok": 1, "appCreate": 1, "tokenRefresh": 1, "refresh:ok": 1,

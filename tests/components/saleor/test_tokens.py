@@ -19,6 +19,7 @@ from components.saleor.errors import SaleorError, SaleorUnavailable
 from components.saleor.provider import SaleorAppProvider, SaleorWebhookProvider
 from tests.components.saleor.conftest import configured
 from tests.components.saleor.fake_saleor import FakeSaleor, LoginThrottle
+from tests.support.wait import wait_until
 
 APP = {"name": "CMP Provisioner", "identifier": "cmp-provisioner", "permissions": ["MANAGE_ORDERS"]}
 URL = "http://cmp-provisioner.cmp.svc.cluster.local:8000/webhooks/"
@@ -104,10 +105,9 @@ def test_threads_and_event_loops_share_one_login(fake_saleor):
 
     async def three_tasks():
         tasks = [asyncio.create_task(TOKENS.grant_async(key, password, login, no_refresh)) for _ in range(3)]
-        while not in_login.is_set():
-            await asyncio.sleep(0.01)
+        await asyncio.to_thread(in_login.wait, 20)
         for _ in range(3):  # this loop keeps running while its tasks wait for the login
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0)
         ticked.release()
         seen.extend(g.access for g in await asyncio.gather(*tasks))
 
@@ -137,7 +137,8 @@ def test_token_is_refreshed_shortly_before_it_expires(fake_saleor, app_provider)
     fake_saleor.reset_counts()
     app_id = app_provider.create(dict(APP)).id
     app_provider.read(app_id, {})
-    time.sleep(1.7)  # inside the margin: the next operation renews first
+    key = (app_provider.settings.config.api_url, app_provider.settings.config.staff_email)
+    wait_until(lambda: TOKENS.cached(key) is None, timeout=10, what="the grant to enter its renewal margin")
     from components.saleor.read_cache import SNAPSHOTS
 
     SNAPSHOTS.clear()
@@ -174,8 +175,8 @@ def test_a_login_delayed_by_another_client_is_retried(fake_saleor, caplog):
     fake_saleor.hold_next_login(timeout=2.0)  # another client's login stays in progress until ours collides
     other = threading.Thread(target=raw_login, args=(fake_saleor,))
     other.start()
-    while fake_saleor._hold is not None:  # until the other login got past the throttle and holds the address
-        time.sleep(0.01)
+    # until the other login got past the throttle and holds the address
+    wait_until(lambda: fake_saleor._hold is None, timeout=10, what="the other login to hold the address")
     provider = configured(SaleorAppProvider, fake_saleor, retryBackoffSeconds=0.05)
     app_id = provider.create(dict(APP)).id
     other.join()
