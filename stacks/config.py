@@ -156,7 +156,7 @@ def service_environments(cfg: StackConfig) -> dict[str, ServiceEnvironment]:
     model: a value the service would refuse is a ConfigError naming its stack key."""
     platform = ServicePlatform(cfg.namespace, cfg.control_plane_url, cfg.debug)
     return {"connectorGateway": cfg.connector_gateway.environment(platform, cfg.vault),
-            "provisioner": cfg.provisioner.environment(platform, cfg.saleor.origin)}
+            "provisioner": cfg.provisioner.environment(platform, cfg.saleor.origin, cfg.saleor.api_url)}
 
 
 def stack_rule_errors(cfg: StackConfig, *, secret_placeholders: bool = False) -> list[ConfigError]:

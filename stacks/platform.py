@@ -20,7 +20,9 @@ from components.provisioner.component import Provisioner, ProvisionerArgs
 from components.ragflow.component import Ragflow, RagflowArgs
 from components.saleor.component import SaleorWebhooks, SaleorWebhooksArgs
 from components.vault.access import VaultAccess, VaultAccessArgs
+from components.vault.paths import PROVISIONER as PROVISIONER_PATH
 from components.vault.paths import SEED_PATHS
+from components.vault.program_key import VaultProgramKey
 from components.vault.seeds import SecretRevision, VaultSecretSeeds, VaultSecretSeedsArgs
 from stacks.config import StackConfig
 
@@ -62,7 +64,8 @@ def connector_gateway(cfg: StackConfig, image: Any = None, revisions: dict[str, 
 
 def provisioner(cfg: StackConfig, image: Any = None, revisions: dict[str, SecretRevision] | None = None) -> Provisioner:
     return Provisioner("provisioner", ProvisionerArgs(
-        **service_args(cfg, image, revisions), settings=scraped(cfg, cfg.provisioner), saleor_origin=cfg.saleor.origin))
+        **service_args(cfg, image, revisions), settings=scraped(cfg, cfg.provisioner), saleor_origin=cfg.saleor.origin,
+        saleor_api_url=cfg.saleor.api_url))
 
 
 def monitoring(cfg: StackConfig, *workloads: str) -> Monitoring | None:
@@ -87,6 +90,14 @@ def ragflow(cfg: StackConfig) -> Ragflow | None:
 def saleor_webhooks(cfg: StackConfig, prov: Provisioner) -> SaleorWebhooks:
     """The app "CMP Provisioner" and its order webhooks, aimed at the provisioner's URLs."""
     return SaleorWebhooks("saleor", SaleorWebhooksArgs(webhook_urls=prov.webhook_urls, protect=cfg.protected))
+
+
+def saleor_app_token(seeds: VaultSecretSeeds, saleor: SaleorWebhooks) -> VaultProgramKey:
+    """The app's auth token into the provisioner's Vault path, where its ExternalSecret reads it (catch-up reads
+    Saleor's orders as the app); written after the path's seed, and again whenever the app is replaced."""
+    return VaultProgramKey("vault-saleor-app-token", seed=PROVISIONER_PATH, mount=seeds.mount_of(PROVISIONER_PATH),
+                           key="saleor_app_token", value=saleor.auth_token,
+                           opts=pulumi.ResourceOptions(depends_on=[seeds.seeds[PROVISIONER_PATH.path]]))
 
 
 def vault_seeds(cfg: StackConfig) -> VaultSecretSeeds:
@@ -122,6 +133,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     gateway = connector_gateway(cfg, images.get("connector_gateway"), seeds.revisions)
     prov = provisioner(cfg, images.get("provisioner"), seeds.revisions)
     saleor = saleor_webhooks(cfg, prov)
+    saleor_app_token(seeds, saleor)
     gateway_billing(cfg)
     monitoring(cfg, CONNECTOR_NAME, PROVISIONER_NAME)
     outputs: dict[str, Any] = {

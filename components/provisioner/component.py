@@ -21,6 +21,7 @@ WEBHOOK_ROUTES = {
 class ProvisionerArgs(ServiceArgs):
     settings: ProvisionerConfig
     saleor_origin: str  # the default allowed origin of webhook deliveries
+    saleor_api_url: str | None = None  # where catch-up reads orders (the stack's saleor.apiUrl)
 
 
 def webhook_urls(namespace: str) -> dict[str, str]:
@@ -32,7 +33,7 @@ def webhook_urls(namespace: str) -> dict[str, str]:
 def provisioner_environment(args: ProvisionerArgs) -> ServiceEnvironment:
     """The ConfigMap and the ExternalSecret's keys, from the provisioner's own settings model."""
     return args.settings.environment(ServicePlatform(args.namespace, args.control_plane_url, args.debug),
-                                     args.saleor_origin)
+                                     args.saleor_origin, args.saleor_api_url)
 
 
 class Provisioner(pulumi.ComponentResource):

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr
 
+from components.saleor.documents import document
 from components.vault.paths import PROVISIONER, PROVISIONER_CONSUMER
 from components.workload.config import ServiceEnvironment, ServicePlatform, ServiceSettings, service_slice
 from infra.config import ImageRef, Peer, peer
@@ -28,7 +29,8 @@ class ProvisionerWorkload(ServiceSettings):
     database_egress: Peer = Field(default_factory=lambda: peer(None, "postgresql", 5432))
     saleor_egress: Peer = Field(default_factory=lambda: peer("saleor", None, 8000))
 
-    def environment(self, platform: ServicePlatform, saleor_origin: str) -> ServiceEnvironment:
+    def environment(self, platform: ServicePlatform, saleor_origin: str,
+                    saleor_api_url: str | None = None) -> ServiceEnvironment:
         """The provisioner pods' environment: webhooks accepted from the stack's Saleor unless the slice lists
         origins; each pod upgrades the inbox schema before serving (replicas one after another on an advisory
         lock; /readyz stays 503 while the database is behind the image's revision, docs/provisioner.md)."""
@@ -37,6 +39,9 @@ class ProvisionerWorkload(ServiceSettings):
             "port": SERVICE_PORT,
             "control_plane_url": platform.control_plane_url,
             "saleor_allowed_origins": [saleor_origin],
+            # Catch-up reads the stack's Saleor with the one orders document (components/saleor/graphql).
+            "saleor_api_url": saleor_api_url,
+            "saleor_orders_query": document("orders_since") if saleor_api_url else None,
             "migrate_on_start": True,
         })
 

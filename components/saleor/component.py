@@ -45,6 +45,16 @@ class SaleorWebhooksArgs(BaseModel):
     custom_headers: dict[str, str] | None = None
     protect: bool = False
 
+    @field_validator("permissions")
+    @classmethod
+    def _least_privilege(cls, value: list[str]) -> list[str]:
+        """The app's token is the provisioner's Saleor credential: order webhooks and reading orders need
+        MANAGE_ORDERS (saleor/webhook/event_types.py, saleor/graphql/order/schema.py) and nothing needs more."""
+        if sorted(set(value)) != list(APP_PERMISSIONS):
+            raise ValueError(f"permissions {value} must be exactly {list(APP_PERMISSIONS)}: the provisioner reads "
+                             "orders with the app's token, and order webhooks need MANAGE_ORDERS and nothing more")
+        return value
+
     @field_validator("events")
     @classmethod
     def _events(cls, value: list[str]) -> list[str]:

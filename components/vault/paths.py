@@ -35,6 +35,7 @@ class KeySource(StrEnum):
     GENERATED = "generated"  # made inside the seed provider; never in state
     FIXED = "fixed"  # a plain, non-secret value from this table
     OPERATOR = "operator"  # a stack secret that an operator sets with `pulumi config set --secret`
+    PROGRAM = "program"  # another resource's secret output, written by VaultProgramKey; seeds leave it alone
 
 
 class SeedKey(BaseModel):
@@ -144,6 +145,8 @@ PROVISIONER = SeedPath(
         _gen("saleor_webhook_secret"),
         _gen("service_jwt_secret"),
         _op("database_url", "provisionerDatabaseUrl"),
+        # The Saleor app's auth token (MANAGE_ORDERS only): the provisioner's catch-up reads orders as the app.
+        SeedKey(name="saleor_app_token", source=KeySource.PROGRAM),
     ),
     readers=("cmp-provisioner",),
 )
@@ -194,12 +197,16 @@ def rotation_target(key: str) -> tuple[SeedPath, SeedKey]:
     path, _, name = key.rpartition(".")
     try:
         seed = seed_path(path)
-        return seed, seed.key(name)
+        found = seed.key(name)
     except KeyError as exc:
         raise ValueError(
             f"rotation key {key!r} must be <path>.<key> of the Vault path table "
             f"(e.g. cmp/connector.service_jwt_secret): {exc.args[0]}"
         ) from None
+    if found.source is KeySource.PROGRAM:
+        raise ValueError(f"rotation key {key!r} is written from another resource's output, not seeded: it changes "
+                         "when its source does (docs/saleor.md, the app token)")
+    return seed, found
 
 
 def check_rotations(rotations: dict[str, str]) -> dict[str, str]:

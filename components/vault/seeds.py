@@ -69,6 +69,8 @@ def seed_props(seed: SeedPath, mount: str, rotations: dict[str, str], delete_on_
     """The provider's inputs for one path: key names, sources, fixed values, config key names; no secret."""
     keys = []
     for key in seed.keys:
+        if key.source is KeySource.PROGRAM:  # written by VaultProgramKey, never seeded
+            continue
         entry: dict[str, Any] = {"name": key.name, "source": key.source.value,
                                  "rotation": rotations.get(f"{seed.path}.{key.name}", "")}
         if key.source is KeySource.FIXED:
@@ -129,6 +131,7 @@ class VaultSecretSeeds(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, depends_on=[self.mounts[mount]], protect=args.protect),
             )
         self.paths = {seed.path: seed for seed in args.seeds}
+        self.mount_of = mounts.of  # the mount a table path lives in, under this stack's mount names
         # Per path, what the workloads reading it roll on (ServiceArgs.secret_revisions).
         self.revisions: dict[str, SecretRevision] = {
             seed.path: SecretRevision(revision_text(mounts.of(seed), seed, args.rotations), self.seeds[seed.path])

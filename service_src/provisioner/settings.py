@@ -103,6 +103,21 @@ class ProvisionerSettings(BaseSettings):
     service_jwt_secret: SecretStr = Field(json_schema_extra=SECRET)
     database_url: SecretStr = Field(json_schema_extra=SECRET)
 
+    # Catch-up (catchup.py): Saleor's GraphQL URL, the one orders query (components/saleor/graphql/orders_since,
+    # rendered by the component) and the app's own token (MANAGE_ORDERS; Vault). Without all three the service
+    # still takes webhooks and says at start and in /readyz that catch-up is off.
+    saleor_api_url: str | None = Field(None, json_schema_extra=PLATFORM)
+    saleor_orders_query: str | None = Field(None, json_schema_extra=PLATFORM)
+    saleor_app_token: SecretStr | None = Field(None, json_schema_extra=SECRET)
+    # How often one replica reads Saleor's orders changed since the cursor, and how far before the cursor each
+    # read starts again (orders committed late, clocks apart); overlap re-reads are inbox duplicates.
+    catchup_interval_seconds: float = Field(300.0, gt=0, json_schema_extra=STACK)
+    catchup_overlap_seconds: float = Field(600.0, ge=0, json_schema_extra=STACK)
+    # With no cursor yet (a new database), the first read starts this far back.
+    catchup_first_lookback_seconds: float = Field(86400.0, gt=0, json_schema_extra=STACK)
+    catchup_page_size: int = Field(100, ge=1, le=100)  # Saleor serves at most 100 per page
+    saleor_timeout_seconds: float = Field(20.0, gt=0)
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -163,6 +178,17 @@ class ProvisionerSettings(BaseSettings):
     @classmethod
     def _db_url(cls, value: SecretStr) -> SecretStr:
         return check_database_url(value)
+
+    @field_validator("saleor_api_url")
+    @classmethod
+    def _saleor_api_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            origin_of(value)
+        except ValueError as exc:
+            raise ValueError(f"SALEOR_API_URL {exc} (Saleor's GraphQL endpoint, ending /graphql/)") from exc
+        return value.strip()
 
     @cached_property
     def allowed_origins(self) -> frozenset[str]:

@@ -76,7 +76,8 @@ def secret_env(service: Service, keys: list[str]) -> dict[str, str]:
     out = {}
     for key in service.secret_path.keys:
         if key.env_name in keys:
-            out[key.env_name] = (generate_value() if key.source is KeySource.GENERATED else key.value
+            made = key.source in (KeySource.GENERATED, KeySource.PROGRAM)  # program: the Saleor app token
+            out[key.env_name] = (generate_value() if made else key.value
                                  if key.source is KeySource.FIXED else OPERATOR_VALUES[key.config_key])
     return out
 
@@ -175,7 +176,8 @@ SET = {
         "cp_timeout_seconds": 2.5, "max_body_bytes": 2048, "saleor_allowed_origins": ["https://shop.example.com"],
         "jwks_cache_ttl_seconds": 60.5, "jwks_min_refetch_seconds": 0, "retry_max_attempts": 50,
         "retry_backoff_seconds": 2, "retry_backoff_max_seconds": 2, "worker_poll_seconds": 0.1,
-        "worker_batch_size": 1000,
+        "worker_batch_size": 1000, "catchup_interval_seconds": 30, "catchup_overlap_seconds": 0,
+        "catchup_first_lookback_seconds": 3600,
     },
 }
 # Stack fields never rendered, each with its reason.

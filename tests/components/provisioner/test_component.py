@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from components.saleor.documents import document
 from tests.components.helpers import run_platform, validate_crd, validate_k8s
 from tests.components.services import (
     CONFIG_MAP,
@@ -31,9 +32,13 @@ def test_provisioner_matches_the_reference_and_outputs_webhook_urls():
         "JWKS_CACHE_TTL_SECONDS": "300", "JWKS_MIN_REFETCH_SECONDS": "30",
         "RETRY_MAX_ATTEMPTS": "8", "RETRY_BACKOFF_SECONDS": "1", "RETRY_BACKOFF_MAX_SECONDS": "300",
         "WORKER_POLL_SECONDS": "0.5", "WORKER_BATCH_SIZE": "20", "MIGRATE_ON_START": "true",
+        "CATCHUP_INTERVAL_SECONDS": "300", "CATCHUP_OVERLAP_SECONDS": "600", "CATCHUP_FIRST_LOOKBACK_SECONDS": "86400",
+        "SALEOR_API_URL": "http://saleor-api.saleor.svc.cluster.local:8000/graphql/",
+        "SALEOR_ORDERS_QUERY": document("orders_since"),  # the one catch-up document, components/saleor/graphql
     }
     keys = [d["secretKey"] for d in rec.one(EXTERNAL_SECRET, "cmp-provisioner-secrets").inputs["spec"]["data"]]
-    assert keys == ["SERVICE_JWT_SECRET", "DATABASE_URL"]  # the secrets the provisioner's settings declare
+    # the secrets the provisioner's settings declare; the app token is written by the program (VaultProgramKey)
+    assert keys == ["SERVICE_JWT_SECRET", "DATABASE_URL", "SALEOR_APP_TOKEN"]
     spec = rec.one(NETWORK_POLICY, "cmp-provisioner").inputs["spec"]
     assert spec["ingress"][0]["from"] == [{"namespaceSelector": {"matchLabels": {
         "kubernetes.io/metadata.name": "saleor"}}}]

@@ -48,8 +48,8 @@ from urllib.parse import urlparse
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 from graphql import GraphQLError, execute, parse
-from joserfc import jws
-from joserfc.jwk import RSAKey
+from jwt import api_jws
+from jwt.algorithms import RSAAlgorithm
 
 if TYPE_CHECKING:
     from tests.components.saleor.fake_saleor import FakeSaleor
@@ -74,18 +74,20 @@ def _when(text: str) -> datetime:
 
 
 class Signer:
-    """Saleor's webhook signing key (RS256) and the JWKS that publishes it."""
+    """Saleor's webhook signing key (RS256) and the JWKS that publishes it; signatures as
+    `saleor/core/jwt_manager.py` (`jws_encode`) makes them: PyJWT's detached JWS with an unencoded payload."""
 
     def __init__(self, kid: str = "fake-saleor-1") -> None:
         self.kid = kid
-        self._key = RSAKey.import_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [{**self._key.as_dict(private=False), "kid": self.kid, "use": "sig", "alg": "RS256"}]}
+        public = RSAAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
+        return {"keys": [{**public, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
 
     def sign(self, body: bytes) -> str:
-        header = {"alg": "RS256", "b64": False, "crit": ["b64"], "kid": self.kid}
-        return jws.detach_content(jws.serialize_compact(header, body, self._key))
+        return api_jws.encode(body, key=self._key, algorithm="RS256", headers={"kid": self.kid},
+                              is_payload_detached=True)
 
 
 def _sort_key(order: dict[str, Any], field: str) -> tuple:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pulumi
 import pytest
+from pydantic import ValidationError
 
 from components.provisioner.component import webhook_urls
 from components.saleor import SaleorWebhooks, SaleorWebhooksArgs
@@ -94,3 +95,11 @@ def test_urls_keyed_any_way_and_missing_ones_are_named():
         SaleorWebhooksArgs(webhook_urls={"order_fully_paid": "http://a/b", "order-created": "http://a/c"})
     with pytest.raises(ValueError, match="events"):
         SaleorWebhooksArgs(webhook_urls=webhook_urls("cmp"), events=["ORDER_REFUNDED"])
+
+
+def test_the_app_gets_manage_orders_and_nothing_more():
+    urls = {"order_fully_paid": "u", "order_created": "u", "order_cancelled": "u"}
+    for wrong in (["MANAGE_ORDERS", "MANAGE_APPS"], [], ["MANAGE_CHECKOUTS"]):
+        with pytest.raises(ValidationError, match="must be exactly \\['MANAGE_ORDERS'\\]"):
+            SaleorWebhooksArgs(webhook_urls=urls, permissions=wrong)
+    assert SaleorWebhooksArgs(webhook_urls=urls).permissions == ["MANAGE_ORDERS"]
