@@ -11,7 +11,8 @@ line (``make test   # the suite; needs: long``), and a comment line tags the lin
 - ``serves``: runs until stopped: started here, passes once ``GET /healthz`` on its port answers 200;
 - ``long``: minutes of work (the suite, an image build, a benchmark) that CI runs: here ``make -n`` only;
 - ``exits: N``: the exit status the docs promise (default 0);
-- ``needs: pulumi``, ``cluster``, ``credentials``, ``root``, ``id`` (a value from an earlier command's output):
+- ``needs: pulumi``, ``cluster``, ``credentials``, ``root``, ``internet``, ``id`` (a value from an earlier command's
+  output):
   not run here; reported as skipped, naming what the line needs.
 """
 
@@ -36,7 +37,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SHELL = {"bash", "sh", "shell"}
 RUN_HERE = {"openbao", "postgres", "long"}  # needs this test provides (openbao, postgres) or checks another way (long)
 # Every `needs:` tag the docs may use (README.md "Commands in these docs").
-KNOWN_NEEDS = {"openbao", "postgres", "long", "pulumi", "cluster", "credentials", "root", "id"}
+KNOWN_NEEDS = {"openbao", "postgres", "long", "pulumi", "cluster", "credentials", "root", "id", "internet"}
 FENCE = re.compile(r"^(\s*)```\s*([\w-]*)\s*$")
 TAG = re.compile(r"\b(needs|exits):\s*([a-z0-9-]+(?:\s*,\s*[a-z0-9-]+)*)")
 # First words that make a fenced block a shell command, whatever its language says.
