@@ -27,7 +27,7 @@ CORE_GROUP = "core"
 
 
 
-def type_token(api_version: str, kind: str, *, patch: bool = False) -> str:
+def kubernetes_type_token(api_version: str, kind: str, *, patch: bool = False) -> str:
     """The Kubernetes provider's type token: ``v1`` -> ``kubernetes:core/v1:<Kind>``; ``apps/v1`` ->
     ``kubernetes:apps/v1:<Kind>``; CRDs keep their group (``external-secrets.io/v1``)."""
     if not api_version or api_version.count("/") > 1 or not kind:
@@ -48,6 +48,6 @@ class KubeObject(pulumi.CustomResource):
     def __init__(self, resource_name: str, manifest: Mapping[str, Any], opts: pulumi.ResourceOptions | None = None,
                  *, patch: bool = False):
         api_version, kind = manifest.get("apiVersion"), manifest.get("kind")
-        token = type_token(str(api_version or ""), str(kind or ""), patch=patch)
+        token = kubernetes_type_token(str(api_version or ""), str(kind or ""), patch=patch)
         opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(version=plugin_version("pulumi_kubernetes")), opts)
         super().__init__(token, resource_name, dict(manifest), opts)

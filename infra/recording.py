@@ -91,6 +91,9 @@ class RecordedResource:
     additional_secret_outputs: list[str] = field(default_factory=list)
     # What a ComponentResource passed to register_outputs (secrets replaced).
     registered_outputs: dict[str, Any] = field(default_factory=dict)
+    # The provider plugin the engine is asked to use (version, download URL), as the registration names them.
+    plugin_version: str | None = None
+    plugin_download_url: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The resources.json row."""
@@ -222,6 +225,7 @@ class RecordingMonitor(EngineMonitor):
             provider=request.provider or None, protect=bool(getattr(request, "protect", False)),
             depends_on=list(getattr(request, "dependencies", []) or []),
             additional_secret_outputs=list(getattr(request, "additionalSecretOutputs", []) or []),
+            plugin_version=request.version or None, plugin_download_url=request.pluginDownloadURL or None,
         )
         self.records[urn] = record
         return record

@@ -6,7 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from infra.kube import KubeObject, type_token
+from infra.kube import KubeObject, kubernetes_type_token
 from infra.recording import run_program
 
 META = {"name": "x", "namespace": "cmp", "labels": {"app.kubernetes.io/name": "x"}}
@@ -53,14 +53,12 @@ CASES = {
 @pytest.mark.parametrize("kind", sorted(CASES))
 def test_registration_equals_the_typed_class(kind):
     typed_ctor, manifest, patch = CASES[kind]
-    made = {}
-
     def program():
         # Under two parents: the same type and name would otherwise be one URN (the engine refuses that).
         left = pulumi.ComponentResource("test:index:Typed", "typed")
         right = pulumi.ComponentResource("test:index:Plain", "plain")
-        made["typed"] = typed_ctor("x", pulumi.ResourceOptions(parent=left))
-        made["plain"] = KubeObject("x", manifest, pulumi.ResourceOptions(parent=right), patch=patch)
+        typed_ctor("x", pulumi.ResourceOptions(parent=left))
+        KubeObject("x", manifest, pulumi.ResourceOptions(parent=right), patch=patch)
 
     rec = run_program(program, stack="dev", config={})
     typed, plain = (next(r for r in rec.resources if r.name == "x" and r.parent.endswith(p))
@@ -68,8 +66,8 @@ def test_registration_equals_the_typed_class(kind):
     assert plain.type == typed.type
     assert plain.inputs == typed.inputs
     assert plain.custom and plain.protect == typed.protect
-    assert made["plain"]._version == made["typed"]._version and made["plain"]._version
-    assert made["plain"]._plugin_download_url == made["typed"]._plugin_download_url
+    assert plain.plugin_version == typed.plugin_version and plain.plugin_version
+    assert plain.plugin_download_url == typed.plugin_download_url
 
 
 def test_outputs_are_attributes_named_like_the_manifest_fields():
@@ -89,11 +87,11 @@ def test_outputs_are_attributes_named_like_the_manifest_fields():
     ("external-secrets.io/v1", "ClusterSecretStore", False, "kubernetes:external-secrets.io/v1:ClusterSecretStore"),
 ])
 def test_type_token(api_version, kind, patch, token):
-    assert type_token(api_version, kind, patch=patch) == token
+    assert kubernetes_type_token(api_version, kind, patch=patch) == token
 
 
 @pytest.mark.parametrize(("api_version", "kind"), [("", "ConfigMap"), ("a/b/v1", "X"), ("v1", "")])
 def test_malformed_api_version_or_kind_is_named(api_version, kind):
     with pytest.raises(ValueError, match="apiVersion") as err:
-        type_token(api_version, kind)
+        kubernetes_type_token(api_version, kind)
     assert repr(api_version) in str(err.value) and repr(kind) in str(err.value)

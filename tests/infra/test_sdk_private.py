@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import pulumi
 import pytest
 
 from infra import sdk_private
@@ -36,6 +39,10 @@ DOCUMENTED_MODULES = ("pulumi.log",)
 # stop through ``should_exit`` and report readiness through ``started``.
 UVICORN_SERVER_INTERNALS = {"main_loop", "on_tick", "server_state", "capture_signals", "handle_exit", "servers"}
 UVICORN_INTERNALS = "uvicorn.Server's loop and shutdown are not API (public: should_exit, started)"
+# What pulumi's resource classes keep on an instance under underscore names (_version, _name, _providers ...):
+# read on any object of a module that imports pulumi, the value is almost surely one of them.
+RESOURCE_PRIVATE_ATTRIBUTES = frozenset(
+    re.findall(r"self\.(_[a-z]\w*)\s*[:=]", inspect.getsource(inspect.getmodule(pulumi.Resource))))
 
 
 def _resolve(path: str) -> object | None:
@@ -115,6 +122,10 @@ class _Uses(ast.NodeVisitor):
             self.found.append((node.lineno, dotted))
         if node.attr in UVICORN_SERVER_INTERNALS and "uvicorn" in self.aliases:
             self.internals.append((node.lineno, f"uvicorn.Server.{node.attr}"))
+        owner = node.value.id if isinstance(node.value, ast.Name) else ""
+        if node.attr in RESOURCE_PRIVATE_ATTRIBUTES and owner not in ("self", "cls") and \
+                any(name.split(".")[0] == "pulumi" for name in self.aliases.values()):
+            self.found.append((node.lineno, f"pulumi.Resource.{node.attr}"))
         self.generic_visit(node)
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
@@ -184,6 +195,7 @@ def test_wire_signatures_mark_what_the_sdk_reads_as_a_secret():
     ("from uvicorn.server import ServerState", "server is not in uvicorn.__all__"),
     ("import mcp\nmcp.server._private", "underscore name _private"),
     ("from mcp.server.mcpserver import _helper", "underscore name _helper"),
+    ("import pulumi\nmade = {}\nmade['x']._version", "underscore name _version"),
 ])
 def test_the_scan_sees_each_kind_of_unexported_use(source, reason):
     (offence,) = offenders_in(source, "example.py")

@@ -30,14 +30,12 @@ def typed(name: str, opts: pulumi.ResourceOptions) -> docker_build.Image:
 
 
 def test_registration_equals_the_typed_class():
-    made = {}
-
     def program():
         # Under two parents: the same type and name would otherwise be one URN (the engine refuses that).
         left = pulumi.ComponentResource("test:index:Typed", "typed")
         right = pulumi.ComponentResource("test:index:Plain", "plain")
-        made["typed"] = typed("img", pulumi.ResourceOptions(parent=left))
-        made["plain"] = BuiltImage("img", **BUILD, opts=pulumi.ResourceOptions(parent=right))
+        typed("img", pulumi.ResourceOptions(parent=left))
+        BuiltImage("img", **BUILD, opts=pulumi.ResourceOptions(parent=right))
 
     rec = run_program(program, stack="dev", config={})
     typed_rec, plain_rec = (next(r for r in rec.resources if r.name == "img" and r.parent.endswith(p))
@@ -46,8 +44,8 @@ def test_registration_equals_the_typed_class():
     assert plain_rec.inputs == typed_rec.inputs
     assert plain_rec.custom and plain_rec.additional_secret_outputs == typed_rec.additional_secret_outputs
     assert plain_rec.outputs["ref"] == plain_rec.outputs["digest"] == UNKNOWN
-    assert made["plain"]._version == made["typed"]._version and made["plain"]._version
-    assert made["plain"]._plugin_download_url == made["typed"]._plugin_download_url
+    assert plain_rec.plugin_version == typed_rec.plugin_version and plain_rec.plugin_version
+    assert plain_rec.plugin_download_url == typed_rec.plugin_download_url
 
 
 def test_every_platform_the_config_accepts_is_one_the_provider_knows():
