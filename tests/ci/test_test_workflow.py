@@ -132,3 +132,15 @@ def test_the_scan_job_runs_make_scan_from_a_pinned_checkout(workflows):
     makefile = (REPO / "Makefile").read_text()
     assert "$(SCAN_VENV)/bin/pip install -q -r .github/scan-requirements.txt" in makefile  # not into .venv
     assert re.search(r"^make scan$", (REPO / ".ci" / "run").read_text(), re.M)
+
+
+def test_pip_audit_runs_weekly_on_the_installed_versions_without_secrets(workflows):
+    audit = workflows["audit.yml"]
+    assert set(audit["on"]) == {"schedule", "workflow_dispatch"} and audit["permissions"] == {"contents": "read"}
+    (job,) = audit["jobs"].values()
+    assert "environment" not in job and "secrets." not in str(job)
+    scripts = "\n".join(step.get("run", "") for step in job["steps"])
+    assert "pip install -q -e '.[all]'" in scripts and "pip freeze --exclude-editable" in scripts
+    assert "-r .github/audit-requirements.txt" in scripts
+    assert "--no-deps --disable-pip" in scripts  # the frozen versions, not a new resolution
+    assert re.search(r"^pip-audit==\d", (REPO / ".github" / "audit-requirements.txt").read_text(), re.M)
