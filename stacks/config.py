@@ -204,6 +204,17 @@ def _secret_errors(raw: Mapping[str, Any], secrets: Mapping[str, Any]) -> list[C
     return found
 
 
+_PATH_KEY = re.compile(r"[.\[]")
+
+
+def _path_key_errors(raw: Mapping[str, Any]) -> list[ConfigError]:
+    """``pulumi config set cmp-platform:ragflow.tag v1`` without ``--path`` writes the key ``ragflow.tag`` as it
+    is, which nothing reads: name the command that sets the value inside ``ragflow``."""
+    return [ConfigError(key, value, f"a key with a path is set with `pulumi config set --path '{PROJECT}:{key}' "
+                                    f"<value>`, which writes it inside {PROJECT}:{_PATH_KEY.split(key)[0]}")
+            for key, value in raw.items() if _PATH_KEY.search(key)]
+
+
 def parse_stack_config(raw: Mapping[str, Any], secrets: Mapping[str, Any], *,
                        secret_placeholders: bool = False) -> StackConfig:
     """Validate a stack's config without Pulumi: ``raw`` holds bare keys (``namespace``, ``ragflow``, ...)
@@ -212,8 +223,9 @@ def parse_stack_config(raw: Mapping[str, Any], secrets: Mapping[str, Any], *,
     (the offline preview), and counts as set. Raises every problem at once (``ConfigErrors``, or the one
     ``ConfigError``)."""
     raw = {k.removeprefix(f"{PROJECT}:"): v for k, v in raw.items()}
-    found = _secret_errors(raw, secrets)
-    plain = {k: v for k, v in raw.items() if k not in SECRET_KEYS}  # a plain secret is reported above
+    found = _secret_errors(raw, secrets) + _path_key_errors(raw)
+    # A plain secret and a key with a path are reported above.
+    plain = {k: v for k, v in raw.items() if k not in SECRET_KEYS and not _PATH_KEY.search(k)}
     try:
         cfg = StackConfig.model_validate({**plain, "secrets": {k: Secret(v) for k, v in secrets.items()}},
                                          context={"secret_placeholders": secret_placeholders})
@@ -312,7 +324,7 @@ def unnamespaced_key_error(key: str, value: Any) -> ConfigError:
 
 def _top_key(key: str) -> str:
     """``cmp-platform:gatewayBilling.retries`` -> ``cmp-platform:gatewayBilling`` (the key a file sets)."""
-    return re.split(r"[.\[]", key, maxsplit=1)[0]
+    return _PATH_KEY.split(key, maxsplit=1)[0]
 
 
 def _located(errors: list[ConfigError], source: Callable[[str], str] | None) -> list[ConfigError]:

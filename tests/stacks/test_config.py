@@ -227,3 +227,12 @@ def test_an_operator_dsn_the_provisioner_refuses_is_a_config_error_without_its_v
 def test_a_postgresql_dsn_passes():
     config = {**MINIMAL, **SECRETS, "provisionerDatabaseUrl": "postgresql+psycopg://cmp:pw@db:5432/cmp"}
     assert _load(config, set(SECRETS) | {"provisionerDatabaseUrl"})["cfg"].environment == "dev"
+
+
+def test_a_nested_key_set_without_path_names_the_command_that_sets_it():
+    """`pulumi config set cmp-platform:ragflow.tag v0.16` (no --path) writes a top-level key `ragflow.tag`."""
+    message = error_of(**{"ragflow.tag": "v0.16", "gatewayBilling": {"retries": 11}})
+    assert message.splitlines() == [
+        "config error: cmp-platform:ragflow.tag = 'v0.16': a key with a path is set with `pulumi config set --path "
+        "'cmp-platform:ragflow.tag' <value>`, which writes it inside cmp-platform:ragflow",
+        "config error: cmp-platform:gatewayBilling.retries = 11: Input should be less than or equal to 10"]
