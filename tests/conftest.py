@@ -19,7 +19,7 @@ def schema_dir():
 
     found = configured()
     if found is None:
-        pytest.skip("CMP_SCHEMA_DIR is not set: no third-party schemas to check against")
+        pytest.skip("no third-party schemas to check against: CMP_SCHEMA_DIR is unset and `make schemas` has not run")
     return found
 
 
