@@ -21,6 +21,7 @@ from service_src.connector_gateway.policy import Policy, PolicyBinding, PolicyCa
 from service_src.connector_gateway.ratelimit import RateLimiter
 from service_src.connector_gateway.result_limits import bound_result
 from service_src.connector_gateway.settings import GatewaySettings
+from service_src.connector_gateway.user_connections import UserConnections
 from service_src.connector_gateway.vault import CredentialStore
 
 log = logging.getLogger("cmp.connector_gateway")
@@ -57,6 +58,7 @@ class ToolGateway:
         self._timeout = aiohttp.ClientTimeout(total=settings.connector_timeout_seconds)
         self.policies = policies
         self.credentials = credentials
+        self.users = UserConnections(credentials, ttl_seconds=settings.credential_cache_ttl_seconds)
         self.audit = audit
         self.metrics = metrics
         self.verifier = verifier
@@ -120,9 +122,9 @@ class ToolGateway:
                                    + ", ".join(sorted(TOOLS)))
             binding = check_segment("binding", call.binding)
             arguments = spec.parse_arguments(call.arguments)
-            await self._authorize(caller, spec, binding, arguments)
+            entry = await self._authorize(caller, spec, binding, arguments)
             decision = "allow"
-            result = await self._run(spec, caller, binding, arguments)
+            result = await self._run(spec, caller, binding, arguments, entry)
             return bound_result(spec.name, result, self.settings.max_result_bytes, pager=PAGERS.get(spec.name),
                                 arguments=arguments, idempotent=spec.idempotent)
         except GatewayError as exc:
@@ -154,13 +156,16 @@ class ToolGateway:
             check_rules(entry.argument_rules, tool=spec.name, binding=binding, arguments=arguments, caller=caller)
         return entry
 
-    async def _run(self, spec: ToolSpec, caller: Caller, binding: str, arguments: Any) -> dict[str, Any]:
-        secret = await self.credentials.get(caller.org, caller.project, binding)
-        creds = spec.parse_credentials(binding, secret)
+    async def _run(self, spec: ToolSpec, caller: Caller, binding: str, arguments: Any,
+                   entry: PolicyBinding | None) -> dict[str, Any]:
         ctx = CallContext(
             client=self.upstream(),
             base_url=self._base_urls[spec.connector],
             timeout=self._timeout,
             max_retries=self.settings.connector_max_retries,
         )
+        if entry is not None and entry.per_user:
+            return await self.users.run(spec, ctx, caller, entry, arguments)
+        secret = await self.credentials.get(caller.org, caller.project, binding)
+        creds = spec.parse_credentials(binding, secret)
         return await spec.run(ctx, creds, arguments)

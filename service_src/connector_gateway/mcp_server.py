@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mcp import UrlElicitationRequiredError
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
@@ -16,13 +17,14 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp_types import CallToolResult, ListToolsResult, TextContent
+from mcp_types import CallToolResult, ElicitRequestURLParams, ListToolsResult, TextContent
 
 from service_src.connector_gateway.auth import Caller
 from service_src.connector_gateway.connectors import TOOLS, ToolSpec
 from service_src.connector_gateway.errors import GatewayError, unauthorized
 from service_src.connector_gateway.gateway import ToolCall, ToolGateway
 from service_src.connector_gateway.rest import new_request_id
+from service_src.connector_gateway.user_connections import ConnectionRequired
 
 SERVER_NAME = "cmp-connector-gateway"
 
@@ -57,6 +59,13 @@ def current_caller() -> Caller:
     return Caller(org=claims["org"], project=claims["project"], sub=claims["sub"])
 
 
+def connect_elicitation(exc: ConnectionRequired, request_id: str) -> UrlElicitationRequiredError:
+    """The MCP URL-elicitation error (-32042): the client shows the user the connect page, then calls again."""
+    return UrlElicitationRequiredError([ElicitRequestURLParams(
+        message=exc.message, url=exc.connect_url, elicitation_id=f"connect-{exc.binding}-{request_id}")],
+        message=exc.message)
+
+
 def _error_result(exc: GatewayError) -> CallToolResult:
     text = f"{exc.status} {exc.code}: {exc.message}"
     return CallToolResult(
@@ -78,6 +87,8 @@ async def run_tool(gateway: ToolGateway, tool: str, binding: Any, arguments: Any
     try:
         call.caller = current_caller()
         result = await gateway.invoke(call)
+    except ConnectionRequired as exc:
+        raise connect_elicitation(exc, call.request_id) from None
     except GatewayError as exc:
         return _error_result(exc)
     return CallToolResult(

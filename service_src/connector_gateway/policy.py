@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from service_src.connector_gateway.argument_rules import ArgumentRule, RuleCompileError
 from service_src.connector_gateway.auth import Caller, ServiceTokenMinter
@@ -46,6 +46,12 @@ class PolicyBinding(BaseModel):
     connect_url: str | None = Field(None, pattern=r"^https?://[^\s]+$", max_length=2048)
     rules: tuple[RuleDocument, ...] = ()
     _compiled: tuple[ArgumentRule, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _connect_url_when_per_user(self) -> PolicyBinding:
+        if self.per_user and not self.connect_url:
+            raise ValueError("a per_user binding needs its connect_url")
+        return self
 
     def model_post_init(self, _context: object) -> None:
         self._compiled = tuple(ArgumentRule.compile(r.name, r.tool, r.expression) for r in self.rules)

@@ -1,7 +1,8 @@
 """Tenant connector credentials from Vault KV v2, cached briefly.
 
-Paths are ``<VAULT_CONNECTOR_MOUNT>/data/<VAULT_CONNECTOR_PREFIX>/{org}/{project}/{binding}``. Each segment is
-checked against the strict pattern again here, so no caller of this module can read outside a tenant prefix.
+Paths are ``<VAULT_CONNECTOR_MOUNT>/data/<VAULT_CONNECTOR_PREFIX>/{org}/{project}/{binding}``, and for a per-user
+binding's users ``.../{binding}/users/{sub}``. Each segment is checked against the strict pattern again here, so
+no caller of this module can read outside a tenant prefix, nor one user reach another's path.
 hvac is synchronous: reads run in a worker thread so they never block the event loop.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
 from pathlib import Path
@@ -22,6 +24,17 @@ from service_src.connector_gateway.errors import GatewayError, unavailable
 from service_src.connector_gateway.settings import GatewaySettings, VaultAuthMethod
 
 log = logging.getLogger("cmp.connector_gateway.vault")
+USERS_SEGMENT = "users"
+# A token subject used as a path segment: no "/", no leading dot (so never "." or ".."), nothing Vault's policy
+# globs read ("*", "+").
+SUBJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+
+
+def check_subject(sub: object) -> str:
+    if not isinstance(sub, str) or not SUBJECT.fullmatch(sub):
+        raise GatewayError(403, "invalid_subject", "the caller's token subject (sub) cannot name a per-user "
+                           f"connection: it must match {SUBJECT.pattern}")
+    return sub
 
 
 def warn_about_local_setup(settings: GatewaySettings) -> None:
@@ -88,24 +101,35 @@ class CredentialStore:
             self._logged_in = True
 
     def _read(self, path: str, binding: str) -> dict[str, str]:
+        return self._call(lambda: self._read_version(path, binding))[0]
+
+    def _call(self, operation):
+        """``operation`` against Vault, logged in; a Kubernetes-auth token that expired logs in again once."""
         try:
-            return self._read_once(path, binding)
+            return self._once(operation)
         except hvac.exceptions.Forbidden:
             if self._settings.vault_auth_method is not VaultAuthMethod.KUBERNETES:
                 raise unavailable("vault_forbidden", "Vault refused the gateway's token for this path") from None
-        # A Kubernetes-auth token expired: log in again once.
         try:
             self._login(force=True)
-            return self._read_once(path, binding)
+            return self._once(operation)
         except hvac.exceptions.Forbidden:
             raise unavailable("vault_forbidden", "Vault refused the gateway's role for this path") from None
         except (OSError, hvac.exceptions.VaultError, requests.RequestException) as exc:
             raise unavailable("vault_unavailable", f"Vault login failed ({type(exc).__name__})") from None
 
-    def _read_once(self, path: str, binding: str) -> dict[str, str]:
+    def _once(self, operation):
         try:
             if not self._logged_in:
                 self._login()
+            return operation()
+        except hvac.exceptions.Forbidden:
+            raise
+        except (OSError, requests.RequestException, hvac.exceptions.VaultError) as exc:
+            raise unavailable("vault_unavailable", f"Vault is unavailable ({type(exc).__name__})") from None
+
+    def _read_version(self, path: str, binding: str) -> tuple[dict[str, str], int]:
+        try:
             response = self._client.secrets.kv.v2.read_secret_version(
                 path=path, mount_point=self._mount, raise_on_deleted_version=True
             )
@@ -113,14 +137,36 @@ class CredentialStore:
             raise GatewayError(
                 424, "credentials_missing", f"no credentials are stored for binding {binding!r}"
             ) from None
-        except hvac.exceptions.Forbidden:
-            raise
-        except (OSError, requests.RequestException, hvac.exceptions.VaultError) as exc:
-            raise unavailable("vault_unavailable", f"Vault is unavailable ({type(exc).__name__})") from None
         data = (response or {}).get("data", {}).get("data")
         if not isinstance(data, dict):
             raise GatewayError(424, "credentials_missing", f"credentials for binding {binding!r} are empty")
-        return {str(k): str(v) for k, v in data.items()}
+        version = (response.get("data", {}).get("metadata") or {}).get("version", 0)
+        return {str(k): str(v) for k, v in data.items()}, int(version)
+
+    # ---- per-user connections (user_connections.py): read with the KV version, write back with check-and-set --
+    def user_path(self, org: str, project: str, binding: str, sub: str) -> str:
+        """``<prefix>/{org}/{project}/{binding}/users/{sub}``; ``sub`` is the verified token's subject."""
+        return "/".join([self.secret_path(org, project, binding), USERS_SEGMENT, check_subject(sub)])
+
+    async def read_versioned(self, path: str, binding: str) -> tuple[dict[str, str], int]:
+        """The data at ``path`` and its KV v2 version, uncached (424 credentials_missing when nothing is there)."""
+        return await asyncio.to_thread(self._call, lambda: self._read_version(path, binding))
+
+    async def write_cas(self, path: str, data: dict[str, str], version: int) -> bool:
+        """Write ``data`` only while ``path`` is still at ``version`` (KV v2 ``cas``); False when another writer
+        came first."""
+
+        def write() -> bool:
+            try:
+                self._client.secrets.kv.v2.create_or_update_secret(path=path, secret=data, cas=version,
+                                                                    mount_point=self._mount)
+            except hvac.exceptions.InvalidRequest as exc:
+                if "check-and-set" in str(exc):
+                    return False
+                raise
+            return True
+
+        return await asyncio.to_thread(self._call, write)
 
     def ready(self) -> tuple[bool, str]:
         """Vault answers and our token is valid (a login happens here in cluster if needed)."""

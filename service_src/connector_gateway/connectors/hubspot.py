@@ -1,4 +1,12 @@
-"""HubSpot CRM v3 contacts, with a private app access token (Bearer)."""
+"""HubSpot CRM v3 contacts, with a private app access token, or a user's OAuth access token on a per-user
+binding (Bearer either way).
+
+OAuth as HubSpot documents it (developers.hubspot.com, "OAuth tokens", ``POST /oauth/v1/token``): access tokens
+live ``expires_in`` seconds (30 minutes); a call with an expired one answers 401 with ``category``
+``EXPIRED_AUTHENTICATION``; ``grant_type=refresh_token`` with ``client_id``, ``client_secret`` and
+``refresh_token`` as form fields answers a new access token, and the refresh token stays the same. A refused
+refresh is HTTP 400 with ``status: BAD_REFRESH_TOKEN``.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +20,13 @@ from service_src.connector_gateway.connectors.base import (
     Email,
     ToolArguments,
     ToolSpec,
+    UpstreamResponse,
     json_body,
     send,
     upstream_error_from_json,
 )
+from service_src.connector_gateway.connectors.oauth import OAuthApp, RefreshedTokens, TokenExpired, post_form, refreshed
+from service_src.connector_gateway.errors import GatewayError
 from service_src.connector_gateway.result_limits import Pager
 
 CONNECTOR = "hubspot"
@@ -24,7 +35,12 @@ CONTACT_PROPERTIES = ("email", "firstname", "lastname", "phone", "company")
 
 
 class HubSpotCredentials(Credentials):
+    """A private app's token, or (per-user binding) the user's OAuth access token: both are Bearer tokens."""
+
     access_token: Annotated[str, StringConstraints(min_length=1)]
+
+    def authorization(self) -> str:
+        return f"Bearer {self.access_token}"
 
 
 class CreateContactArgs(ToolArguments):
@@ -49,9 +65,22 @@ class SearchContactsArgs(ToolArguments):
 
 
 def _headers(creds: HubSpotCredentials) -> dict[str, str]:
-    return {"authorization": f"Bearer {creds.access_token}"}
+    return {"authorization": creds.authorization()}
 
 
+def _refused(response: UpstreamResponse) -> GatewayError:
+    error = upstream_error_from_json(CONNECTOR, response, "category")
+    if response.status_code == 401 and error.message.endswith(": EXPIRED_AUTHENTICATION"):
+        return TokenExpired(CONNECTOR, "EXPIRED_AUTHENTICATION")
+    return error
+
+
+async def refresh(ctx: CallContext, app: OAuthApp, refresh_token: str) -> RefreshedTokens:
+    """``POST /oauth/v1/token`` with ``grant_type=refresh_token`` and the client's id and secret as form fields."""
+    response = await post_form(ctx, CONNECTOR, f"{ctx.base_url}/oauth/v1/token", {
+        "grant_type": "refresh_token", "client_id": app.client_id, "client_secret": app.client_secret,
+        "refresh_token": refresh_token})
+    return refreshed(CONNECTOR, response, "status")
 
 
 async def create_contact(ctx: CallContext, creds: HubSpotCredentials, args: CreateContactArgs) -> dict[str, Any]:
@@ -59,7 +88,7 @@ async def create_contact(ctx: CallContext, creds: HubSpotCredentials, args: Crea
     response = await send(ctx, CONNECTOR, "POST", f"{ctx.base_url}/crm/v3/objects/contacts", idempotent=False,
                           payload={"properties": properties}, headers=_headers(creds))
     if response.status_code >= 400:
-        raise upstream_error_from_json(CONNECTOR, response, "category")
+        raise _refused(response)
     return json_body(CONNECTOR, response)
 
 
@@ -75,7 +104,7 @@ async def search_contacts(ctx: CallContext, creds: HubSpotCredentials, args: Sea
     response = await send(ctx, CONNECTOR, "POST", f"{ctx.base_url}/crm/v3/objects/contacts/search",
                           idempotent=True, payload=payload, headers=_headers(creds))
     if response.status_code >= 400:
-        raise upstream_error_from_json(CONNECTOR, response, "category")
+        raise _refused(response)
     return json_body(CONNECTOR, response)
 
 

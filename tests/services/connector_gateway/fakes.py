@@ -6,6 +6,9 @@ One plain-ASGI app serves all three (fast enough to sit under the benchmark):
 - HubSpot: ``POST /crm/v3/objects/contacts``, ``POST /crm/v3/objects/contacts/search``, Bearer token.
 Point ZENDESK_BASE_URL at ``url``, SLACK_BASE_URL at ``url + "/api"``, HUBSPOT_BASE_URL at ``url``.
 Every request is recorded (``calls``); ``fail_next(service, status, count)`` and ``delay_seconds`` inject faults.
+Each also takes users' OAuth access tokens and serves its OAuth token endpoint (``oauth[service]``,
+oauth_fakes.py): Slack ``POST /api/oauth.v2.access``, HubSpot ``POST /oauth/v1/token``, Zendesk
+``POST /oauth/tokens``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,16 @@ import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
+
+from tests.services.connector_gateway.oauth_fakes import (
+    OAuthVendor,
+    default_vendors,
+    form_token_endpoint,
+    slack_token_endpoint,
+)
+
+_TOKEN_PATHS = {"/oauth/tokens": "zendesk", "/api/oauth.v2.access": "slack", "/oauth/v1/token": "hubspot"}
 
 
 async def read_body(receive) -> bytes:
@@ -54,6 +67,7 @@ class SaaSFake:
     slack_channels: set[str] = field(default_factory=lambda: {"C0GENERAL", "#general"})
     delay_seconds: float = 0.0
     record: bool = True
+    oauth: dict[str, OAuthVendor] = field(default_factory=default_vendors)
 
     def __post_init__(self) -> None:
         self.calls: list[SaaSCall] = []
@@ -92,11 +106,15 @@ class SaaSFake:
         headers = dict(scope["headers"])
         auth = headers.get(b"authorization", b"").decode("latin-1") or None
         method, path = scope["method"], scope["path"]
-        try:
-            doc = json.loads(body) if body else None
-        except ValueError:
-            doc = None
-        service = "zendesk" if path.startswith("/api/v2/") else "slack" if path.startswith("/api/") else "hubspot"
+        if headers.get(b"content-type", b"").startswith(b"application/x-www-form-urlencoded"):
+            doc = dict(parse_qsl(body.decode()))
+        else:
+            try:
+                doc = json.loads(body) if body else None
+            except ValueError:
+                doc = None
+        service = _TOKEN_PATHS.get(path) or (
+            "zendesk" if path.startswith("/api/v2/") else "slack" if path.startswith("/api/") else "hubspot")
         if self.record:
             self.calls.append(SaaSCall(service, method, path, auth, doc))
         if self.delay_seconds:
@@ -104,6 +122,8 @@ class SaaSFake:
         injected = self._injected(service)
         if injected is not None:
             status, payload = injected, {"error": "injected failure"}
+        elif path in _TOKEN_PATHS and method == "POST":
+            status, payload = self._token_endpoint(service, auth, doc if isinstance(doc, dict) else {})
         elif service == "zendesk":
             status, payload = self._zendesk(method, path, auth, doc)
         elif service == "slack":
@@ -112,8 +132,19 @@ class SaaSFake:
             status, payload = self._hubspot(method, path, auth, doc)
         await send_json(send, status, payload)
 
+    def _token_endpoint(self, service: str, auth: str | None, form: dict[str, str]) -> tuple[int, Any]:
+        vendor = self.oauth[service]
+        if service == "slack":
+            return slack_token_endpoint(vendor, auth, form)
+        return form_token_endpoint(vendor, form)
+
     # ---- Zendesk ---------------------------------------------------------------------------------------
     def _zendesk(self, method: str, path: str, auth: str | None, doc: Any) -> tuple[int, Any]:
+        if auth and auth.startswith("Bearer "):
+            if self.oauth["zendesk"].check(auth[7:]) != "ok":
+                return 401, {"error": "invalid_token", "error_description": "The access token provided is "
+                             "expired, revoked, malformed or invalid for other reasons."}
+            return self._zendesk_api(method, path, doc)
         if not auth or not auth.startswith("Basic "):
             return 401, {"error": "Couldn't authenticate you"}
         try:
@@ -122,6 +153,9 @@ class SaaSFake:
             return 401, {"error": "Couldn't authenticate you"}
         if not user.endswith("/token") or self.zendesk_logins.get(user) != token:
             return 401, {"error": "Couldn't authenticate you"}
+        return self._zendesk_api(method, path, doc)
+
+    def _zendesk_api(self, method: str, path: str, doc: Any) -> tuple[int, Any]:
         if method == "POST" and path == "/api/v2/tickets.json":
             ticket = (doc or {}).get("ticket") if isinstance(doc, dict) else None
             if not isinstance(ticket, dict) or "comment" not in ticket:
@@ -147,7 +181,9 @@ class SaaSFake:
         if token is None:
             return 200, {"ok": False, "error": "not_authed"}
         if token not in self.slack_tokens:
-            return 200, {"ok": False, "error": "invalid_auth"}
+            state = self.oauth["slack"].check(token)
+            if state != "ok":
+                return 200, {"ok": False, "error": "token_expired" if state == "expired" else "invalid_auth"}
         if not isinstance(doc, dict) or not doc.get("text"):
             return 200, {"ok": False, "error": "no_text"}
         if doc.get("channel") not in self.slack_channels:
@@ -158,7 +194,11 @@ class SaaSFake:
     # ---- HubSpot ---------------------------------------------------------------------------------------
     def _hubspot(self, method: str, path: str, auth: str | None, doc: Any) -> tuple[int, Any]:
         token = auth[7:] if auth and auth.startswith("Bearer ") else None
-        if token not in self.hubspot_tokens:
+        state = "ok" if token in self.hubspot_tokens else self.oauth["hubspot"].check(token)
+        if state == "expired":
+            return 401, {"status": "error", "message": "The OAuth token used to make this call expired.",
+                         "category": "EXPIRED_AUTHENTICATION"}
+        if state != "ok":
             return 401, {"status": "error", "message": "Authentication credentials not found.",
                          "category": "INVALID_AUTHENTICATION"}
         if method == "POST" and path == "/crm/v3/objects/contacts":
