@@ -54,10 +54,23 @@ def consumer_paths(consumer: str, mounts: Mounts | None = None) -> tuple[str, ..
     return tuple(paths)
 
 
+def consumer_write_paths(consumer: str, mounts: Mounts | None = None) -> tuple[str, ...]:
+    """The KV v2 API paths ``consumer`` may also write: only the gateway, only a per-user connection's credential
+    (``kv/data/connectors/{org}/{project}/{binding}/users/{sub}``), where it writes back an OAuth token it
+    refreshed (with check-and-set). The binding's own credentials stay read only."""
+    mounts = mounts or Mounts()
+    if consumer != CONNECTOR_CONSUMER:
+        return ()
+    return (f"{mounts.kv}/data/{CONNECTOR_CREDENTIALS_PREFIX}/+/+/+/users/+",)
+
+
 def consumer_policy_hcl(consumer: str, mounts: Mounts | None = None) -> str:
-    """Read-only HCL for one consumer: no list, no metadata, no write."""
-    header = f"# {consumer}: generated from components/vault/paths.py; read only.\n"
-    return header + "".join(_rule(path, ("read",)) for path in consumer_paths(consumer, mounts))
+    """HCL for one consumer: read its paths; no list, no metadata, no delete; write only its write paths (which
+    list read again: the more specific path's rule is the one Vault applies there)."""
+    header = f"# {consumer}: generated from components/vault/paths.py.\n"
+    reads = "".join(_rule(path, ("read",)) for path in consumer_paths(consumer, mounts))
+    writes = "".join(_rule(path, ("create", "read", "update")) for path in consumer_write_paths(consumer, mounts))
+    return header + reads + writes
 
 
 def seeder_policy_hcl(mounts: Mounts | None = None) -> str:

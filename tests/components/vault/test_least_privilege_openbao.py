@@ -13,7 +13,14 @@ from components.vault.paths import (
     FINGERPRINT_KEY_PATH,
     SEED_PATHS,
 )
-from components.vault.policies import CONSUMERS, Mounts, consumer_paths, consumer_policy_hcl, seeder_policy_hcl
+from components.vault.policies import (
+    CONSUMERS,
+    Mounts,
+    consumer_paths,
+    consumer_policy_hcl,
+    consumer_write_paths,
+    seeder_policy_hcl,
+)
 from components.vault.seeds import seed_props
 from tests.components.vault.conftest import configured_provider
 
@@ -102,6 +109,28 @@ def test_tenant_credentials_need_the_connector_policy(openbao, world):
         for tenant in TENANTS:
             assert not can_read(client, mounts.kv, f"{CONNECTOR_CREDENTIALS_PREFIX}/{tenant}")
     assert consumer_paths("cmp-connector", mounts)[-1] == f"{mounts.kv}/data/{CONNECTOR_CREDENTIALS_PREFIX}/*"
+
+
+def test_the_gateway_writes_only_a_per_user_credential_and_only_with_check_and_set_semantics(openbao, world):
+    """A per-user connection's refreshed token goes back to users/{sub} under a binding; nothing else opens."""
+    mounts, _, tokens = world
+    client = openbao.client(tokens["cmp-connector"])
+    user = f"{CONNECTOR_CREDENTIALS_PREFIX}/org-a/proj-1/zendesk/users/agent-1"
+    openbao.client().secrets.kv.v2.create_or_update_secret(path=user, secret={"v": 1}, mount_point=mounts.kv)
+    client.secrets.kv.v2.create_or_update_secret(path=user, secret={"v": 2}, cas=1, mount_point=mounts.kv)
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="check-and-set"):
+        client.secrets.kv.v2.create_or_update_secret(path=user, secret={"v": 3}, cas=1, mount_point=mounts.kv)
+    assert can_read(client, mounts.kv, user)
+    for path in (f"{CONNECTOR_CREDENTIALS_PREFIX}/org-a/proj-1/zendesk",  # the binding's own credentials
+                 f"{CONNECTOR_CREDENTIALS_PREFIX}/org-a/proj-1/zendesk/users",
+                 f"{CONNECTOR_CREDENTIALS_PREFIX}/org-a/proj-1/zendesk/users/agent-1/deeper",
+                 f"{CONNECTOR_CREDENTIALS_PREFIX}/org-a/proj-1/users/agent-1"):
+        assert not can_write(client, mounts.kv, path), path
+    caps = openbao.client().adapter.post("/v1/sys/capabilities", json={
+        "token": tokens["cmp-connector"], "paths": [f"{mounts.kv}/metadata/{user}", f"{mounts.kv}/destroy/{user}"]})
+    assert caps["data"][f"{mounts.kv}/metadata/{user}"] == ["deny"]
+    assert caps["data"][f"{mounts.kv}/destroy/{user}"] == ["deny"]
+    assert consumer_write_paths("cmp-provisioner", mounts) == consumer_write_paths("cmp-external-secrets") == ()
 
 
 def test_seeder_policy_is_enough_to_seed_every_table_path(openbao, world):
