@@ -114,7 +114,7 @@ class JwksCache:
                 if self._fetched_at is None:
                     await self._refresh()
         if not self._keys:
-            return False, "no signing keys" if self._fetched_at is not None else "JWKS unreachable"
+            return False, "JWKS publishes no signing keys" if self._fetched_at is not None else "JWKS unreachable"
         return True, "ok"
 
     async def _refresh(self) -> None:

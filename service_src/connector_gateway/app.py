@@ -1,7 +1,8 @@
 """The service: a FastAPI app (health, readiness, metrics, MCP and its protected resource metadata) behind a
 thin ASGI front that sends the REST invoke hot path straight to its plain-ASGI endpoint and checks /mcp callers.
 
-Build it with ``create_app()``; uvicorn serves it via ``cmp-connector-gateway`` (cli.py).
+Build it with ``create_app(settings)``; ``cmp-connector-gateway`` (cli.py) has uvicorn call ``served_app`` in each
+worker process.
 """
 
 from __future__ import annotations
@@ -9,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import logging
 from collections.abc import AsyncIterator
 
+import aiohttp
 import httpx
-from fastapi import FastAPI, Response
+import structlog
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from mcp.server.auth.routes import build_resource_metadata_url
 
+from service_src.common.http import HttpSession
+from service_src.common.logs import configure_logging
 from service_src.connector_gateway.audit import AuditLog
-from service_src.connector_gateway.auth import CallerVerifier, ServiceTokenMinter
+from service_src.connector_gateway.auth import CallerVerifier, service_token
 from service_src.connector_gateway.errors import GatewayError
 from service_src.connector_gateway.gateway import ToolCall, ToolGateway
 from service_src.connector_gateway.jwks import CallerKeys
@@ -30,7 +34,7 @@ from service_src.connector_gateway.rest import InvokeEndpoint, is_invoke_path, n
 from service_src.connector_gateway.settings import CallerAuthMode, GatewaySettings
 from service_src.connector_gateway.vault import CredentialStore, warn_about_local_setup
 
-log = logging.getLogger("cmp.connector_gateway")
+log = structlog.get_logger("cmp.connector_gateway")
 
 
 class GatewayApp:
@@ -100,91 +104,118 @@ class GatewayApp:
         return False
 
 
-def _http_client(settings: GatewaySettings) -> httpx.AsyncClient:
-    # The control plane's keep-alive pool (policy fetches, readiness); the SaaS calls use the gateway's own.
+def _policy_client(settings: GatewaySettings) -> httpx.AsyncClient:
+    # The control plane's keep-alive pool for policy fetches (policy.py); every other call uses the HttpSession.
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30)
     return httpx.AsyncClient(limits=limits, timeout=settings.connector_timeout_seconds, follow_redirects=False,
                              trust_env=False)
 
 
-def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
-    settings = settings or GatewaySettings()
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    warn_about_local_setup(settings)
-    client = _http_client(settings)
-    minter = ServiceTokenMinter(settings.service_jwt_secret.get_secret_value())
-    policies = PolicyCache(client, settings.control_plane_url, minter, timeout=settings.cp_timeout_seconds,
-                           grace_seconds=settings.policy_cache_grace_seconds)
-    credentials = CredentialStore(settings)
-    metrics = GatewayMetrics()
-    audit = AuditLog(settings.audit_log)
-    keys = None
-    if settings.caller_auth_mode is CallerAuthMode.JWKS:
-        keys = CallerKeys(client, settings.caller_jwks_url or "", ttl_seconds=settings.jwks_cache_ttl_seconds,
-                          min_refetch_seconds=settings.jwks_min_refetch_seconds,
-                          timeout_seconds=settings.cp_timeout_seconds, metrics=metrics)
-        verifier = CallerVerifier(keys=keys, issuer=settings.caller_issuer)
-    else:
-        log.warning("CALLER_AUTH_MODE=hs256: callers are verified with the shared SERVICE_JWT_SECRET")
-        verifier = CallerVerifier(secret=settings.service_jwt_secret.get_secret_value(),
-                                  issuer=settings.caller_issuer)
-    gateway = ToolGateway(settings, policies, credentials, audit, metrics, verifier,
-                          rate_limiter(settings, metrics))
-    if not settings.policy_enforcement:
-        log.warning("POLICY_ENFORCEMENT=false: every tool is allowed on every binding of the caller's project")
+class GatewayService:
+    """What the routes and the lifespan share, typed; built once per app (per worker process)."""
 
-    mcp = build_mcp_server(gateway)
-    mcp_app = mcp_asgi_app(mcp, settings.max_body_bytes)
+    def __init__(self, settings: GatewaySettings) -> None:
+        warn_about_local_setup(settings)
+        self.settings = settings
+        # The control plane's caller keys and readiness; the SaaS calls use the gateway's own pool (gateway.py).
+        self.http = HttpSession(timeout_seconds=settings.cp_timeout_seconds, limit=50, limit_per_host=20)
+        self.policy_client = _policy_client(settings)
+        self.token = service_token(settings.service_jwt_secret.get_secret_value())
+        self.policies = PolicyCache(self.policy_client, settings.control_plane_url, self.token,
+                                    timeout=settings.cp_timeout_seconds,
+                                    grace_seconds=settings.policy_cache_grace_seconds)
+        self.credentials = CredentialStore(settings)
+        self.metrics = GatewayMetrics()
+        self.audit = AuditLog(settings.audit_log)
+        self.keys: CallerKeys | None = None
+        if settings.caller_auth_mode is CallerAuthMode.JWKS:
+            self.keys = CallerKeys(self.http.get_json, settings.caller_jwks_url or "",
+                                   ttl_seconds=settings.jwks_cache_ttl_seconds,
+                                   min_refetch_seconds=settings.jwks_min_refetch_seconds, metrics=self.metrics)
+            verifier = CallerVerifier(keys=self.keys, issuer=settings.caller_issuer)
+        else:
+            log.warning("caller_auth_hs256", detail="callers are verified with the shared SERVICE_JWT_SECRET")
+            verifier = CallerVerifier(secret=settings.service_jwt_secret.get_secret_value(),
+                                      issuer=settings.caller_issuer)
+        self.gateway = ToolGateway(settings, self.policies, self.credentials, self.audit, self.metrics, verifier,
+                                   rate_limiter(settings, self.metrics))
+        if not settings.policy_enforcement:
+            log.warning("policy_enforcement_off", detail="every tool is allowed on every binding of the project")
+        self.mcp = build_mcp_server(self.gateway)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with mcp.session_manager.run():
-            # Everything built so far lives as long as the process: keep it out of the collector's scans, so
-            # full collections on the hot path stay short.
-            gc.freeze()
-            try:
-                yield
-            finally:
-                await gateway.aclose()
-                await client.aclose()
-                credentials.close()
-                audit.close()
-
-    api = FastAPI(title="cmp-connector-gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
-    api.state.gateway = gateway
-
-    @api.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @api.get("/readyz")
-    async def readyz() -> JSONResponse:
-        vault_ok, vault_detail = await asyncio.to_thread(credentials.ready)
-        cp_ok, cp_detail = await _control_plane_reachable(client, settings, minter)
+    async def readiness(self) -> JSONResponse:
+        vault_ok, vault_detail = await asyncio.to_thread(self.credentials.ready)
+        cp_ok, cp_detail = await self._control_plane_reachable()
         checks = {"vault": vault_detail, "control_plane": cp_detail}
         ok = vault_ok and cp_ok
-        if keys is not None:
-            keys_ok, checks["caller_keys"] = await keys.ready()
+        if self.keys is not None:
+            keys_ok, checks["caller_keys"] = await self.keys.ready()
             ok = ok and keys_ok
         return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
                             status_code=200 if ok else 503)
 
-    @api.get("/metrics")
-    async def metrics_endpoint() -> Response:
-        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    async def _control_plane_reachable(self) -> tuple[bool, str]:
+        url = f"{self.settings.control_plane_url}/healthz"
+        try:
+            async with self.http.get().get(url, headers={"authorization": f"Bearer {self.token.token()}"},
+                                           allow_redirects=False) as response:
+                status = response.status
+        except TimeoutError:
+            return False, "timeout"
+        except aiohttp.ClientError as exc:
+            return False, type(exc).__name__
+        return (False, f"HTTP {status}") if status >= 500 else (True, "ok")
 
-    api.mount("/", mcp_app)  # the SDK app routes /mcp (and 404s anything else)
-    return GatewayApp(api, InvokeEndpoint(gateway), gateway)
+    async def aclose(self) -> None:
+        await self.gateway.aclose()
+        await self.policy_client.aclose()
+        await self.http.aclose()
+        self.credentials.close()
+        self.audit.close()
 
 
-async def _control_plane_reachable(client: httpx.AsyncClient, settings: GatewaySettings,
-                                   minter: ServiceTokenMinter) -> tuple[bool, str]:
-    try:
-        response = await client.get(f"{settings.control_plane_url}/healthz", timeout=settings.cp_timeout_seconds,
-                                    headers={"authorization": f"Bearer {minter.token()}"})
-    except httpx.HTTPError as exc:
-        return False, type(exc).__name__
-    if response.status_code >= 500:
-        return False, f"HTTP {response.status_code}"
-    return True, "ok"
+def _service(request: Request) -> GatewayService:
+    return request.app.state.service
+
+
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def readyz(request: Request) -> JSONResponse:
+    return await _service(request).readiness()
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    return Response(_service(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+    service: GatewayService = api.state.service
+    async with service.mcp.session_manager.run():
+        # Everything built so far lives as long as the process: keep it out of the collector's scans, so full
+        # collections on the hot path stay short.
+        gc.freeze()
+        try:
+            yield
+        finally:
+            await service.aclose()
+
+
+def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
+    service = GatewayService(settings or GatewaySettings())
+    api = FastAPI(title="cmp-connector-gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+    api.state.service = service
+    api.add_api_route("/healthz", healthz, methods=["GET"])
+    api.add_api_route("/readyz", readyz, methods=["GET"])
+    api.add_api_route("/metrics", metrics_endpoint, methods=["GET"])
+    api.mount("/", mcp_asgi_app(service.mcp, service.settings.max_body_bytes))  # the SDK routes /mcp, 404s the rest
+    return GatewayApp(api, InvokeEndpoint(service.gateway), service.gateway)
+
+
+def served_app() -> GatewayApp:
+    """The factory uvicorn calls in each worker process (cli.py): the service's logging, then the app."""
+    settings = GatewaySettings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

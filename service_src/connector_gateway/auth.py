@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import jwt
 
+from service_src.common.tokens import ServiceToken
 from service_src.connector_gateway.errors import BEARER_CHALLENGE, GatewayError, unauthorized
 from service_src.connector_gateway.jwks import CallerKeys
 
@@ -16,7 +17,6 @@ from service_src.connector_gateway.jwks import CallerKeys
 SEGMENT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 SEGMENT_RULE = "1-64 characters of [A-Za-z0-9_-], starting with a letter or digit"
 
-CONTROL_PLANE_AUDIENCE = "cmp-control-plane"
 SERVICE_ISSUER = "cmp-connector"
 SERVICE_TOKEN_LIFETIME_S = 300
 
@@ -150,21 +150,9 @@ def _kid(token: str) -> str:
     return kid
 
 
-class ServiceTokenMinter:
-    """Mints the gateway's own JWT for the control plane, reused until a minute before it expires."""
+def service_token(secret: str) -> ServiceToken:
+    """The gateway's own JWT for the control plane (``iss`` cmp-connector, five minutes, no ``sub``)."""
+    return ServiceToken(secret, issuer=SERVICE_ISSUER, lifetime_seconds=SERVICE_TOKEN_LIFETIME_S)
 
-    def __init__(self, secret: str, issuer: str = SERVICE_ISSUER) -> None:
-        self._secret = secret
-        self._issuer = issuer
-        self._token = ""
-        self._renew_at = 0.0
 
-    def token(self) -> str:
-        now = time.time()
-        if now >= self._renew_at:
-            iat = int(now)
-            claims = {"iss": self._issuer, "aud": CONTROL_PLANE_AUDIENCE, "iat": iat,
-                      "exp": iat + SERVICE_TOKEN_LIFETIME_S}
-            self._token = jwt.encode(claims, self._secret, algorithm="HS256")
-            self._renew_at = now + SERVICE_TOKEN_LIFETIME_S - 60
-        return self._token
+ServiceTokenMinter = ServiceToken  # the name policy.py still imports

@@ -7,7 +7,6 @@ with one line per bad variable, without starting anything.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import NoReturn
 
@@ -53,10 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import uvicorn
 
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s %(message)s")
+    # Each worker process makes its app with served_app, which sets up the service's logging there first.
     uvicorn.run(
-        "service_src.connector_gateway.app:create_app",
+        "service_src.connector_gateway.app:served_app",
         factory=True,
+        log_config=None,
         host=args.host,
         port=args.port or settings.port,
         workers=args.workers or settings.workers,

@@ -9,6 +9,7 @@ import os
 import re
 from typing import Any
 
+from service_src.common.body import BodyRefused, read_body
 from service_src.connector_gateway.errors import GatewayError
 from service_src.connector_gateway.gateway import ToolCall, ToolGateway
 
@@ -31,27 +32,6 @@ def is_invoke_path(path: str) -> bool:
 
 def _headers(scope: dict[str, Any]) -> dict[bytes, bytes]:
     return dict(scope["headers"])
-
-
-async def _read_body(receive, limit: int, declared: bytes | None) -> bytes:
-    if declared is not None:
-        if not declared.isdigit():
-            raise GatewayError(400, "bad_request", "Content-Length must be a decimal number")
-        if int(declared) > limit:
-            raise GatewayError(413, "body_too_large", f"body of {int(declared)} bytes exceeds MAX_BODY_BYTES={limit}")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise GatewayError(400, "bad_request", "client disconnected before sending the whole body")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise GatewayError(413, "body_too_large", f"body exceeds MAX_BODY_BYTES={limit}")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _parse(body: bytes, call: ToolCall) -> None:
@@ -96,11 +76,12 @@ class InvokeEndpoint:
             call.refusal = GatewayError(405, "method_not_allowed", "use POST for /v1/tools/{tool}:invoke")
         else:
             try:
-                body = await _read_body(receive, self.limit, headers.get(b"content-length"))
+                body = await read_body(receive, self.limit, headers.get(b"content-length"))
                 call.raw_body = body
                 _parse(body, call)
-            except GatewayError as exc:
-                call.refusal = exc
+            except BodyRefused as exc:
+                code = "body_too_large" if exc.status == 413 else "bad_request"
+                call.refusal = GatewayError(exc.status, code, str(exc))
         try:
             result = await self.gateway.invoke(call)
         except GatewayError as exc:

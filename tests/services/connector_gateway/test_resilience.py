@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from service_src.connector_gateway.auth import Caller, ServiceTokenMinter
+from service_src.connector_gateway.auth import Caller, service_token
 from service_src.connector_gateway.errors import GatewayError
 from service_src.connector_gateway.policy import PolicyCache
 from tests.services.connector_gateway.conftest import JWT_SECRET
@@ -53,7 +53,7 @@ async def test_policy_cache_ttl_grace_and_refresh_with_a_controlled_clock(polici
     policies.set_policy("acme", "support", [{"binding": "zd", "connector": "zendesk", "tools": ["zendesk.get_ticket"]}],
                         ttl_seconds=30)
     async with httpx.AsyncClient() as client:
-        cache = PolicyCache(client, policies.url, ServiceTokenMinter(JWT_SECRET), timeout=1, grace_seconds=60,
+        cache = PolicyCache(client, policies.url, service_token(JWT_SECRET), timeout=1, grace_seconds=60,
                             clock=lambda: now[0])
         caller = Caller("acme", "support", "agent")
         assert (await cache.get(caller)).allowed_tools() == {"zendesk.get_ticket"}
