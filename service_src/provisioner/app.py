@@ -25,6 +25,8 @@ from service_src.common.body import BodyRefused, read_body
 from service_src.common.http import HttpSession
 from service_src.common.jwks import KeysUnavailable
 
+from .catchup import CURSOR as CATCHUP_CURSOR
+from .catchup import CatchUp
 from .control_plane import ControlPlaneClient
 from .group_commit import GroupCommitter
 from .inbox import PENDING, RECORDED, InboxStore, NewDelivery
@@ -119,7 +121,10 @@ class Provisioner:
             settings.control_plane_url, settings.service_jwt_secret.get_secret_value(), http=self.http
         )
         self.worker = Worker(settings, store, self.control_plane, self.metrics)
+        self.catchup = CatchUp(settings, store, self.http, self.metrics, self.worker.wake)
+        self.metrics.watch_catchup_cursor(lambda: store.catchup_cursor(CATCHUP_CURSOR))
         self._task: asyncio.Task | None = None
+        self._catchup_task: asyncio.Task | None = None
 
     async def start(self) -> None:
         if self.settings.migrate_on_start:
@@ -130,9 +135,16 @@ class Provisioner:
                 raise
         if self.settings.worker_enabled:
             self._task = asyncio.create_task(self.worker.run(), name="provisioner-worker")
-        log.info("started", worker=self.settings.worker_enabled, origins=sorted(self.settings.allowed_origins))
+        self._catchup_task = asyncio.create_task(self.catchup.run_forever(), name="provisioner-catchup")
+        log.info("started", worker=self.settings.worker_enabled, origins=sorted(self.settings.allowed_origins),
+                 catch_up=self.catchup.status)
 
     async def stop(self) -> None:
+        self.catchup.stop()
+        if self._catchup_task is not None:
+            self._catchup_task.cancel()  # a read in progress is repeated by the next run; nothing half-written
+            with suppress(asyncio.CancelledError):
+                await self._catchup_task
         self.worker.stop()
         if self._task is not None:
             # Let the batch in hand finish and be written; cut it off only past one CP timeout and a margin.
@@ -214,9 +226,12 @@ async def readyz(request: Request) -> Response:
         return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
     # A revision newer than this code's (a later release migrated first, during its rollout) is ready:
     # revisions only add what older code can ignore.
+    # Catch-up's state is reported, never a reason to refuse traffic: webhooks work without it.
+    catch_up = provisioner.catchup.status
     if state.behind:
-        return JSONResponse({"status": "unavailable", "database": "ok", "schema": state.describe()}, 503)
-    return JSONResponse({"status": "ok", "database": "ok", "schema": state.describe()})
+        return JSONResponse({"status": "unavailable", "database": "ok", "schema": state.describe(),
+                             "catch_up": catch_up}, 503)
+    return JSONResponse({"status": "ok", "database": "ok", "schema": state.describe(), "catch_up": catch_up})
 
 
 async def metrics_endpoint(request: Request) -> Response:

@@ -6,6 +6,7 @@ replay dead letters.
     cmp-provisioner migrate
     cmp-provisioner dead-letters list [--json] [--limit 1000]
     cmp-provisioner dead-letters replay ID
+    cmp-provisioner catch-up [--since 2026-01-01T00:00:00Z]
 
 ``serve`` and ``check-config`` read the whole environment the service reads; ``migrate`` and the dead-letter
 commands read only DATABASE_URL, so an operator can run them with the pod's environment
@@ -20,6 +21,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import NoReturn
 
 from pydantic import SecretStr, ValidationError, field_validator
@@ -33,7 +35,7 @@ from .schema import SchemaError
 from .settings import check_database_url, config_errors
 
 PROG = "cmp-provisioner"
-COMMANDS = ("serve", "check-config", "migrate", "dead-letters")
+COMMANDS = ("serve", "check-config", "migrate", "dead-letters", "catch-up")
 
 
 class DatabaseSettings(BaseSettings):
@@ -188,6 +190,49 @@ def _replay(args: argparse.Namespace) -> int:
     return _with_store(run)
 
 
+def _since(value: str) -> datetime:
+    """An ISO 8601 time with its zone (``2026-01-01T00:00:00Z``), as naive UTC."""
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 time like 2026-01-01T00:00:00Z") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} has no zone: add Z (UTC) or an offset like +02:00")
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _catch_up(args: argparse.Namespace) -> int:
+    """One catch-up read now (after a long outage: ``--since`` before it began), with the pod's environment;
+    the rows it adds are worked by the running replicas' workers."""
+    import asyncio
+
+    from service_src.common.http import HttpSession
+
+    from .catchup import CatchUp, CatchUpError
+    from .metrics import Metrics
+
+    settings = _settings()
+    configure_logging("ERROR")  # the result is the command's one line: no per-order or per-retry narration
+
+    async def run(store: InboxStore) -> int:
+        http = HttpSession(timeout_seconds=settings.saleor_timeout_seconds)
+        try:
+            catch_up = CatchUp(settings, store, http, Metrics())
+            for _ in range(args.wait_seconds + 1):  # another replica's run ends within its page reads
+                result = await catch_up.run_once(args.since)
+                if result.read_until is not None:
+                    print(result.line())
+                    return 0
+                await asyncio.sleep(1)
+            raise Failed(f"{PROG}: another replica held the catch-up lock for {args.wait_seconds} s; run again")
+        except CatchUpError as exc:
+            raise Failed(f"{PROG}: catch-up failed: {exc}") from None
+        finally:
+            await http.aclose()
+
+    return _with_store(lambda store: asyncio.run(run(store)))
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -224,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay = dead_commands.add_parser("replay", help="make a dead letter pending again")
     replay.add_argument("id", type=int)
     replay.set_defaults(func=_replay)
+    catch_up = commands.add_parser("catch-up", help="read Saleor's paid and cancelled orders into the inbox now")
+    catch_up.add_argument("--since", type=_since, default=None,
+                          help="read orders changed since this time (default: the cursor minus the overlap)")
+    catch_up.add_argument("--wait-seconds", type=int, default=60, help="wait this long for another replica's run")
+    catch_up.set_defaults(func=_catch_up)
     return parser
 
 

@@ -36,7 +36,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from . import schema
@@ -78,6 +78,19 @@ class Delivery(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class CatchUpCursor(Base):
+    """How far the catch-up has read Saleor's orders (catchup.py): one row per source, naive UTC like the inbox."""
+
+    __tablename__ = "provisioner_catchup_cursor"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    read_until: Mapped[datetime] = mapped_column(DateTime)  # every order changed before this was read
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+CATCHUP_LOCK_ID = 727002  # pg advisory lock: one replica catches up at a time (727001 is the migrations')
 
 
 @dataclass(frozen=True)
@@ -387,6 +400,46 @@ class InboxStore:
             rows = conn.execute(select(t.c.status, func.count()).group_by(t.c.status)).all()
         found = {status: count for status, count in rows}
         return {status: found.get(status, 0) for status in STATUSES}
+
+    # ---- catch-up (catchup.py) ---------------------------------------------------------------------------------
+    def try_catchup_lock(self) -> Connection | None:
+        """A connection holding the catch-up's session advisory lock, or None when another replica holds it."""
+        conn = self.engine.connect()
+        try:
+            got = conn.execute(select(func.pg_try_advisory_lock(CATCHUP_LOCK_ID))).scalar()
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return None
+        return conn
+
+    @staticmethod
+    def release_catchup_lock(conn: Connection) -> None:
+        try:
+            conn.execute(select(func.pg_advisory_unlock(CATCHUP_LOCK_ID)))
+            conn.commit()
+        finally:
+            conn.close()  # closing the session releases it too, should the unlock fail
+
+    def catchup_cursor(self, name: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(CatchUpCursor.read_until).where(CatchUpCursor.name == name)).scalar()
+
+    def advance_catchup_cursor(self, name: str, read_until: datetime) -> datetime:
+        """Move the cursor to ``read_until`` unless it is already later (an operator's run over an older window
+        never moves it back); returns where it is."""
+        now = utcnow()
+        statement = postgresql.insert(CatchUpCursor).values(name=name, read_until=read_until, updated_at=now)
+        statement = statement.on_conflict_do_update(
+            index_elements=["name"],
+            set_={"read_until": func.greatest(CatchUpCursor.read_until, statement.excluded.read_until),
+                  "updated_at": now},
+        ).returning(CatchUpCursor.read_until)
+        with self.engine.begin() as conn:
+            return conn.execute(statement).scalar_one()
 
     def oldest_pending_seconds(self) -> float:
         """How long the oldest pending row has waited since it was received (0 with none pending)."""

@@ -46,7 +46,7 @@ def catchup_lag(target: Target) -> Check:
     if not values:
         return fail(AREA, name, f"{url}/metrics has no {CATCHUP_LAG}: this provisioner does not catch up with Saleor")
     lag = values[0]
-    if math.isnan(lag):
+    if math.isinf(lag) or math.isnan(lag):
         return fail(AREA, name, "catch-up has not completed a read of Saleor yet (the provisioner's /readyz and log "
                                 "say why: app token missing or refused, Saleor unreachable)")
     if lag > bound:

@@ -93,7 +93,10 @@ def test_health_readiness_and_metrics(provisioner, postgres):
     assert provisioner.client.get("/healthz").json() == {"status": "ok"}
     from service_src.provisioner.schema import head_revision
 
-    assert provisioner.client.get("/readyz").json() == {"status": "ok", "database": "ok", "schema": head_revision()}
+    assert provisioner.client.get("/readyz").json() == {
+        "status": "ok", "database": "ok", "schema": head_revision(),
+        "catch_up": "off: SALEOR_API_URL, SALEOR_ORDERS_QUERY, SALEOR_APP_TOKEN are not set: orders are taken from "
+                    "webhooks only (docs/saleor.md, the app token)"}
     body = body_of(order_payload("T3JkZXI6bWV0"))
     provisioner.deliver(PAID, body)
     provisioner.deliver(PAID, b"{")

@@ -57,7 +57,7 @@ def test_a_lag_within_the_alerts_bound_is_ok_and_past_it_fails(provisioner):
 
 def test_no_completed_read_and_no_metric_fail_saying_so(provisioner):
     fake, url = provisioner
-    fake.lag = float("nan")
+    fake.lag = float("inf")  # the provisioner's value until a first read completed
     assert "has not completed a read of Saleor yet" in lag_check(url).reason
     fake.lag = None
     assert lag_check(url).reason.endswith("this provisioner does not catch up with Saleor")
