@@ -12,7 +12,7 @@ import sys
 
 import structlog
 
-QUIET = ("httpx", "httpcore", "alembic")  # one line per call or per step: only their warnings
+QUIET = ("alembic",)  # one line per migration step: only its warnings
 
 
 def configure_logging(level: str) -> None:

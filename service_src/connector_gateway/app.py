@@ -13,7 +13,6 @@ import gc
 from collections.abc import AsyncIterator
 
 import aiohttp
-import httpx
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -104,24 +103,16 @@ class GatewayApp:
         return False
 
 
-def _policy_client(settings: GatewaySettings) -> httpx.AsyncClient:
-    # The control plane's keep-alive pool for policy fetches (policy.py); every other call uses the HttpSession.
-    limits = httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30)
-    return httpx.AsyncClient(limits=limits, timeout=settings.connector_timeout_seconds, follow_redirects=False,
-                             trust_env=False)
-
-
 class GatewayService:
     """What the routes and the lifespan share, typed; built once per app (per worker process)."""
 
     def __init__(self, settings: GatewaySettings) -> None:
         warn_about_local_setup(settings)
         self.settings = settings
-        # The control plane's caller keys and readiness; the SaaS calls use the gateway's own pool (gateway.py).
+        # The control plane's policies, caller keys and readiness; the SaaS calls use the gateway's own pool.
         self.http = HttpSession(timeout_seconds=settings.cp_timeout_seconds, limit=50, limit_per_host=20)
-        self.policy_client = _policy_client(settings)
         self.token = service_token(settings.service_jwt_secret.get_secret_value())
-        self.policies = PolicyCache(self.policy_client, settings.control_plane_url, self.token,
+        self.policies = PolicyCache(self.http, settings.control_plane_url, self.token,
                                     timeout=settings.cp_timeout_seconds,
                                     grace_seconds=settings.policy_cache_grace_seconds)
         self.credentials = CredentialStore(settings)
@@ -168,7 +159,6 @@ class GatewayService:
 
     async def aclose(self) -> None:
         await self.gateway.aclose()
-        await self.policy_client.aclose()
         await self.http.aclose()
         self.credentials.close()
         self.audit.close()

@@ -154,5 +154,3 @@ def service_token(secret: str) -> ServiceToken:
     """The gateway's own JWT for the control plane (``iss`` cmp-connector, five minutes, no ``sub``)."""
     return ServiceToken(secret, issuer=SERVICE_ISSUER, lifetime_seconds=SERVICE_TOKEN_LIFETIME_S)
 
-
-ServiceTokenMinter = ServiceToken  # the name policy.py still imports

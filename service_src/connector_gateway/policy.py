@@ -10,18 +10,20 @@ not turn into a tool it allows.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
+import structlog
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from service_src.common.http import HttpSession
+from service_src.common.tokens import ServiceToken
 from service_src.connector_gateway.argument_rules import ArgumentRule, RuleCompileError
-from service_src.connector_gateway.auth import Caller, ServiceTokenMinter
+from service_src.connector_gateway.auth import Caller
 from service_src.connector_gateway.errors import GatewayError, forbidden, unavailable
 
-log = logging.getLogger("cmp.connector_gateway.policy")
+log = structlog.get_logger("cmp.connector_gateway.policy")
 
 
 class RuleDocument(BaseModel):
@@ -98,18 +100,18 @@ class ControlPlaneUnavailable(Exception):
 class PolicyCache:
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        http: HttpSession,
         control_plane_url: str,
-        minter: ServiceTokenMinter,
+        token: ServiceToken,
         *,
         timeout: float,
         grace_seconds: float,
         clock=time.monotonic,
     ) -> None:
-        self._client = client
+        self._http = http
         self._url = control_plane_url.rstrip("/") + "/connectors/policy"
-        self._minter = minter
-        self._timeout = timeout
+        self._token = token
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._grace = grace_seconds
         self._clock = clock
         self._entries: dict[tuple[str, str], _Entry] = {}
@@ -139,25 +141,25 @@ class PolicyCache:
             return policy
 
     async def _fetch(self, caller: Caller) -> Policy:
-        headers = {"authorization": f"Bearer {self._minter.token()}"}
+        headers = {"authorization": f"Bearer {self._token.token()}"}
         params = {"org": caller.org, "project": caller.project}
         try:
-            response = await self._client.get(self._url, params=params, headers=headers, timeout=self._timeout)
-        except httpx.TimeoutException:
+            async with self._http.get().get(self._url, params=params, headers=headers, timeout=self._timeout,
+                                            allow_redirects=False) as response:
+                status, content = response.status, await response.read()
+        except TimeoutError:
             raise ControlPlaneUnavailable("timeout") from None
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise ControlPlaneUnavailable(type(exc).__name__) from None
-        if response.status_code == 429 or response.status_code >= 500:
-            raise ControlPlaneUnavailable(f"HTTP {response.status_code}")
-        if response.status_code != 200:
+        if status == 429 or status >= 500:
+            raise ControlPlaneUnavailable(f"HTTP {status}")
+        if status != 200:
             # 4xx is permanent by the contract: the gateway itself is misconfigured (e.g. a wrong secret).
-            raise GatewayError(
-                502, "policy_rejected", f"control plane refused the policy request with HTTP {response.status_code}"
-            )
+            raise GatewayError(502, "policy_rejected", f"control plane refused the policy request with HTTP {status}")
         try:
-            return Policy.model_validate_json(response.content)
+            return Policy.model_validate_json(content)
         except RuleCompileError as exc:
-            log.error("policy for %s/%s refused: %s", caller.org, caller.project, exc)
+            log.error("policy_refused", org=caller.org, project=caller.project, reason=str(exc))
             raise GatewayError(502, "policy_invalid", f"the control plane's policy is not usable: {exc}") from None
         except ValidationError as exc:
             fields = ", ".join(".".join(map(str, e["loc"])) or "body" for e in exc.errors()[:3])

@@ -4,9 +4,9 @@ The helper maps upstream answers the same way for every SaaS: 4xx -> the same 4x
 5xx -> 502, timeout -> 504. Only idempotent calls are retried (tenacity), at most CONNECTOR_MAX_RETRIES times, on
 timeouts, connection errors and 5xx, with a doubling pause; each attempt has its own CONNECTOR_TIMEOUT_SECONDS.
 
-The upstream client is aiohttp (one keep-alive pool per process): measured here it costs ~0.13 ms of CPU per
-call against ~0.7 ms for httpx, which decides the gateway's throughput on two cores. httpx stays for the
-control plane, which is called once per policy TTL.
+The upstream client is aiohttp, the service's one HTTP client library (one keep-alive pool per process, see
+``ToolGateway.upstream``); its CPU per call decides the gateway's throughput, and docs/connector-gateway.md has
+the figures.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 
+from service_src.common.http import HttpSession
 from service_src.connector_gateway.auth import Caller, service_token
 from service_src.connector_gateway.errors import GatewayError
 from service_src.connector_gateway.policy import PolicyCache
@@ -52,8 +52,9 @@ async def test_policy_cache_ttl_grace_and_refresh_with_a_controlled_clock(polici
     now = [1000.0]
     policies.set_policy("acme", "support", [{"binding": "zd", "connector": "zendesk", "tools": ["zendesk.get_ticket"]}],
                         ttl_seconds=30)
-    async with httpx.AsyncClient() as client:
-        cache = PolicyCache(client, policies.url, service_token(JWT_SECRET), timeout=1, grace_seconds=60,
+    http = HttpSession(timeout_seconds=1)
+    try:
+        cache = PolicyCache(http, policies.url, service_token(JWT_SECRET), timeout=1, grace_seconds=60,
                             clock=lambda: now[0])
         caller = Caller("acme", "support", "agent")
         assert (await cache.get(caller)).allowed_tools() == {"zendesk.get_ticket"}
@@ -70,6 +71,8 @@ async def test_policy_cache_ttl_grace_and_refresh_with_a_controlled_clock(polici
         with pytest.raises(GatewayError) as refused:
             await cache.get(caller)
         assert refused.value.status == 503
+    finally:
+        await http.aclose()
     call = policies.calls_to("GET", "/connectors/policy")[0]
     assert call.issuer == "cmp-connector" and call.status == 200
 
