@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 
+from service_src.common.tracing import Tracing
 from service_src.connector_gateway.argument_rules import check_rules
 from service_src.connector_gateway.audit import AuditLog, AuditRecord, arguments_hash
 from service_src.connector_gateway.auth import Caller, CallerVerifier, authorization_field, bearer_token, check_segment
@@ -21,6 +22,7 @@ from service_src.connector_gateway.policy import Policy, PolicyBinding, PolicyCa
 from service_src.connector_gateway.ratelimit import RateLimiter
 from service_src.connector_gateway.result_limits import bound_result
 from service_src.connector_gateway.settings import GatewaySettings
+from service_src.connector_gateway.tracing import call_failed, call_succeeded, request_carrier, tool_call_span
 from service_src.connector_gateway.user_connections import UserConnections
 from service_src.connector_gateway.vault import CredentialStore
 
@@ -40,6 +42,7 @@ class ToolCall:
     arguments: Any = None
     raw_body: bytes | None = None
     refusal: GatewayError | None = None
+    trace_carrier: dict[str, str] | None = None  # MCP: the request's headers, for the caller's trace context
 
 
 class ToolGateway:
@@ -52,8 +55,10 @@ class ToolGateway:
         metrics: GatewayMetrics,
         verifier: CallerVerifier,
         limiter: RateLimiter,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
+        self.tracing = tracing or Tracing()
         self._upstream: aiohttp.ClientSession | None = None
         self._timeout = aiohttp.ClientTimeout(total=settings.connector_timeout_seconds)
         self.policies = policies
@@ -74,7 +79,8 @@ class ToolGateway:
         """The process's keep-alive pool to the SaaS APIs, made on first use inside the running loop."""
         if self._upstream is None or self._upstream.closed:
             connector = aiohttp.TCPConnector(limit=200, limit_per_host=100, keepalive_timeout=30, ttl_dns_cache=300)
-            self._upstream = aiohttp.ClientSession(connector=connector, trust_env=False, raise_for_status=False)
+            self._upstream = aiohttp.ClientSession(connector=connector, trust_env=False, raise_for_status=False,
+                                                   trace_configs=self.tracing.aiohttp_trace_configs())
         return self._upstream
 
     async def aclose(self) -> None:
@@ -96,6 +102,21 @@ class ToolGateway:
         return policy.allowed_tools() & TOOLS.keys()
 
     async def invoke(self, call: ToolCall) -> dict[str, Any]:
+        """The call, audited; in a ``tools/call {tool}`` span when tracing is on and the tool is named."""
+        if not self.tracing.enabled or not call.tool or not isinstance(call.tool, str):
+            return await self._invoke(call)
+        carrier = call.trace_carrier if call.trace_carrier is not None else request_carrier(call.headers)
+        with tool_call_span(self.tracing, tool=call.tool[:128], transport=call.transport, request_id=call.request_id,
+                            carrier=carrier, arguments=call.arguments) as span:
+            try:
+                result = await self._invoke(call)
+            except GatewayError as exc:
+                call_failed(span, exc.code, exc.status)
+                raise
+            call_succeeded(self.tracing, span, result)
+            return result
+
+    async def _invoke(self, call: ToolCall) -> dict[str, Any]:
         started = time.perf_counter()
         spec = TOOLS.get(call.tool)
         record = AuditRecord(

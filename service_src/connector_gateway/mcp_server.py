@@ -7,6 +7,7 @@ refuses ``tools/call`` of a tool the caller may not use (through the gateway, so
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from mcp import UrlElicitationRequiredError
@@ -75,14 +76,15 @@ def _error_result(exc: GatewayError) -> CallToolResult:
     )
 
 
-async def run_tool(gateway: ToolGateway, tool: str, binding: Any, arguments: Any,
-                   request_id: str | None) -> CallToolResult:
+async def run_tool(gateway: ToolGateway, tool: str, binding: Any, arguments: Any, request_id: str | None,
+                   headers: Mapping[str, str] | None = None) -> CallToolResult:
     call = ToolCall(
         request_id=request_id or new_request_id(),
         transport="mcp",
         tool=tool,
         binding=binding,
         arguments=arguments,
+        trace_carrier=dict(headers) if headers is not None and gateway.tracing.enabled else None,
     )
     try:
         call.caller = current_caller()
@@ -131,13 +133,14 @@ class PolicyMiddleware:
                 args = params.get("arguments")
                 args = args if isinstance(args, dict) else {}
                 rid = str(ctx.request_id) if ctx.request_id is not None else None
-                return await run_tool(self._gateway, str(name), args.get("binding"), args.get("arguments"), rid)
+                return await run_tool(self._gateway, str(name), args.get("binding"), args.get("arguments"), rid,
+                                      getattr(ctx.request, "headers", None))
         return await call_next(ctx)
 
 
 def _tool(gateway: ToolGateway, spec: ToolSpec) -> Tool:
     async def call(ctx: Context, binding: Any = None, arguments: Any = None) -> CallToolResult:
-        return await run_tool(gateway, spec.name, binding, arguments, ctx.request_id)
+        return await run_tool(gateway, spec.name, binding, arguments, ctx.request_id, ctx.headers)
 
     # The SDK derives a loose schema from the signature (so the gateway, not the SDK, validates and audits);
     # advertise the real one.

@@ -19,9 +19,11 @@ import hvac
 import hvac.exceptions
 import requests
 
+from service_src.common.tracing import Tracing
 from service_src.connector_gateway.auth import check_segment
 from service_src.connector_gateway.errors import GatewayError, unavailable
 from service_src.connector_gateway.settings import GatewaySettings, VaultAuthMethod
+from service_src.connector_gateway.tracing import traced_adapter
 
 log = logging.getLogger("cmp.connector_gateway.vault")
 USERS_SEGMENT = "users"
@@ -50,7 +52,7 @@ def warn_about_local_setup(settings: GatewaySettings) -> None:
 
 
 class CredentialStore:
-    def __init__(self, settings: GatewaySettings, *, clock=time.monotonic) -> None:
+    def __init__(self, settings: GatewaySettings, *, clock=time.monotonic, tracing: Tracing | None = None) -> None:
         self._settings = settings
         self._mount = settings.vault_connector_mount
         self._prefix = settings.vault_connector_prefix
@@ -59,7 +61,8 @@ class CredentialStore:
         self._cache: dict[tuple[str, str, str], tuple[float, dict[str, str]]] = {}
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
         self._login_lock = threading.Lock()
-        self._client = hvac.Client(url=settings.vault_addr, timeout=settings.vault_timeout_seconds)
+        extra = {"adapter": traced_adapter(tracing.tracer)} if tracing is not None and tracing.enabled else {}
+        self._client = hvac.Client(url=settings.vault_addr, timeout=settings.vault_timeout_seconds, **extra)
         if settings.vault_auth_method is VaultAuthMethod.TOKEN and settings.vault_token is not None:
             self._client.token = settings.vault_token.get_secret_value()
         self._logged_in = settings.vault_auth_method is VaultAuthMethod.TOKEN
