@@ -9,6 +9,9 @@ steady rate, round-robin over the replicas, and retries a delivery that did not 
   2. the control-plane fake goes down (its socket closed) for a while;
   3. PostgreSQL itself is killed with SIGKILL (postmaster and backends) and restarted (crash recovery).
 At the end every delivery that got a 200 must have exactly one instance at the control plane: 0 lost, 0 doubled.
+Then (with Saleor's schemas in CMP_SCHEMA_DIR) both replicas are down longer than Saleor retries while orders
+are paid, cancelled and paid with a webhook off, and catch-up must bring each in exactly once
+(tests/bench/chaos_catchup.py): ``orders missed: 0``.
 Calls the worker repeats after a crash carry the same Idempotency-Key and are answered from the control plane's
 replay table; they are counted, and are not duplicates.
 """
@@ -40,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.bench.chaos_catchup import OutagePlan, SaleorOutage  # noqa: E402
 from tests.services.provisioner.helpers import (  # noqa: E402
     SERVICE_JWT_SECRET,
     JwksServer,
@@ -71,6 +75,7 @@ class Plan:
     kill_when_holding: int = 5  # the replica is killed once it holds this many leased rows
     cp_delay_seconds: float = 0.05  # each control-plane answer takes this long, so batches are in flight
     settle_timeout: float = 120.0
+    outage: OutagePlan | None = field(default_factory=OutagePlan)  # the catch-up phase; None: left out
 
 
 class CrashablePostgres(PostgresServer):
@@ -203,11 +208,13 @@ class Figures:
     control_plane_outage: dict = field(default_factory=dict)
     postgres_kill: dict = field(default_factory=dict)
     seconds_to_settle: float = 0.0
+    catchup: dict = field(default_factory=dict)  # the outage past Saleor's retries (empty: not run)
 
     @property
     def ok(self) -> bool:
         return (
-            self.lost == 0
+            self.catchup.get("orders_missed", 0) == 0
+            and self.lost == 0
             and self.duplicates == 0
             and self.deliveries_accepted > 0
             and self.replica_kill.get("leased_rows_at_kill", 0) >= 1  # it died mid-batch
@@ -251,6 +258,8 @@ def serve_control_plane(port: int, control_port: int, delay_seconds: float) -> N
         calls = [c for c in list(fake.calls) if c.path == "/instances"]
         return {
             "instances": dict(Counter(i.order_id for i in list(fake.instances.values()))),
+            "cancels": dict(Counter(c.body.get("order_id") for c in list(fake.calls)
+                                    if c.path == "/instances/cancel" and c.status < 300)),
             "replayed": sum(1 for c in calls if c.status == 200),
             "ok_at": [c.at for c in calls if c.status < 300][-2000:],  # time.monotonic(): one clock per machine
         }
@@ -440,6 +449,7 @@ class Chaos:
         plan = self.plan
         cp = ControlPlaneProcess(plan.cp_delay_seconds, self.work)
         replicas: list[Replica] = []
+        outage: SaleorOutage | None = None
         try:
             with CrashablePostgres(fsync=True) as pg, serving_jwks([SigningKey("chaos-key")]) as saleor:
                 self.saleor = saleor
@@ -458,7 +468,13 @@ class Chaos:
                     "CP_TIMEOUT_SECONDS": "2",
                     "LOG_LEVEL": "INFO",
                 }
-                replicas = [Replica("a", env, self.work).start(), Replica("b", env, self.work).start()]
+                replicas = [Replica("a", env, self.work), Replica("b", env, self.work)]
+                outage = self._outage(replicas[0].url)
+                if outage is not None:
+                    for replica in replicas:
+                        replica.env = {**env, **outage.env(saleor.origin)}
+                for replica in replicas:
+                    replica.start()
                 try:
                     for replica in replicas:  # both migrate the empty database at once, one after the other
                         replica.wait_ready()
@@ -467,12 +483,41 @@ class Chaos:
                     self.t0 = time.monotonic()
                     asyncio.run(self._drive([r.url for r in replicas], replicas[0], cp, pg, dsn))
                     self._settle(cp, dsn)
+                    if outage is not None:
+                        self._catch_up(outage, replicas, cp)
                 finally:
                     for replica in replicas:
                         replica.stop()
         finally:
+            if outage is not None:
+                outage.stop()
             cp.stop()
         return self.figures
+
+    def _outage(self, replica_url: str) -> SaleorOutage | None:
+        if self.plan.outage is None:
+            return None
+        try:
+            return SaleorOutage(self.plan.outage, replica_url, self.say)
+        except RuntimeError as exc:  # no Saleor schema to play Saleor with
+            self.say(f"catch-up phase left out: {exc}")
+            return None
+
+    def _catch_up(self, outage: SaleorOutage, replicas: list[Replica], cp: ControlPlaneProcess) -> None:
+        for replica in replicas:
+            replica.stop()
+        self.say(f"[{self.now():5.1f}s] both replicas stopped; orders paid, cancelled and paid with the "
+                 "ORDER_FULLY_PAID webhook off, until Saleor gives up on every delivery")
+        orders = outage.while_down()
+        started = time.monotonic()
+        for replica in replicas:
+            replica.start()
+        for replica in replicas:
+            replica.wait_ready()
+        self.figures.catchup = outage.figures(orders, cp.state, outage.plan.settle_timeout, started)
+        c = self.figures.catchup
+        self.say(f"[{self.now():5.1f}s] replicas up again: {c['instances']} instances, {c['cancels']} cancels "
+                 f"{c['seconds_to_catch_up']} s after the start; orders missed: {c['orders_missed']}")
 
     async def _drive(self, urls, victim, cp, pg, dsn) -> None:
         async def faults() -> None:  # one after the other, each at its time or when the one before it is over
@@ -514,6 +559,16 @@ def run(plan: Plan, say=print) -> Figures:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def catchup_line(c: dict) -> str:
+    if not c:
+        return "catch-up phase not run (no Saleor schema in CMP_SCHEMA_DIR)"
+    return (f"down past Saleor's retries: {c['orders_paid_while_down']} orders paid "
+            f"({c['orders_cancelled_while_down']} then cancelled), {c['orders_paid_while_webhook_inactive']} paid "
+            f"with the webhook off; Saleor gave up on {c['saleor_failed_deliveries']} deliveries (tries each: "
+            f"{c['saleor_tries_per_failed_delivery']}); after the start: instances {c['instances']}, cancels "
+            f"{c['cancels']} in {c['seconds_to_catch_up']} s; orders missed: {c['orders_missed']}")
+
+
 def main() -> int:
     plan = Plan(
         rate=float(os.environ.get("CHAOS_RATE", Plan.rate)),
@@ -536,6 +591,7 @@ def main() -> int:
         f"PostgreSQL kill -9: down {f.postgres_kill['down_s']} s, deliveries accepted again "
         f"{f.postgres_kill['first_200_after_restart_s']} s after the restart ({f.postgres_kill['recovery_s']} s "
         f"after the kill)\n"
+        f"{catchup_line(f.catchup)}\n"
         f"drained {f.seconds_to_settle} s after the last delivery; {'OK' if f.ok else 'FAILED'}; "
         f"load average after: {os.getloadavg()}; wrote {OUT.relative_to(ROOT)}"
     )
