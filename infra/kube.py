@@ -7,11 +7,11 @@ as an option. ``KubeObject`` registers the same three from the manifest itself, 
 provider and the state see no difference (tests/infra/test_kube.py compares both registrations).
 
 Why not the typed classes: the program writes every object as the plain manifest anyway (the form the
-preview checks against the strict OpenAPI schema and exports for GitOps), and the typed kind modules
-(``pulumi_kubernetes.core.v1`` alone is 42k lines) cost every ``pulumi preview``/``up`` and every
-offline preview a noticeable share of its time in import and annotation resolution for nothing the
-program reads. Not carried over: the typed classes' aliases to pre-``v1`` API versions
-(``extensions/v1beta1`` ...), which only matter to state written by those versions.
+preview checks against the strict OpenAPI schema and exports for GitOps), and loading the typed kind
+modules (generated input and output classes for every kind of a group version) takes the offline preview
+past its time budget (docs/preview.md) for nothing the program reads. Not carried over: the typed
+classes' aliases to pre-``v1`` API versions (``extensions/v1beta1`` ...), which only matter to state
+written by those versions.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import pulumi
 from infra.plugins import plugin_version
 
 CORE_GROUP = "core"
-
 
 
 def kubernetes_type_token(api_version: str, kind: str, *, patch: bool = False) -> str:

@@ -1,4 +1,4 @@
-"""ServiceImages: build each service in service_src with docker-build (BuiltImage) and hand out digest-pinned refs.
+"""ServiceImages: build each service in service_src with docker-build (built_image) and hand out digest-pinned refs.
 
 Context is the repository root, the Dockerfile is service_src/<service>/Dockerfile, BASE_IMAGE is a build
 arg (an air-gapped registry can serve the base), platforms and registry come from config, and each image is
@@ -17,7 +17,7 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from components.images.config import ImagesConfig
-from components.images.image import BuiltImage
+from components.images.image import built_image
 from components.images.services import REPO_ROOT, SERVICE_IMAGES, ServiceImage, check_build_inputs
 from infra.naming import type_token
 
@@ -89,7 +89,7 @@ class ServiceImages(pulumi.ComponentResource):
         context = _relative(args.root)
         self.refs, self.digests = {}, {}
         for svc in services:
-            image = BuiltImage(
+            image = built_image(
                 f"{name}-{svc.image}",
                 context=context,
                 dockerfile=_relative(dockerfiles[svc.service]),

@@ -1,13 +1,12 @@
-"""BuiltImage registers what pulumi_docker_build's typed Image registers for the same build."""
+"""built_image registers one docker-build Image as the provider takes it, from the program's build settings."""
 
 from __future__ import annotations
 
-import pulumi
 import pulumi_docker_build as docker_build
 
 from components.images.config import SUPPORTED_PLATFORMS
-from components.images.image import IMAGE_TYPE, BuiltImage
-from infra.recording import UNKNOWN, run_program
+from components.images.image import built_image
+from infra.recording import DOCKER_BUILD_IMAGE, UNKNOWN, run_program
 
 BUILD = {
     "context": ".",
@@ -21,31 +20,23 @@ BUILD = {
 }
 
 
-def typed(name: str, opts: pulumi.ResourceOptions) -> docker_build.Image:
-    return docker_build.Image(
-        name, context=docker_build.BuildContextArgs(location=BUILD["context"]),
-        dockerfile=docker_build.DockerfileArgs(location=BUILD["dockerfile"]), build_args=BUILD["build_args"],
-        platforms=[docker_build.Platform(p) for p in BUILD["platforms"]], tags=BUILD["tags"],
-        labels=BUILD["labels"], push=BUILD["push"], build_on_preview=BUILD["build_on_preview"], opts=opts)
-
-
-def test_registration_equals_the_typed_class():
-    def program():
-        # Under two parents: the same type and name would otherwise be one URN (the engine refuses that).
-        left = pulumi.ComponentResource("test:index:Typed", "typed")
-        right = pulumi.ComponentResource("test:index:Plain", "plain")
-        typed("img", pulumi.ResourceOptions(parent=left))
-        BuiltImage("img", **BUILD, opts=pulumi.ResourceOptions(parent=right))
-
-    rec = run_program(program, stack="dev", config={})
-    typed_rec, plain_rec = (next(r for r in rec.resources if r.name == "img" and r.parent.endswith(p))
-                            for p in ("Typed::typed", "Plain::plain"))
-    assert plain_rec.type == typed_rec.type == IMAGE_TYPE
-    assert plain_rec.inputs == typed_rec.inputs
-    assert plain_rec.custom and plain_rec.additional_secret_outputs == typed_rec.additional_secret_outputs
-    assert plain_rec.outputs["ref"] == plain_rec.outputs["digest"] == UNKNOWN
-    assert plain_rec.plugin_version == typed_rec.plugin_version and plain_rec.plugin_version
-    assert plain_rec.plugin_download_url == typed_rec.plugin_download_url
+def test_the_registration_carries_the_build_settings_in_the_providers_names():
+    rec = run_program(lambda: built_image("img", **BUILD), stack="dev", config={})
+    image = rec.one(DOCKER_BUILD_IMAGE, "img")
+    assert image.custom and image.plugin_version
+    assert image.inputs == {
+        "buildArgs": {"BASE_IMAGE": "registry.local/base:1"},
+        "buildOnPreview": False,
+        "context": {"location": "."},
+        "dockerfile": {"location": "service_src/provisioner/Dockerfile"},
+        "labels": {"org.opencontainers.image.title": "cmp-provisioner"},
+        "network": "default",
+        "platforms": ["linux/amd64", "linux/arm64"],
+        "push": True,
+        "tags": ["registry.local/cmp-provisioner:abc123"],
+    }
+    assert "secrets" in image.additional_secret_outputs
+    assert image.outputs["ref"] == image.outputs["digest"] == UNKNOWN  # known only after a real build
 
 
 def test_every_platform_the_config_accepts_is_one_the_provider_knows():
