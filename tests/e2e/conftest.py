@@ -19,14 +19,20 @@ from typing import Any
 
 import pytest
 import yaml
+from pulumi.dynamic import Config, ConfigureRequest
 
+from components.saleor.schema import load_schema
+from components.vault.paths import PROVISIONER as PROVISIONER_PATH
 from components.vault.paths import SEED_PATHS, KeySource
+from components.vault.program_key import VaultProgramKeyProvider
+from tests.components.saleor.fake_saleor import FakeSaleor
 from tests.services.connector_gateway.fakes import SaaSFake
 from tests.services.provisioner.helpers import JwksServer, SigningKey, serving_jwks
 from tests.support.control_plane import ControlPlaneFake
 from tests.support.net import free_port, run_uvicorn_in_thread, stop_process, wait_http
 from tests.support.openbao import OpenBaoServer
 from tests.support.postgres import PostgresServer
+from tests.tools.verify.helpers import deploy_app
 from tools.preview.runner import preview_stack
 
 BIN = Path(sys.executable).parent
@@ -174,9 +180,29 @@ def control_plane() -> Iterator[ControlPlaneFake]:
 
 
 @pytest.fixture(scope="module")
-def provisioner(preview, seeded_vault, control_plane, saleor_jwks, tmp_path_factory) -> Iterator[Service]:
-    env = service_env(preview, "cmp-provisioner", seeded_vault, {
-        "CONTROL_PLANE_URL": control_plane.url, "SALEOR_ALLOWED_ORIGINS": saleor_jwks.origin})
+def shop(preview, seeded_vault) -> Iterator[FakeSaleor | None]:
+    """The Saleor the provisioner catches up with, its app made as `pulumi up` makes it and the app's token written
+    into Vault by the program's own writer (VaultProgramKey); None without Saleor's schemas (CMP_SCHEMA_DIR)."""
+    if load_schema("3.23") is None:
+        yield None
+        return
+    with FakeSaleor(login_seconds=0.0) as fake:
+        app_id, _ = deploy_app(fake, preview.outputs["webhookUrls"])
+        writer = VaultProgramKeyProvider()
+        writer.configure(ConfigureRequest(Config(raw_config={"vault:address": seeded_vault.addr,
+                                                             "vault:token": seeded_vault.root_token},
+                                                 project_name="cmp-platform")))
+        writer.create({"mount": PROVISIONER_PATH.mount, "path": PROVISIONER_PATH.path, "key": "saleor_app_token",
+                       "value": fake.app_token(app_id)})
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def provisioner(preview, seeded_vault, control_plane, saleor_jwks, shop, tmp_path_factory) -> Iterator[Service]:
+    local = {"CONTROL_PLANE_URL": control_plane.url, "SALEOR_ALLOWED_ORIGINS": saleor_jwks.origin}
+    if shop is not None:
+        local["SALEOR_API_URL"] = shop.api_url  # catch-up reads this Saleor, with the app token from Vault
+    env = service_env(preview, "cmp-provisioner", seeded_vault, local)
     control_plane.add_issuer("cmp-provisioner", env["SERVICE_JWT_SECRET"])
     service = start_service("cmp-provisioner", ["cmp-provisioner", "serve"], env, free_port(),
                             tmp_path_factory.mktemp("provisioner"))
