@@ -6,6 +6,8 @@ the gateway's SaaS calls), and aiohttp spends a fraction of httpx's per call.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aiohttp
 
 from .jwks import FetchError
@@ -15,10 +17,12 @@ class HttpSession:
     """A keep-alive pool (at most ``limit`` connections, ``limit_per_host`` to one host) that never follows
     redirects and ignores proxy variables; ``aclose`` at shutdown."""
 
-    def __init__(self, *, timeout_seconds: float, limit: int = 100, limit_per_host: int = 0) -> None:
+    def __init__(self, *, timeout_seconds: float, limit: int = 100, limit_per_host: int = 0,
+                 trace_configs: Sequence[aiohttp.TraceConfig] = ()) -> None:
         self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._limit = limit
         self._limit_per_host = limit_per_host
+        self._trace_configs = list(trace_configs)  # tracing.py: client spans, traceparent passed on
         self._session: aiohttp.ClientSession | None = None
 
     def get(self) -> aiohttp.ClientSession:
@@ -27,7 +31,8 @@ class HttpSession:
                 limit=self._limit, limit_per_host=self._limit_per_host, keepalive_timeout=30, ttl_dns_cache=300
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self.timeout, trust_env=False, raise_for_status=False
+                connector=connector, timeout=self.timeout, trust_env=False, raise_for_status=False,
+                trace_configs=self._trace_configs
             )
         return self._session
 

@@ -20,12 +20,13 @@ from mcp.server.auth.routes import build_resource_metadata_url
 
 from service_src.common.http import HttpSession
 from service_src.common.logs import configure_logging
+from service_src.common.tracing import Tracing, configure
 from service_src.connector_gateway.audit import AuditLog
 from service_src.connector_gateway.auth import CallerVerifier, service_token
 from service_src.connector_gateway.errors import GatewayError
 from service_src.connector_gateway.gateway import ToolCall, ToolGateway
 from service_src.connector_gateway.jwks import CallerKeys
-from service_src.connector_gateway.mcp_server import build_mcp_server, mcp_asgi_app
+from service_src.connector_gateway.mcp_server import SERVER_NAME, build_mcp_server, mcp_asgi_app
 from service_src.connector_gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
 from service_src.connector_gateway.policy import PolicyCache
 from service_src.connector_gateway.ratelimit import rate_limiter
@@ -106,16 +107,18 @@ class GatewayApp:
 class GatewayService:
     """What the routes and the lifespan share, typed; built once per app (per worker process)."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewaySettings, tracing: Tracing | None = None) -> None:
         warn_about_local_setup(settings)
         self.settings = settings
         # The control plane's policies, caller keys and readiness; the SaaS calls use the gateway's own pool.
-        self.http = HttpSession(timeout_seconds=settings.cp_timeout_seconds, limit=50, limit_per_host=20)
+        self.tracing = tracing or configure(SERVER_NAME)  # off unless the OTEL_* variables turn it on
+        self.http = HttpSession(timeout_seconds=settings.cp_timeout_seconds, limit=50, limit_per_host=20,
+                                trace_configs=self.tracing.aiohttp_trace_configs())
         self.token = service_token(settings.service_jwt_secret.get_secret_value())
         self.policies = PolicyCache(self.http, settings.control_plane_url, self.token,
                                     timeout=settings.cp_timeout_seconds,
                                     grace_seconds=settings.policy_cache_grace_seconds)
-        self.credentials = CredentialStore(settings)
+        self.credentials = CredentialStore(settings, tracing=self.tracing)
         self.metrics = GatewayMetrics()
         self.audit = AuditLog(settings.audit_log)
         self.keys: CallerKeys | None = None
@@ -129,7 +132,7 @@ class GatewayService:
             verifier = CallerVerifier(secret=settings.service_jwt_secret.get_secret_value(),
                                       issuer=settings.caller_issuer)
         self.gateway = ToolGateway(settings, self.policies, self.credentials, self.audit, self.metrics, verifier,
-                                   rate_limiter(settings, self.metrics))
+                                   rate_limiter(settings, self.metrics), tracing=self.tracing)
         if not settings.policy_enforcement:
             log.warning("policy_enforcement_off", detail="every tool is allowed on every binding of the project")
         self.mcp = build_mcp_server(self.gateway)
@@ -162,6 +165,7 @@ class GatewayService:
         await self.http.aclose()
         self.credentials.close()
         self.audit.close()
+        self.tracing.shutdown()
 
 
 def _service(request: Request) -> GatewayService:
@@ -193,8 +197,8 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
             await service.aclose()
 
 
-def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
-    service = GatewayService(settings or GatewaySettings())
+def create_app(settings: GatewaySettings | None = None, tracing: Tracing | None = None) -> GatewayApp:
+    service = GatewayService(settings or GatewaySettings(), tracing)
     api = FastAPI(title="cmp-connector-gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
     api.state.service = service
     api.add_api_route("/healthz", healthz, methods=["GET"])

@@ -46,6 +46,7 @@ class Call:
     idempotency_key: str | None
     body: Any
     at: float = field(default_factory=time.monotonic)
+    traceparent: str | None = None  # W3C trace context the caller sent (the services' traces)
 
 
 @dataclass
@@ -206,7 +207,8 @@ class ControlPlaneFake:
             request.state.issuer = issuer
             response = await call_next(request)
         call = Call(request.method, request.url.path, response.status_code, issuer,
-                    request.headers.get("idempotency-key"), _recorded_body(raw))
+                    request.headers.get("idempotency-key"), _recorded_body(raw),
+                    traceparent=request.headers.get("traceparent"))
         self.calls.append(call)
         return response
 

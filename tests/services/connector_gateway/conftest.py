@@ -160,13 +160,13 @@ def start_gateway(seeded_openbao, policies, saas, tmp_path) -> Iterator[Callable
     """Starts a gateway (settings overridable); all started ones stop at the end of the test."""
     stack = []
 
-    def start(**overrides) -> RunningGateway:
+    def start(tracing=None, **overrides) -> RunningGateway:
         audit_path = tmp_path / f"audit-{len(stack)}.jsonl"
         port = free_port()
         values = {"vault_addr": seeded_openbao.addr, "vault_token": seeded_openbao.root_token,
                   "mcp_resource_url": f"http://127.0.0.1:{port}/mcp", **overrides}
         settings = gateway_settings(policies.url, saas.url, audit_path, **values)
-        app = create_app(settings)
+        app = create_app(settings, tracing)
         ctx = run_uvicorn_in_thread(app, port)
         url = ctx.__enter__()
         http = httpx.Client(base_url=url, timeout=10, verify=client_tls())

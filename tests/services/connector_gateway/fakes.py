@@ -57,6 +57,7 @@ class SaaSCall:
     path: str
     authorization: str | None
     body: Any
+    traceparent: str | None = None
 
 
 @dataclass
@@ -116,7 +117,8 @@ class SaaSFake:
         service = _TOKEN_PATHS.get(path) or (
             "zendesk" if path.startswith("/api/v2/") else "slack" if path.startswith("/api/") else "hubspot")
         if self.record:
-            self.calls.append(SaaSCall(service, method, path, auth, doc))
+            traceparent = headers.get(b"traceparent")
+            self.calls.append(SaaSCall(service, method, path, auth, doc, traceparent and traceparent.decode()))
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         injected = self._injected(service)
