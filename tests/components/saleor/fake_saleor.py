@@ -308,6 +308,18 @@ class FakeSaleor:
                 self._events = SaleorEvents(self, scale=self.retry_scale)
             return self._events
 
+    def graphql(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> dict[str, Any]:
+        """POST one document to the fake as a client does (with `Authorization: Bearer <token>`); its JSON answer."""
+        import httpx
+
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.post(self.api_url, json={"query": query, "variables": variables or {}}, headers=headers).json()
+
+    def staff_token(self) -> str:
+        """A staff access token, by tokenCreate with the fake's staff credentials."""
+        query = "mutation T($e: String!, $p: String!) { tokenCreate(email: $e, password: $p) { token } }"
+        return self.graphql(query, {"e": self.staff.email, "p": self.staff.password})["data"]["tokenCreate"]["token"]
+
     def app_token(self, app_id: str) -> str:
         """The auth token appCreate handed out for `app_id` (Saleor shows it once; the provider keeps it)."""
         with self._lock:

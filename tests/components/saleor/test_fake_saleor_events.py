@@ -56,14 +56,11 @@ def saleor(schema_dir) -> Iterator[FakeSaleor]:
 
 
 def gql(fake: FakeSaleor, name_or_text: str, variables: dict, token: str | None = None) -> dict:
-    text = document(name_or_text) if "{" not in name_or_text else name_or_text
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.post(fake.api_url, json={"query": text, "variables": variables}, headers=headers).json()
+    return fake.graphql(document(name_or_text) if "{" not in name_or_text else name_or_text, variables, token)
 
 
 def staff_token(fake: FakeSaleor) -> str:
-    answer = gql(fake, "token_create", {"email": fake.staff.email, "password": fake.staff.password})
-    return answer["data"]["tokenCreate"]["token"]
+    return fake.staff_token()
 
 
 def app_with_webhook(fake: FakeSaleor, target: str, event: str = "ORDER_FULLY_PAID", *,

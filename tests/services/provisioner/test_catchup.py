@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from components.saleor.component import APP_IDENTIFIER, APP_NAME, APP_PERMISSIONS
-from components.saleor.documents import ORDER_EVENTS, document, order_subscription
+from components.saleor.documents import ORDER_EVENTS, document
 from service_src.provisioner.app import create_app
 from service_src.provisioner.cli import main as cli_main
 from service_src.provisioner.inbox import DEAD, DONE, PENDING
@@ -23,6 +22,7 @@ from tests.services.provisioner.helpers import SERVICE_JWT_SECRET, cli, inbox_ro
 from tests.support.cli import assert_one_line_usage_error
 from tests.support.net import free_port, run_uvicorn_in_thread
 from tests.support.tiers import server_fixture
+from tests.tools.verify.helpers import deploy_app
 
 SCALE = 0.001  # Saleor's 10·2^n s retry schedule in milliseconds: all six tries, about 0.3 s in all
 PAID_LINE = line("ov_100", "pro")
@@ -46,25 +46,9 @@ class Deployed:
 def deploy(shop: FakeSaleor) -> Deployed:
     """The app and its three webhooks as `pulumi up` makes them, aimed at a provisioner that is not running."""
     port = free_port()
-    token = gql(shop, document("token_create"), {"email": shop.staff.email, "password": shop.staff.password})[
-        "tokenCreate"]["token"]
-    app = gql(shop, document("app_create"), {"input": {"name": APP_NAME, "identifier": APP_IDENTIFIER,
-                                                       "permissions": list(APP_PERMISSIONS)}}, token)["appCreate"]
-    hooks = {}
-    for event in ORDER_EVENTS:
-        path = event.lower().replace("_", "-")
-        created = gql(shop, document("webhook_create"), {"input": {
-            "app": app["app"]["id"], "name": event, "targetUrl": f"http://127.0.0.1:{port}/webhooks/{path}",
-            "asyncEvents": [event], "isActive": True, "query": order_subscription(event)}}, token)
-        hooks[event] = created["webhookCreate"]["webhook"]["id"]
-    return Deployed(app["app"]["id"], hooks, port)
-
-
-def gql(shop: FakeSaleor, query: str, variables: dict, token: str | None = None) -> dict:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    answer = httpx.post(shop.api_url, json={"query": query, "variables": variables}, headers=headers).json()
-    assert not answer.get("errors"), answer
-    return answer["data"]
+    urls = {e.lower(): f"http://127.0.0.1:{port}/webhooks/{e.lower().replace('_', '-')}" for e in ORDER_EVENTS}
+    app_id, hooks = deploy_app(shop, urls)
+    return Deployed(app_id, hooks, port)
 
 
 def catchup_settings(pg_url: str, control_plane, shop: FakeSaleor, token: str | None, **overrides):
@@ -139,11 +123,11 @@ def test_orders_paid_while_the_provisioner_was_down_are_provisioned_exactly_once
         assert [c.idempotency_key for c in cancels] == [f"saleor-cancel:{cancelled}"]
 
         # Saleor's FAILED deliveries sent again, and a duplicate firing: the inbox answers duplicate, nothing new.
-        token = gql(shop, document("token_create"), {"email": shop.staff.email, "password": shop.staff.password})[
-            "tokenCreate"]["token"]
+        token = shop.staff_token()
         for delivery in orders.failed():
-            gql(shop, "mutation R($id: ID!) { eventDeliveryRetry(id: $id) { errors { code } } }",
-                {"id": delivery["id"]}, token)
+            answer = shop.graphql("mutation R($id: ID!) { eventDeliveryRetry(id: $id) { errors { code } } }",
+                                  {"id": delivery["id"]}, token)
+            assert answer["data"]["eventDeliveryRetry"]["errors"] == []
         orders.fire("ORDER_FULLY_PAID", paid[0], times=2)
         orders.wait(lambda: not orders.failed() and orders.settled(), what="the re-sent deliveries to succeed")
         wait_until(lambda: metric(url, "cmp_provisioner_deliveries_total", outcome="duplicate") >= 5 + 1 + 2,
