@@ -219,6 +219,7 @@ class CatchUp:
             raise CatchUpError(f"catch-up is off: {self.off}", outcome="off")
         lock = await asyncio.to_thread(self._store.try_catchup_lock)
         if lock is None:
+            self.status = "standby: another replica holds the catch-up lock (its /readyz says how it goes)"
             return RunResult(since=since or utcnow())
         try:
             return await self._read(since)
