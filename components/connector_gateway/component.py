@@ -32,7 +32,8 @@ class ConnectorGateway(pulumi.ComponentResource):
         self.workload = ServiceWorkload(NAME, service_workload_args(
             NAME, args, env=env.config_map, secret_path=CONNECTOR, secret_keys=env.secret_keys,
             egress_peers=(s.vault_egress, s.control_plane_egress,
-                          *([s.rate_limit_storage_egress] if s.rate_limit_storage_egress else [])),
+                          *([s.rate_limit_storage_egress] if s.rate_limit_storage_egress else []),
+                          *([s.otlp_egress] if s.otlp_egress else [])),
             # Vault's Kubernetes auth logs in with the pod's service-account token.
             automount_service_account_token=s.vault_auth_method == "kubernetes",
         ), opts=pulumi.ResourceOptions(parent=self))

@@ -129,10 +129,19 @@ class GatewaySettings(BaseSettings):
     rate_limit_storage_timeout_seconds: float = Field(
         0.5, gt=0, le=10, json_schema_extra={**STACK, "with": "rate_limit_storage_url"})
 
+    # Traces (service_src/common/tracing.py): set, the OTel SDK exports spans there over OTLP/HTTP; the SDK reads
+    # this variable (and the other OTEL_* ones) itself.
+    otel_exporter_otlp_endpoint: str | None = Field(None, json_schema_extra=STACK)
+
     @field_validator("control_plane_url", "vault_addr", "slack_base_url", "hubspot_base_url")
     @classmethod
     def _url(cls, value: str, info) -> str:
         return _http_url(value, info.field_name.upper())
+
+    @field_validator("otel_exporter_otlp_endpoint")
+    @classmethod
+    def _otlp(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value, "OTEL_EXPORTER_OTLP_ENDPOINT")
 
     @field_validator("zendesk_base_url")
     @classmethod

@@ -122,6 +122,7 @@ REFUSED = [
     (GATEWAY, "caller_jwks_url", "https://cp.example.com/jwks?x=1"),
     (GATEWAY, "mcp_allowed_origins", ["https://a.example.com/app"]),
     (GATEWAY, "rate_limit_storage_url", "memcached://m:11211"),
+    (GATEWAY, "otel_exporter_otlp_endpoint", "otel-collector:4318"),
     (GATEWAY, "zendesk_base_url", "https://zendesk.example.com"),
     (GATEWAY, "slack_base_url", "http://"),
     (GATEWAY, "vault_auth_method", "token"),
@@ -171,6 +172,7 @@ SET = {
         "jwks_cache_ttl_seconds": 60, "jwks_min_refetch_seconds": 0,
         "rate_limit_storage_url": "redis://redis.redis.svc:6379/1", "rate_limit_storage_failure": "closed",
         "rate_limit_storage_timeout_seconds": 2,
+        "otel_exporter_otlp_endpoint": "http://otel-collector.observability.svc:4318",
     },
     PROVISIONER_SERVICE: {
         "cp_timeout_seconds": 2.5, "max_body_bytes": 2048, "saleor_allowed_origins": ["https://shop.example.com"],
@@ -182,7 +184,8 @@ SET = {
 }
 # Stack fields never rendered, each with its reason.
 NEVER_RENDERED = {"saleor_legacy_hmac": "refused whenever set"}
-EGRESS = {"rateLimitStorageEgress": {"namespace": "redis", "ports": [6379]}}
+EGRESS = {"rateLimitStorageEgress": {"namespace": "redis", "ports": [6379]},
+          "otlpEgress": {"namespace": "observability", "ports": [4318]}}
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.key)

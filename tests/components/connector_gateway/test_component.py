@@ -143,6 +143,20 @@ def test_a_shared_rate_limit_renders_its_storage_and_opens_the_network_policy_to
         "kubernetes.io/metadata.name": "redis"}
 
 
+def test_traces_render_the_otlp_endpoint_and_open_the_network_policy_to_the_collector():
+    config = staging_like()
+    config["connectorGateway"].update({
+        "otelExporterOtlpEndpoint": "http://otel-collector.observability.svc.cluster.local:4318",
+        "otlpEgress": {"namespace": "observability", "podLabels": {"app": "otel-collector"}, "ports": [4318]}})
+    rec = run_platform(config)
+    env = rec.one(CONFIG_MAP, "cmp-connector-config").inputs["data"]
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability.svc.cluster.local:4318"
+    egress = rec.one(NETWORK_POLICY, "cmp-connector").inputs["spec"]["egress"]
+    assert [rule for rule in egress if rule.get("ports") == [{"port": 4318, "protocol": "TCP"}]]
+    untraced = run_platform(staging_like()).one(CONFIG_MAP, "cmp-connector-config").inputs["data"]
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in untraced
+
+
 def test_hs256_callers_render_no_jwks_settings():
     config = staging_like()
     config["connectorGateway"]["callerAuthMode"] = "hs256"
@@ -156,6 +170,9 @@ def test_hs256_callers_render_no_jwks_settings():
     ({"rateLimitStorageUrl": "redis://:hunter2@redis:6379/0",
       "rateLimitStorageEgress": {"namespace": "redis", "ports": [6379]}}, "rateLimitStorageUrl", "no credentials"),
     ({"rateLimitStorageUrl": "memcached://m:11211"}, "rateLimitStorageUrl", "redis://"),
+    ({"otelExporterOtlpEndpoint": "http://collector:4318"}, "otlpEgress", "required with otelExporterOtlpEndpoint"),
+    ({"otelExporterOtlpEndpoint": "collector:4318", "otlpEgress": {"namespace": "o", "ports": [4318]}},
+     "otelExporterOtlpEndpoint", "http:// or https://"),
     ({"mcpAllowedOrigins": ["https://a.example.com/app"]}, "mcpAllowedOrigins", "must be origins"),
     ({"callerJwksUrl": "https://cp.example.com/jwks?x=1"}, "callerJwksUrl", "without query"),
     ({"rateLimitStorageTimeoutSeconds": 30}, "rateLimitStorageTimeoutSeconds", "less than or equal to 10"),
