@@ -130,10 +130,11 @@ class ControlPlaneFake:
         servers.announce(self, "control-plane fake (in-process; calls recorded in .calls)", self.url, None)
         return self
 
-    def stop(self) -> None:
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop serving; ``wait=False`` only asks uvicorn to stop (nothing waits on this fake's shutdown)."""
         if self._server is not None:
             self._server.should_exit = True
-            if self._thread is not None:
+            if wait and self._thread is not None:
                 self._thread.join(timeout=10)
             self._server = None
 
@@ -148,7 +149,7 @@ class ControlPlaneFake:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.stop(wait=False)
 
     # ---- the contract -------------------------------------------------------------------------------------
     def _verify(self, request: Request) -> tuple[str | None, JSONResponse | None]:

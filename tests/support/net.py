@@ -72,12 +72,16 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
 
 
 @contextmanager
-def run_uvicorn_in_thread(app, port: int | None = None, *, host: str = "127.0.0.1") -> Iterator[str]:
+def run_uvicorn_in_thread(app, port: int | None = None, *, host: str = "127.0.0.1",
+                          wait_for_shutdown: bool = True) -> Iterator[str]:
     """Serve an ASGI app on loopback in a background thread; yields its base URL and stops it after.
 
     Only uvicorn's public API: ``Server.started`` says it listens, ``should_exit`` asks it to stop (uvicorn
-    looks at the flag every 0.1 s, then closes the listener and runs the app's lifespan shutdown). A test whose
+    looks at the flag every 0.1 s, pauses a fixed 0.1 s, then runs the app's lifespan shutdown). A test whose
     client needs no socket serves the app in-process instead (``httpx.ASGITransport``).
+
+    ``wait_for_shutdown=False`` is for a fake whose shutdown nothing waits on (no lifespan work, a port of its
+    own): leaving the block only asks it to stop, and the test goes on while it closes.
     """
     import uvicorn
 
@@ -96,4 +100,5 @@ def run_uvicorn_in_thread(app, port: int | None = None, *, host: str = "127.0.0.
         yield url
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        if wait_for_shutdown:
+            thread.join(timeout=10)

@@ -102,7 +102,7 @@ def saas() -> Iterator[SaaSFake]:
         slack_tokens={SLACK_TOKEN_ACME},
         hubspot_tokens={HUBSPOT_TOKEN_ACME, HUBSPOT_TOKEN_ACME_SALES},
     )
-    with run_uvicorn_in_thread(fake) as url:
+    with run_uvicorn_in_thread(fake, wait_for_shutdown=False) as url:
         fake.url = url
         yield fake
 

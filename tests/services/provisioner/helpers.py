@@ -76,7 +76,7 @@ class JwksServer:
 def serving_jwks(keys: list[SigningKey]) -> Iterator[JwksServer]:
     """A JwksServer on loopback with ``origin`` and ``api_url`` (Saleor's, for Saleor-Api-Url) set; stops after."""
     server = JwksServer(keys)
-    with run_uvicorn_in_thread(server.app) as url:
+    with run_uvicorn_in_thread(server.app, wait_for_shutdown=False) as url:
         server.origin = url
         server.api_url = url + "/graphql/"
         yield server
