@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         print(f"{PROG}: configuration ok")
         return 0
-    import uvicorn
+    import uvicorn  # here, not at the top: check-config answers without uvicorn's seconds of imports
 
     # Each worker process makes its app with served_app, which sets up the service's logging there first.
     uvicorn.run(

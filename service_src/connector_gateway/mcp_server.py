@@ -7,6 +7,7 @@ refuses ``tools/call`` of a tool the caller may not use (through the gateway, so
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -99,8 +100,6 @@ async def run_tool(gateway: ToolGateway, tool: str, binding: Any, arguments: Any
 
 
 def _dumps(value: Any) -> str:
-    import json
-
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 

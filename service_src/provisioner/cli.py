@@ -32,7 +32,7 @@ from service_src.common.logs import configure_logging
 
 from .inbox import InboxStore
 from .schema import SchemaError
-from .settings import check_database_url, config_errors
+from .settings import ProvisionerSettings, check_database_url, config_errors
 
 PROG = "cmp-provisioner"
 COMMANDS = ("serve", "check-config", "migrate", "dead-letters", "catch-up")
@@ -58,9 +58,7 @@ class Failed(Exception):
         self.status = status
 
 
-def _settings():
-    from .settings import ProvisionerSettings
-
+def _settings() -> ProvisionerSettings:
     try:
         return ProvisionerSettings()
     except ValidationError as exc:
@@ -68,6 +66,8 @@ def _settings():
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: uvicorn and the app (FastAPI, the worker) take seconds to import, which
+    # check-config and the dead-letter commands, run by hand through kubectl exec, would pay for nothing.
     import uvicorn
 
     from .app import create_app, migrate_schema
