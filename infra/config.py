@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from infra.naming import NAME_LABEL, PROJECT
@@ -49,6 +49,25 @@ def _show(value: Any) -> str:
 
 MISSING = object()  # a key that is not set at all
 
+
+def holds_placeholder(value: Any) -> bool:
+    """Whether ``value`` holds the secret placeholder: is it, is text made with it (a URL with a secret namespace),
+    or a list or mapping holding one. Such a value cannot be judged."""
+    if isinstance(value, Mapping):
+        return any(holds_placeholder(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(holds_placeholder(item) for item in value)
+    return isinstance(value, str) and REDACTED in value
+
+
+def redacted(value: Any) -> Any:
+    """``value`` with every leaf the secret placeholder, its shape kept (a null stays null)."""
+    if isinstance(value, Mapping):
+        return {key: redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redacted(item) for item in value]
+    return value if value is None else REDACTED
+
 # ---------------------------------------------------------------------------------------------------------
 # Building blocks
 
@@ -81,16 +100,40 @@ class Model(BaseModel):
 
     model_config = MODEL_CONFIG
 
+    # Set from the validation context: this model was read where "[secret]" stands for a value nobody may judge.
+    _secret_placeholders: bool = PrivateAttr(default=False)
+
+    def model_post_init(self, context: Any) -> None:
+        if (context or {}).get("secret_placeholders"):
+            self._hold_placeholders()
+
+    def _hold_placeholders(self) -> None:
+        """Mark this model and the models in it (defaults too, which validation gives no context) as read with
+        secret placeholders."""
+        self._secret_placeholders = True
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, Model) and not item._secret_placeholders:
+                    item._hold_placeholders()
+
+    @property
+    def secret_placeholders(self) -> bool:
+        """Whether a "[secret]" in this model stands for a secret value (see ``_secret_placeholder``)."""
+        return self._secret_placeholders
+
     @field_validator("*", mode="wrap")
     @classmethod
     def _secret_placeholder(cls, value: Any, handler: Any, info: Any) -> Any:
-        """Offline a secret value is the placeholder "[secret]" (its ciphertext cannot be decrypted there): with
-        ``context={"secret_placeholders": True}`` a field holding it counts as set, and its rule is left to
-        `pulumi preview`, which sees the value. Without that context every value meets every rule."""
+        """A secret value nobody may judge is the placeholder "[secret]" (offline its ciphertext cannot be
+        decrypted; stacks/config.py redacts a key it refuses): with ``context={"secret_placeholders": True}`` a
+        field holding it, or a list or mapping whose only errors are its placeholders, counts as set and is not
+        judged. Without that context every value meets every rule."""
         try:
             return handler(value)
-        except ValidationError:
-            if value == REDACTED and (info.context or {}).get("secret_placeholders"):
+        except ValidationError as exc:
+            if (info.context or {}).get("secret_placeholders") and (
+                    value == REDACTED or all(_placeholder_error(error) for error in exc.errors())):
                 return value
             raise
 
@@ -103,6 +146,11 @@ class Model(BaseModel):
         if list(validators)[-1:] != ["_secret_placeholder"]:
             validators["_secret_placeholder"] = validators.pop("_secret_placeholder")
             cls.model_rebuild(force=True)
+
+
+def _placeholder_error(error: Any) -> bool:
+    """A pydantic error a placeholder caused (a key that is missing or unknown is an error whatever it holds)."""
+    return error["type"] not in ("missing", "extra_forbidden") and holds_placeholder(error.get("input"))
 
 
 def dns_label(value: str) -> str:

@@ -40,9 +40,11 @@ from infra.config import (
     dns_label,
     errors_from,
     has_digest,
+    holds_placeholder,
     http_url,
     memory_bytes,
     raise_all,
+    redacted,
 )
 from infra.naming import PROJECT
 
@@ -110,6 +112,8 @@ class StackConfig(Model):
 
 
 def _resource_errors(key: str, res: Resources) -> list[ConfigError]:
+    if holds_placeholder(res.model_dump()):  # a secret placeholder is not judged
+        return []
     found = []
     if cpu_millis(res.limits.cpu) < cpu_millis(res.requests.cpu):
         found.append(ConfigError(f"{key}.limits.cpu", res.limits.cpu, f"must be >= requests.cpu ({res.requests.cpu})"))
@@ -142,7 +146,7 @@ def _digest_errors(cfg: StackConfig) -> list[ConfigError]:
         f"printed (`pulumi config set --path {PROJECT}:{key} <repo>:<tag>@sha256:<digest>`)"))
         for key, image in (("connectorGateway.image", cfg.connector_gateway.image),
                            ("provisioner.image", cfg.provisioner.image))
-        if not cfg.images.build and not has_digest(image)]
+        if not cfg.images.build and not has_digest(image) and not holds_placeholder(image)]
     if cfg.ragflow.enabled and not cfg.ragflow.digest and not cfg.ragflow.registry_preflight:
         found.append(ConfigError("ragflow.digest", MISSING, (
             f"{cfg.environment} requires the Ragflow image pinned by digest: let the registry resolve "
@@ -155,18 +159,18 @@ def service_environments(cfg: StackConfig) -> dict[str, ServiceEnvironment]:
     """Each service's environment as the stack renders it (by slice key), through the service's own settings
     model: a value the service would refuse is a ConfigError naming its stack key."""
     platform = ServicePlatform(cfg.namespace, cfg.control_plane_url, cfg.debug)
+    origin = REDACTED if holds_placeholder(cfg.saleor.api_url) else cfg.saleor.origin  # a secret's origin is one
     return {"connectorGateway": cfg.connector_gateway.environment(platform, cfg.vault),
-            "provisioner": cfg.provisioner.environment(platform, cfg.saleor.origin, cfg.saleor.api_url)}
+            "provisioner": cfg.provisioner.environment(platform, origin, cfg.saleor.api_url)}
 
 
-def stack_rule_errors(cfg: StackConfig, *, secret_placeholders: bool = False) -> list[ConfigError]:
-    """Every rule across keys the stack breaks. ``secret_placeholders``: as in ``parse_stack_config``."""
+def stack_rule_errors(cfg: StackConfig) -> list[ConfigError]:
+    """Every rule across keys the stack breaks (a secret placeholder is not judged: see ``parse_stack_config``)."""
     try:
         service_environments(cfg)
         found = []
     except ConfigError as exc:
-        # Offline, a value set with --secret is a placeholder no service takes: its check waits for the real value.
-        found = [] if secret_placeholders and REDACTED in str(exc.value) else [exc]
+        found = [exc]
     found += [error for key, res in (("connectorGateway.resources", cfg.connector_gateway.resources),
                                     ("provisioner.resources", cfg.provisioner.resources),
                                     ("ragflow.resources", cfg.ragflow.resources))
@@ -232,7 +236,7 @@ def parse_stack_config(raw: Mapping[str, Any], secrets: Mapping[str, Any], *,
     except ValidationError as exc:
         raise_all(found + errors_from(exc, raw))
         raise  # not reached: a ValidationError holds at least one error
-    raise_all(found + stack_rule_errors(cfg, secret_placeholders=secret_placeholders))
+    raise_all(found + stack_rule_errors(cfg))
     return cfg
 
 
@@ -358,6 +362,39 @@ def _bag_values(bag: Mapping[str, str], secret_keys: Collection[str]) -> tuple[d
     return raw, secrets, found
 
 
+# Keys that decide which rules and objects a stack gets rather than what an object holds.
+_DECIDING_KEYS = ("environment", "kubernetesVersion", "protect", "requireImageDigest")
+
+
+def _stack_keys() -> set[str]:
+    return {field.alias or name for name, field in StackConfig.model_fields.items() if name != "secrets"}
+
+
+def secret_key_error(key: str) -> ConfigError:
+    """A stack key set with ``--secret`` that is not a declared secret: nothing the program makes of it could stay
+    secret (docs/platform.md, "Secrets"), so it is refused rather than published."""
+    why = ("decides which rules and objects the stack gets, which every preview must read" if key in _DECIDING_KEYS
+           else "renders it into Kubernetes objects that are not Secrets (ConfigMaps, Deployments), which the "
+                "cluster and the GitOps export show in plain text")
+    command = (f"pulumi config set --path '{PROJECT}:{key}.<field>' <value>" if key in _structured_keys()
+               else f"pulumi config set {PROJECT}:{key} <value>")
+    return ConfigError(key, REDACTED, (
+        f"is set with --secret, but the program keeps secret only the declared secrets ({', '.join(SECRET_KEYS)}) "
+        f"and {why}. Set its values again without --secret (`{command}`); a secret belongs in Vault, from where "
+        "a service's ExternalSecret brings its secret settings"))
+
+
+def _secret_stack_values(raw: dict[str, Any], secret_keys: Collection[str]) -> tuple[set[str], list[ConfigError]]:
+    """Redact in ``raw`` every project key set with ``--secret`` (beyond the declared secrets, which are not in
+    ``raw``): its value is never judged nor shown, under Pulumi (which hands it over decrypted) as offline (where it
+    holds placeholders). A known stack key is refused; an unknown one is left to the unknown-key error."""
+    secret = {key for key in raw if f"{PROJECT}:{key}" in secret_keys}
+    for key in secret:
+        raw[key] = redacted(raw[key])
+    refused = secret & _stack_keys()
+    return refused, [secret_key_error(key) for key in sorted(refused)]
+
+
 def stack_config_from_bag(bag: Mapping[str, str], secret_keys: Collection[str], *,
                           source: Callable[[str], str] | None = None,
                           earlier: Iterable[ConfigError] = ()) -> StackConfig:
@@ -369,12 +406,14 @@ def stack_config_from_bag(bag: Mapping[str, str], secret_keys: Collection[str], 
     found = [*earlier, *provider_config_errors(bag, secret_keys)]
     raw, secrets, decoding = _bag_values(bag, secret_keys)
     found += decoding
-    # A structured key set with `--secret` holds its leaves' real values under Pulumi; offline, placeholders.
-    placeholders = any(key.removeprefix(f"{PROJECT}:") in raw for key in secret_keys)
+    refused, refusals = _secret_stack_values(raw, secret_keys)
+    found += refusals
     try:
-        cfg = parse_stack_config(raw, secrets, secret_placeholders=placeholders)
+        cfg = parse_stack_config(raw, secrets, secret_placeholders=bool(refused))
     except ConfigError as exc:
-        found += getattr(exc, "errors", [exc])
+        # A refused key's placeholders are not judged; every other key is.
+        found += [error for error in getattr(exc, "errors", [exc])
+                  if _top_key(error.key).removeprefix(f"{PROJECT}:") not in refused]
         cfg = None
     raise_all(_located(found, source))
     assert cfg is not None

@@ -30,7 +30,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import to_jsonable_python
 
 from components.vault.paths import SeedPath
-from infra.config import ConfigError, ImageRef, Model, Peer, Resources, peer, resources
+from infra.config import REDACTED, ConfigError, ImageRef, Model, Peer, Resources, holds_placeholder, peer, resources
 
 DEPLOY = "deploy"  # the json_schema_extra key of the mark
 STACK, PLATFORM, SECRET = "stack", "platform", "secret"
@@ -125,9 +125,10 @@ def service_slice(name: str, base: type[ServiceSettings]) -> type[ServiceSetting
 
 
 @functools.cache
-def deployed_model(settings: type[Any]) -> type[Any]:
+def deployed_model(settings: type[Any], unknown: frozenset[str] = frozenset()) -> type[Any]:
     """The service's own settings model reading only the values given (never this process's environment), with
-    its secret fields left to the pod: every other rule is the service's."""
+    its secret fields left to the pod and the ``unknown`` ones (secret placeholders) left unjudged: every other
+    rule is the service's."""
 
     class FromValues(settings):
         @classmethod
@@ -135,9 +136,12 @@ def deployed_model(settings: type[Any]) -> type[Any]:
                                        file_secret_settings):
             return (init_settings,)
 
-    secrets: dict[str, Any] = {name: (field.annotation | None, Field(None, validate_default=False))
-                               for name, field in marked(settings, SECRET).items()}
-    return create_model(f"{settings.__name__}AsDeployed", __base__=FromValues, __module__=__name__, **secrets)
+    unjudged: dict[str, Any] = {name: (field.annotation | None, Field(None, validate_default=False))
+                                for name, field in settings.model_fields.items()
+                                if mark_of(field) == SECRET or name in unknown}
+    suffix = "".join(f"_{name}" for name in sorted(unknown))
+    return create_model(f"{settings.__name__}AsDeployed{suffix}", __base__=FromValues, __module__=__name__,
+                        **unjudged)
 
 
 def render_environment(settings: type[Any], values: ServiceSettings, platform: Mapping[str, Any],
@@ -151,9 +155,13 @@ def render_environment(settings: type[Any], values: ServiceSettings, platform: M
     if unknown := sorted(set(platform) - set(platform_fields) - set(stack)):
         raise TypeError(f"{settings.__name__}: {', '.join(unknown)} are not stack or platform settings")
     given = {**platform, **{name: getattr(values, name) for name in stack if name in values.model_fields_set}}
-    text = {name: env_text(value) for name, value in given.items() if value is not None}
+    # A secret placeholder (values.secret_placeholders: a secret nobody may read here) is neither judged nor
+    # made up: the ConfigMap shows it as it is; every other value meets the service's rules.
+    unknown = frozenset(name for name, value in given.items()
+                        if values.secret_placeholders and holds_placeholder(value))
+    text = {name: env_text(value) for name, value in given.items() if value is not None and name not in unknown}
     try:
-        deployed = deployed_model(settings).model_validate(text)
+        deployed = deployed_model(settings, unknown).model_validate(text)
     except ValidationError as exc:
         raise _refused(exc, values, given, stack) from None
     config_map = {}
@@ -161,9 +169,13 @@ def render_environment(settings: type[Any], values: ServiceSettings, platform: M
         if mark_of(field) not in (STACK, PLATFORM):
             continue
         value, companion = getattr(deployed, name), dict(field.json_schema_extra or {}).get(WITH)
-        if value in (None, "", []) or (companion and getattr(deployed, companion) in (None, "", [])):
+        if name in unknown:
+            config_map[name.upper()] = REDACTED
+        elif value in (None, "", []) or (companion and companion not in unknown
+                                          and getattr(deployed, companion) in (None, "", [])):
             continue
-        config_map[name.upper()] = env_text(value)
+        else:
+            config_map[name.upper()] = env_text(value)
     return ServiceEnvironment(config_map, _secret_keys(settings, secret_path))
 
 

@@ -236,3 +236,46 @@ def test_a_nested_key_set_without_path_names_the_command_that_sets_it():
         "config error: cmp-platform:ragflow.tag = 'v0.16': a key with a path is set with `pulumi config set --path "
         "'cmp-platform:ragflow.tag' <value>`, which writes it inside cmp-platform:ragflow",
         "config error: cmp-platform:gatewayBilling.retries = 11: Input should be less than or equal to 10"]
+
+
+# --- a key set with --secret that is not a declared secret -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "value", "command", "why"), [
+    ("vault", {"address": "http://vault.hidden.example:8200"}, "pulumi config set --path 'cmp-platform:vault.<field>'",
+     "renders it into Kubernetes objects that are not Secrets (ConfigMaps, Deployments)"),
+    ("controlPlaneUrl", "http://cp.hidden.example:8000", "pulumi config set cmp-platform:controlPlaneUrl",
+     "renders it into Kubernetes objects that are not Secrets"),
+    ("environment", "dev", "pulumi config set cmp-platform:environment", "decides which rules and objects"),
+])
+def test_a_stack_key_set_with_secret_is_refused_under_pulumi_naming_the_key_never_its_value(key, value, command, why):
+    """Under `pulumi preview`/`up` the SDK hands a --secret key over decrypted: the program refuses it (one line
+    naming the key and where secrets belong) before registering anything, and never prints what it holds."""
+    with pytest.raises(ConfigError) as caught:
+        _load({**MINIMAL, **SECRETS, key: value}, set(SECRETS) | {key})
+    message = str(caught.value)
+    assert message.startswith(f"config error: cmp-platform:{key} = [secret]: is set with --secret, but the program "
+                              "keeps secret only the declared secrets (saleorStaffPassword, provisionerDatabaseUrl, ")
+    assert why in message and f"Set its values again without --secret (`{command} <value>`)" in message
+    assert "belongs in Vault" in message and message.endswith("(Pulumi.dev.yaml)")
+    assert "hidden.example" not in message and len(message.splitlines()) == 1
+
+
+def test_a_refused_key_is_not_judged_and_every_other_key_still_is():
+    """A refused key's values are neither judged nor shown (a rule's message could quote them): the gateway's
+    VAULT_ADDR rule does not run on it; a bad value elsewhere is reported with it."""
+    config = {**MINIMAL, **SECRETS, "vault": {"address": "ftp://vault.hidden.example"},
+              "gatewayBilling": {"retries": 11}}
+    with pytest.raises(ConfigError) as caught:
+        _load(config, set(SECRETS) | {"vault"})
+    lines = str(caught.value).splitlines()
+    assert [line.split(": ", 2)[1] for line in lines] == ["cmp-platform:vault = [secret]",
+                                                          "cmp-platform:gatewayBilling.retries = 11"]
+    assert "hidden.example" not in str(caught.value) and "VAULT_ADDR" not in str(caught.value)
+
+
+def test_an_unknown_key_set_with_secret_is_an_unknown_key_that_shows_no_value():
+    with pytest.raises(ConfigError) as caught:
+        _load({**MINIMAL, **SECRETS, "vaultt": {"address": "http://vault.hidden.example"}}, set(SECRETS) | {"vaultt"})
+    assert str(caught.value) == ('config error: cmp-platform:vaultt = [secret]: unknown key '
+                                 "(docs/platform.md lists every key) (Pulumi.dev.yaml)")

@@ -65,14 +65,6 @@ def check_stack_config(files: StackFiles) -> str:
     return stack_config_from_bag(bag, secret_keys, source=files.source_of, earlier=earlier).kubernetes_version
 
 
-def secret_value_notes(files: StackFiles, declared: tuple[str, ...]) -> list[str]:
-    """A note per project key holding values set with ``--secret`` (beyond the declared secrets): offline they
-    are placeholders, so their rules wait for `pulumi preview`."""
-    return [f"{files.stack}: {files.project}:{key} holds values set with --secret, which the offline preview "
-            "cannot decrypt: they show as [secret], and their rules are checked by `pulumi preview`"
-            for key in sorted(files.secret_keys) if ":" not in key and key not in declared]
-
-
 def namespace_notes(files: StackFiles) -> list[str]:
     """A warning per stack-file key whose namespace nothing reads (stacks.config.namespace_warnings)."""
     from stacks.config import namespace_warnings
@@ -170,7 +162,7 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
     except StackFileError as exc:
         result.code, result.lines = 2, [f"error: {exc}"]
         return result
-    result.lines += files.notes + namespace_notes(files) + secret_value_notes(files, secret_keys())
+    result.lines += files.notes + namespace_notes(files)
     try:
         kubernetes_version = check_config(files) or DEFAULT_KUBERNETES_VERSION
         with offline(online):

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from components.vault.paths import CONNECTOR
 from components.workload.config import ServiceSettings, env_text, service_slice
-from infra.config import ConfigError, ImageRef
+from infra.config import REDACTED, ConfigError, ImageRef
 
 STACK, PLATFORM, SECRET = {"deploy": "stack"}, {"deploy": "platform"}, {"deploy": "secret"}
 
@@ -93,6 +93,23 @@ def test_a_platform_value_the_model_refuses_names_the_slice_and_the_variable():
     with pytest.raises(ConfigError) as caught:
         service_slice("StrictConfig", StrictWorkload)().render({"url": "ftp://cp"})
     assert str(caught.value).startswith("config error: cmp-platform:demo = 'URL=ftp://cp': String should match")
+
+
+def test_a_secret_placeholder_is_not_judged_and_renders_as_itself_while_every_other_value_is_judged():
+    """Where "[secret]" stands for a value nobody may read (stacks/config.py: a key set with --secret), the service's
+    rule is not applied to it and the ConfigMap shows the placeholder, never a default or a made-up value."""
+    placeholders = {"secret_placeholders": True}
+    slice_ = DemoConfig.model_validate({"store": REDACTED, "limit": REDACTED}, context=placeholders)
+    env = slice_.render({"url": "http://[secret]:8000"})  # a platform value made from a secret is one too
+    assert env.config_map == {"URL": REDACTED, "LIMIT": REDACTED, "MODE": "safe", "STORE": REDACTED,
+                              "STORE_TIMEOUT": "0.5"}  # STORE has a value, so its companion is rendered
+    with pytest.raises(ConfigError) as caught:  # the service's own rule, beside a placeholder
+        DemoConfig.model_validate({"limit": REDACTED, "store": "memcached://m"}, context=placeholders).render(
+            {"url": REDACTED})
+    assert str(caught.value) == "config error: cmp-platform:demo.store = 'memcached://m': STORE must be redis://"
+    # Without that context "[secret]" is a value like any other, and meets the rule.
+    with pytest.raises(ConfigError, match=r"cmp-platform:demo.store = \[secret\]: STORE must be redis://"):
+        DemoConfig.model_validate({"store": REDACTED}).render({"url": "http://cp:8000"})
 
 
 def test_every_platform_setting_must_be_given_and_only_settings_may_be():

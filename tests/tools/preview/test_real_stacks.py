@@ -218,15 +218,20 @@ def test_every_config_error_is_reported_together_naming_its_file(project_copy, c
         "(Pulumi.dev.yaml)"]
 
 
-def test_a_structured_value_set_with_secret_is_previewed_as_a_placeholder(project_copy, capsys):
-    """`pulumi config set --path --secret cmp-platform:saleor.staffEmail ...` writes a `secure:` leaf: offline it
-    cannot be decrypted, so its rule waits for `pulumi preview`, and the preview says so."""
-    edit(project_copy, "dev", "    staffEmail: platform-bot@gsv.dev", "    staffEmail:\n      secure: v1:AAAABBBBCCCC")
+def test_a_stack_key_set_with_secret_is_refused_and_its_placeholders_are_not_judged(project_copy, capsys):
+    """`pulumi config set --path --secret 'cmp-platform:vault.address' ...` writes a `secure:` leaf. The key is
+    rendered into plain objects (the gateway's ConfigMap), so it is refused by name, as `pulumi preview` refuses it;
+    its placeholder meets no other rule (no VAULT_ADDR error), and a bad value elsewhere is still reported."""
+    edit(project_copy, "dev", "    address: http://vault.vault.svc.cluster.local:8200",
+         "    address: {secure: v1:AAAABBBB}")
+    edit(project_copy, "dev", "cmp-platform:controlPlaneUrl: ", "cmp-platform:controlPlaneUrl: ftp:/")
     code, out, err = preview_one(project_copy, "dev", capsys)
-    assert code == 0, err
-    assert ("dev: cmp-platform:saleor holds values set with --secret, which the offline preview cannot decrypt: "
-            "they show as [secret], and their rules are checked by `pulumi preview`") in out.splitlines()
-    assert "v1:AAAABBBBCCCC" not in (project_copy / "out" / "dev" / "resources.json").read_text()
+    assert code == 2 and out == ""
+    refused, other = err.splitlines()
+    assert refused.startswith("error: dev: config error: cmp-platform:vault = [secret]: is set with --secret, ")
+    assert other == ("error: dev: config error: cmp-platform:controlPlaneUrl = 'ftp:/http://cmp-control-plane.cmp.svc."
+                     "cluster.local:8000': must be an http:// or https:// URL (Pulumi.dev.yaml)")
+    assert refused.endswith("(Pulumi.dev.yaml)") and "v1:AAAABBBB" not in err and "VAULT_ADDR" not in err
 
 
 def test_a_misspelled_namespace_is_a_warning_naming_the_closest_known_one(project_copy, capsys):
