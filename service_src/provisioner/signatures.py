@@ -10,10 +10,13 @@ accepted: a legacy hex HMAC of the body is not a JWS and is refused like any oth
 
 from __future__ import annotations
 
+import binascii
+import json
 from dataclasses import dataclass
 
 import jwt
 from jwt import api_jws
+from jwt.utils import base64url_decode
 
 ALGORITHM = "RS256"
 
@@ -34,10 +37,13 @@ def parse_detached_jws(value: str, body: bytes) -> DetachedJws:
     parts = value.split(".")
     if len(parts) != 3 or parts[1] != "":
         raise SignatureError("Saleor-Signature is not a detached JWS (<header>..<signature>)")
+    # Only the header is read here, to find the key; PyJWT checks every segment strictly when it verifies.
     try:
-        header = jwt.get_unverified_header(value)
-    except jwt.PyJWTError as exc:
+        header = json.loads(base64url_decode(parts[0]))
+    except (ValueError, TypeError, binascii.Error) as exc:
         raise SignatureError(f"Saleor-Signature is not a valid JWS: {type(exc).__name__}") from exc
+    if not isinstance(header, dict):
+        raise SignatureError("Saleor-Signature is not a valid JWS: its header is not a JSON object")
     if header.get("alg") != ALGORITHM:
         raise SignatureError(f"Saleor-Signature alg must be RS256, got {header.get('alg')!r}")
     crit = header.get("crit")
