@@ -34,8 +34,10 @@ START_ENV = {
     },
     "provisioner": {
         "CONTROL_PLANE_URL": "http://127.0.0.1:9", "SERVICE_JWT_SECRET": "image-test-jwt-secret-0123456789abcdef",
-        "SALEOR_WEBHOOK_SECRET": "image-test-webhook", "SALEOR_ALLOWED_ORIGINS": "https://saleor.example.com",
-        "DATABASE_URL": "sqlite:////tmp/cmp-provisioner.db",
+        "SALEOR_ALLOWED_ORIGINS": "https://saleor.example.com",
+        # No PostgreSQL here: serve without migrating first and without the worker (/readyz would say 503).
+        "DATABASE_URL": "postgresql+psycopg://cmp@127.0.0.1:9/inbox", "MIGRATE_ON_START": "false",
+        "WORKER_ENABLED": "false",
     },
 }
 SERVICES = [
