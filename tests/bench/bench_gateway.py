@@ -6,7 +6,9 @@ One run, one machine, the same upstream fake (tests/services/connector_gateway/f
   nginx    through Debian's nginx as a keep-alive reverse proxy (config generated into a temp dir);
   gateway  ``POST /v1/tools/zendesk.get_ticket:invoke`` through ``cmp-connector-gateway`` (uvicorn, 2 workers),
            with a real OpenBao and the control-plane fake behind it, policy and credentials warm in cache, the
-           caller's ES256 token verified against the control-plane fake's JWKS (CALLER_AUTH_MODE=jwks).
+           caller's ES256 token verified against the control-plane fake's JWKS (CALLER_AUTH_MODE=jwks); tracing off.
+  traced   the same gateway with traces on, every call sampled (OTEL_TRACES_SAMPLER=always_on), exported over
+           OTLP/HTTP to a local sink that accepts them; shown beside the targets, which are the untraced gateway's.
 Latency: an open-loop async client at a fixed rate (RATE calls/s). The three targets take turns in short rounds;
 "added" is the median over rounds of (target - direct) within the same round, so a noisy neighbour on the
 shared machine, which lasts seconds, shifts both sides of a difference rather than one target.
@@ -54,6 +56,25 @@ INVOKE_PATH = "/v1/tools/zendesk.get_ticket:invoke"
 INVOKE_BODY = json.dumps({"binding": "zd", "arguments": {"ticket_id": 1}})
 
 ZENDESK_LOGINS = {f"{ZENDESK_EMAIL}/token": ZENDESK_TOKEN}
+# A trace collector for the traced gateway: takes every OTLP/HTTP export (an empty 200 is a valid answer) and
+# counts them at GET /count.
+OTLP_SINK_APP = """
+exports = 0
+
+
+async def app(scope, receive, send):
+    global exports
+    while (await receive()).get("more_body"):
+        pass
+    body = b""
+    if scope["method"] == "POST":
+        exports += 1
+    else:
+        body = str(exports).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/x-protobuf")]})
+    await send({"type": "http.response.body", "body": body})
+"""
 UPSTREAM_APP = (
     "from tests.services.connector_gateway.fakes import SaaSFake\n"
     f"app = SaaSFake(zendesk_logins={ZENDESK_LOGINS!r}, record=False)\n"
@@ -192,15 +213,31 @@ def main() -> int:
             "ZENDESK_BASE_URL": f"http://127.0.0.1:{upstream_port}", "RATE_LIMIT_REQUESTS_PER_MINUTE": "100000000",
             "CREDENTIAL_CACHE_TTL_SECONDS": "3600", "AUDIT_LOG": str(tmp / "audit.jsonl"), "LOG_LEVEL": "WARNING",
         }
+        gateway_env["OTEL_SDK_DISABLED"] = "true"  # off whatever this shell exports
         gateway = start([str(Path(sys.executable).with_name("cmp-connector-gateway")), "--host", "127.0.0.1",
                          "--port", str(gateway_port), "--workers", GATEWAY_WORKERS], env=gateway_env,
                         log=tmp / "gateway.log")
         stack.callback(stop, gateway)
+        sink_port, traced_port = free_port(), free_port()
+        (tmp / "otlp_sink.py").write_text(OTLP_SINK_APP)
+        sink = start([sys.executable, "-m", "uvicorn", "otlp_sink:app", "--app-dir", str(tmp), "--port",
+                      str(sink_port), "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
+                     log=tmp / "sink.log")
+        stack.callback(stop, sink)
+        traced_env = {**gateway_env, "OTEL_SDK_DISABLED": "false", "OTEL_TRACES_SAMPLER": "always_on",
+                      "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
+                      "AUDIT_LOG": str(tmp / "audit-traced.jsonl")}
+        traced = start([str(Path(sys.executable).with_name("cmp-connector-gateway")), "--host", "127.0.0.1",
+                        "--port", str(traced_port), "--workers", GATEWAY_WORKERS], env=traced_env,
+                       log=tmp / "gateway-traced.log")
+        stack.callback(stop, traced)
 
         direct_url = f"http://127.0.0.1:{upstream_port}{TICKET_PATH}"
         nginx_url = f"http://127.0.0.1:{nginx_port}{TICKET_PATH}"
         gateway_url = f"http://127.0.0.1:{gateway_port}{INVOKE_PATH}"
-        for url in (direct_url, nginx_url, f"http://127.0.0.1:{gateway_port}/healthz"):
+        traced_url = f"http://127.0.0.1:{traced_port}{INVOKE_PATH}"
+        for url in (direct_url, nginx_url, f"http://127.0.0.1:{gateway_port}/healthz",
+                    f"http://127.0.0.1:{traced_port}/healthz", f"http://127.0.0.1:{sink_port}/count"):
             wait_http(url, timeout=30, ok=lambda r: r.status_code in (200, 401))
 
         token = cp.caller_keys.mint({"org": "acme", "project": "support", "sub": "bench"}, alg="ES256",
@@ -211,13 +248,15 @@ def main() -> int:
             "direct": (direct_url, "GET", get_headers, None),
             "nginx": (nginx_url, "GET", get_headers, None),
             "gateway": (gateway_url, "POST", invoke_headers, INVOKE_BODY),
+            "traced": (traced_url, "POST", invoke_headers, INVOKE_BODY),
         }
-        check = httpx.post(gateway_url, headers=invoke_headers, content=INVOKE_BODY, timeout=10)
-        if check.status_code != 200:
-            raise SystemExit(f"gateway answered {check.status_code}: {check.text}")
+        for url in (gateway_url, traced_url):
+            check = httpx.post(url, headers=invoke_headers, content=INVOKE_BODY, timeout=10)
+            if check.status_code != 200:
+                raise SystemExit(f"gateway answered {check.status_code}: {check.text}")
 
         samples: dict[str, list[float]] = {name: [] for name in targets}
-        added: dict[str, list[tuple[float, float]]] = {"nginx": [], "gateway": []}
+        added: dict[str, list[tuple[float, float]]] = {"nginx": [], "gateway": [], "traced": []}
         for round_no in range(LATENCY_ROUNDS):
             this: dict[str, tuple[float, float]] = {}
             for name, (url, method, headers, body) in targets.items():
@@ -242,7 +281,7 @@ def main() -> int:
                     best = max(best, rps)
             throughput[name] = best
 
-        for name in ("nginx", "gateway"):
+        for name in ("nginx", "gateway", "traced"):
             results[name] = {
                 "p50_added_ms": round(statistics.median(a[0] for a in added[name]), 3),
                 "p99_added_ms": round(statistics.median(a[1] for a in added[name]), 3),
@@ -255,15 +294,17 @@ def main() -> int:
                                  "rate_per_s": RATE, "latency_seconds": LATENCY_SECONDS * LATENCY_ROUNDS,
                                  "wrk_seconds": WRK_SECONDS, "connections": CONNECTIONS,
                                  "gateway_workers": int(GATEWAY_WORKERS), "cpus": os.cpu_count()}
+        results["traced"]["otlp_exports"] = int(httpx.get(f"http://127.0.0.1:{sink_port}/count", timeout=5).text)
 
     out = ROOT / "build" / "bench" / "gateway.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print()
     print(f"{'':8s} {'p50 added':>10s} {'p99 added':>10s} {'max calls/s':>12s}")
-    for name in ("nginx", "gateway"):
+    for name in ("nginx", "gateway", "traced"):
         r = results[name]
         print(f"{name:8s} {r['p50_added_ms']:>8.3f}ms {r['p99_added_ms']:>8.3f}ms {r['max_rps']:>12,.0f}")
+    print(f"traced: every call sampled, {results['traced']['otlp_exports']} OTLP exports received (not a target)")
     g = results["gateway"]
     share = g["max_rps"] / results["nginx"]["max_rps"] if results["nginx"]["max_rps"] else 0.0
     results["gateway"]["rps_share_of_nginx"] = round(share, 3)
