@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pulumi
 import pytest
@@ -10,7 +11,14 @@ import yaml
 
 from infra.config import ConfigError
 from infra.recording import run_program
-from stacks.config import OPERATOR_SECRET_KEYS, SECRET_KEYS, StackConfig, load_stack_config, parse_stack_config
+from stacks.config import (
+    OPERATOR_SECRET_KEYS,
+    SECRET_KEYS,
+    StackConfig,
+    load_stack_config,
+    parse_stack_config,
+    stack_config_from_bag,
+)
 from tests.components.helpers import ROOT, stack_file
 
 SECRETS = {key: f"value-of-{key}" for key in SECRET_KEYS}
@@ -261,17 +269,21 @@ def test_a_stack_key_set_with_secret_is_refused_under_pulumi_naming_the_key_neve
     assert "hidden.example" not in message and len(message.splitlines()) == 1
 
 
-def test_a_refused_key_is_not_judged_and_every_other_key_still_is():
-    """A refused key's values are neither judged nor shown (a rule's message could quote them): the gateway's
-    VAULT_ADDR rule does not run on it; a bad value elsewhere is reported with it."""
-    config = {**MINIMAL, **SECRETS, "vault": {"address": "ftp://vault.hidden.example"},
-              "gatewayBilling": {"retries": 11}}
+@pytest.mark.parametrize(("key", "value"), [
+    ("vault", {"address": "ftp://vault.hidden.example"}),  # the stack's own rule would quote it
+    ("controlPlaneUrl", "http://[cp.hidden.example:8000"),  # the services refuse it, quoting it
+])
+def test_a_refused_key_is_not_judged_and_every_other_key_still_is(key, value):
+    """A refused key's values are neither judged nor shown (a rule's message, even on another key, could quote
+    them); a bad value elsewhere is reported with it."""
+    small = {"requests": {"cpu": "500m", "memory": "96Mi"}, "limits": {"cpu": "250m", "memory": "192Mi"}}
+    config = {**MINIMAL, **SECRETS, key: value, "connectorGateway": {"resources": small}}  # a rule across keys
     with pytest.raises(ConfigError) as caught:
-        _load(config, set(SECRETS) | {"vault"})
+        _load(config, set(SECRETS) | {key})
     lines = str(caught.value).splitlines()
-    assert [line.split(": ", 2)[1] for line in lines] == ["cmp-platform:vault = [secret]",
-                                                          "cmp-platform:gatewayBilling.retries = 11"]
-    assert "hidden.example" not in str(caught.value) and "VAULT_ADDR" not in str(caught.value)
+    assert [line.split(": ", 2)[1] for line in lines] == [f"cmp-platform:{key} = [secret]",
+                                                          "cmp-platform:connectorGateway.resources.limits.cpu = '250m'"]
+    assert "hidden.example" not in str(caught.value)
 
 
 def test_an_unknown_key_set_with_secret_is_an_unknown_key_that_shows_no_value():
@@ -279,3 +291,19 @@ def test_an_unknown_key_set_with_secret_is_an_unknown_key_that_shows_no_value():
         _load({**MINIMAL, **SECRETS, "vaultt": {"address": "http://vault.hidden.example"}}, set(SECRETS) | {"vaultt"})
     assert str(caught.value) == ('config error: cmp-platform:vaultt = [secret]: unknown key '
                                  "(docs/platform.md lists every key) (Pulumi.dev.yaml)")
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_any_key_of_a_stack_file_set_with_secret_is_one_refusal_and_nothing_else(stack):
+    """Every key each committed stack file sets, set with --secret as `pulumi preview` hands it over (its real
+    values): the one error is its refusal (no rule of a stack or service model trips over the redacted values)."""
+    values = {key: value for key, value in stack_file(stack).items() if key not in SECRET_KEYS}
+    bag = {f"cmp-platform:{key}": value if isinstance(value, str) else json.dumps(value)
+           for key, value in {**values, **SECRETS}.items()}
+    for key in values:
+        secret_keys = {f"cmp-platform:{name}" for name in (*SECRET_KEYS, key)}
+        with pytest.raises(ConfigError) as caught:
+            stack_config_from_bag(bag, secret_keys)
+        assert str(caught.value).startswith(f"config error: cmp-platform:{key} = [secret]: is set with --secret"), (
+            key, str(caught.value))
+        assert len(str(caught.value).splitlines()) == 1, (key, str(caught.value))
