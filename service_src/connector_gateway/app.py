@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import structlog
@@ -107,17 +108,18 @@ class GatewayApp:
 class GatewayService:
     """What the routes and the lifespan share, typed; built once per app (per worker process)."""
 
-    def __init__(self, settings: GatewaySettings, tracing: Tracing | None = None) -> None:
+    def __init__(self, settings: GatewaySettings, tracing: Tracing | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         warn_about_local_setup(settings)
         self.settings = settings
-        # The control plane's policies, caller keys and readiness; the SaaS calls use the gateway's own pool.
         self.tracing = tracing or configure(SERVER_NAME)  # off unless the OTEL_* variables turn it on
+        # The control plane's policies, caller keys and readiness; the SaaS calls use the gateway's own pool.
         self.http = HttpSession(timeout_seconds=settings.cp_timeout_seconds, limit=50, limit_per_host=20,
                                 trace_configs=self.tracing.aiohttp_trace_configs())
         self.token = service_token(settings.service_jwt_secret.get_secret_value())
         self.policies = PolicyCache(self.http, settings.control_plane_url, self.token,
                                     timeout=settings.cp_timeout_seconds,
-                                    grace_seconds=settings.policy_cache_grace_seconds)
+                                    grace_seconds=settings.policy_cache_grace_seconds, clock=clock)
         self.credentials = CredentialStore(settings, tracing=self.tracing)
         self.metrics = GatewayMetrics()
         self.audit = AuditLog(settings.audit_log)
@@ -125,7 +127,8 @@ class GatewayService:
         if settings.caller_auth_mode is CallerAuthMode.JWKS:
             self.keys = CallerKeys(self.http.get_json, settings.caller_jwks_url or "",
                                    ttl_seconds=settings.jwks_cache_ttl_seconds,
-                                   min_refetch_seconds=settings.jwks_min_refetch_seconds, metrics=self.metrics)
+                                   min_refetch_seconds=settings.jwks_min_refetch_seconds, metrics=self.metrics,
+                                   clock=clock)
             verifier = CallerVerifier(keys=self.keys, issuer=settings.caller_issuer)
         else:
             log.warning("caller_auth_hs256", detail="callers are verified with the shared SERVICE_JWT_SECRET")
@@ -197,8 +200,10 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
             await service.aclose()
 
 
-def create_app(settings: GatewaySettings | None = None, tracing: Tracing | None = None) -> GatewayApp:
-    service = GatewayService(settings or GatewaySettings(), tracing)
+def create_app(settings: GatewaySettings | None = None, tracing: Tracing | None = None,
+               clock: Callable[[], float] = time.monotonic) -> GatewayApp:
+    """``clock`` times the policy and caller-key caches (a test moves it instead of waiting)."""
+    service = GatewayService(settings or GatewaySettings(), tracing, clock)
     api = FastAPI(title="cmp-connector-gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
     api.state.service = service
     api.add_api_route("/healthz", healthz, methods=["GET"])

@@ -155,18 +155,31 @@ class RunningGateway:
                               headers=headers if headers is not None else auth(**token_kwargs))
 
 
+class ManualClock:
+    """A monotonic clock that moves only when the test says so (the policy and caller-key caches read it)."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @server_fixture
 def start_gateway(seeded_openbao, policies, saas, tmp_path) -> Iterator[Callable[..., RunningGateway]]:
     """Starts a gateway (settings overridable); all started ones stop at the end of the test."""
     stack = []
 
-    def start(tracing=None, **overrides) -> RunningGateway:
+    def start(tracing=None, clock=time.monotonic, **overrides) -> RunningGateway:
         audit_path = tmp_path / f"audit-{len(stack)}.jsonl"
         port = free_port()
         values = {"vault_addr": seeded_openbao.addr, "vault_token": seeded_openbao.root_token,
                   "mcp_resource_url": f"http://127.0.0.1:{port}/mcp", **overrides}
         settings = gateway_settings(policies.url, saas.url, audit_path, **values)
-        app = create_app(settings, tracing)
+        app = create_app(settings, tracing, clock)
         ctx = run_uvicorn_in_thread(app, port)
         url = ctx.__enter__()
         http = httpx.Client(base_url=url, timeout=10, verify=client_tls())

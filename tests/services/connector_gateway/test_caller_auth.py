@@ -12,7 +12,14 @@ import time
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from tests.services.connector_gateway.conftest import JWT_SECRET, REST_AUDIENCE, auth, caller_token, keyring
+from tests.services.connector_gateway.conftest import (
+    JWT_SECRET,
+    REST_AUDIENCE,
+    ManualClock,
+    auth,
+    caller_token,
+    keyring,
+)
 
 GET_TICKET = {"binding": "zd", "arguments": {"ticket_id": 1}}
 
@@ -81,7 +88,8 @@ def test_wrong_audience_issuer_expired_and_missing_claims(gateway, saas):
 
 
 def test_rotated_kid_is_fetched_once_the_refetch_interval_allows(start_gateway, saas):
-    gw = start_gateway(jwks_min_refetch_seconds=1.0)
+    clock = ManualClock()
+    gw = start_gateway(clock=clock, jwks_min_refetch_seconds=1.0)
     assert gw.invoke("zendesk.get_ticket", GET_TICKET).status_code == 200
     fetches = keyring().jwks_fetches
     new_kid = keyring().rotate("ES256")
@@ -89,19 +97,20 @@ def test_rotated_kid_is_fetched_once_the_refetch_interval_allows(start_gateway, 
     # Within the interval the new kid is unknown (no second fetch); after it, one refetch finds it.
     assert "not in the caller JWKS" in _refused(gw, auth(kid=new_kid))
     assert keyring().jwks_fetches == fetches
-    time.sleep(1.1)
+    clock.advance(1.1)
     assert gw.invoke("zendesk.get_ticket", GET_TICKET, kid=new_kid).status_code == 200
     assert keyring().jwks_fetches == fetches + 1
 
 
 def test_a_retired_key_stops_verifying_even_cached_tokens(start_gateway, saas):
-    gw = start_gateway(jwks_min_refetch_seconds=0, jwks_cache_ttl_seconds=0.5)
+    clock = ManualClock()
+    gw = start_gateway(clock=clock, jwks_min_refetch_seconds=0, jwks_cache_ttl_seconds=0.5)
     old_kid = keyring().current("ES256").kid
     headers = auth(kid=old_kid)
     assert gw.invoke("zendesk.get_ticket", GET_TICKET, headers=headers).status_code == 200
     keyring().retire(old_kid)
     keyring().rotate("ES256")
-    time.sleep(0.6)  # the cached key set is stale: the next call refetches it
+    clock.advance(0.6)  # the cached key set is stale: the next call refetches it
     assert gw.invoke("zendesk.get_ticket", GET_TICKET).status_code == 200
     assert "not in the caller JWKS" in _refused(gw, headers)
 

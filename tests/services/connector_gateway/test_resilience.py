@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from service_src.common.http import HttpSession
 from service_src.connector_gateway.auth import Caller, service_token
 from service_src.connector_gateway.errors import GatewayError
 from service_src.connector_gateway.policy import PolicyCache
-from tests.services.connector_gateway.conftest import JWT_SECRET
+from tests.services.connector_gateway.conftest import JWT_SECRET, ManualClock
 from tests.support.net import free_port
 
 GET_TICKET = {"binding": "zd", "arguments": {"ticket_id": 1}}
@@ -19,12 +17,13 @@ GET_TICKET = {"binding": "zd", "arguments": {"ticket_id": 1}}
 def test_control_plane_down_serves_cached_policy_until_ttl_plus_grace_then_503(start_gateway, policies, saas):
     policies.set_policy("acme", "support", [{"binding": "zd", "connector": "zendesk",
                                              "tools": ["zendesk.get_ticket"]}], ttl_seconds=0)
-    gw = start_gateway(policy_cache_grace_seconds=1.0)
+    clock = ManualClock()
+    gw = start_gateway(clock=clock, policy_cache_grace_seconds=1.0)
     assert gw.invoke("zendesk.get_ticket", GET_TICKET).status_code == 200
     policies.go_down()
     cached = gw.invoke("zendesk.get_ticket", GET_TICKET)
     assert cached.status_code == 200, cached.text  # TTL over, inside the grace: the cached policy serves
-    time.sleep(1.1)
+    clock.advance(1.1)
     closed = gw.invoke("zendesk.get_ticket", GET_TICKET)
     assert closed.status_code == 503, closed.text
     assert closed.json()["error"] == "policy_unavailable"
