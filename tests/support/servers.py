@@ -3,7 +3,8 @@
 Server classes call ``announce(self, kind, address, log)`` once they answer. The suite's conftest adds a
 "servers used" section to a failed test's report: every announced server among the test's fixture values,
 every one started while the test ran, and any fixture value that carries an address and a log path of its
-own (``url``/``addr``/``address`` with ``log_path``), e.g. a service process the test started.
+own (``url``/``addr``/``address`` with ``log_path``), e.g. a service process the test started. A test without
+the ``server`` marker that announced a server fails, naming it (tests/support/tiers.py).
 
 Logs are kept after a server stops (the report is read after the session has stopped them): under
 ``LOG_DIR`` when the session sets it (the conftest points it at pytest's temporary directory, which keeps
