@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 
 from service_src.provisioner.inbox import DEAD, DONE, PENDING, RECORDED
+from service_src.provisioner.payloads import OrderEvent, parse_payload
+from service_src.provisioner.worker import backoff_seconds, purchases
 from tests.services.provisioner.helpers import body_of, inbox_rows, line, order_payload, wait_until
 
 PAID = "order-fully-paid"
@@ -283,3 +286,23 @@ def test_unreadable_rows_never_crash_the_worker(provisioner_factory, control_pla
     assert reasons["odd-event"] == "unknown event 'ORDER_REFUNDED'"
     assert [r.status for r in inbox_rows(store) if r.order_id == "T3JkZXI6Z29vZA"] == [DONE]
     assert statuses(provisioner)[DEAD] == 4
+
+
+# ---- without servers: what one order asks of the control plane, and when a failed row comes back -------------
+
+
+def test_purchases_merge_lines_of_the_same_offering():
+    payload = parse_payload(
+        body_of(order_payload("o", lines=[line("ov_1", "pro", quantity=2), line("ov_1", "pro"), line("ov_2", "x")])),
+        OrderEvent.ORDER_FULLY_PAID,
+    )
+    got = {(p.key, p.quantity, len(p.line_ids)) for p in purchases(payload)}
+    assert got == {("ov_1:pro", 3, 2), ("ov_2:x", 1, 1)}
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap():
+    rng = random.Random(1)
+    for attempt, full in [(1, 1), (2, 2), (3, 4), (6, 32), (10, 300), (30, 300)]:
+        delays = [backoff_seconds(attempt, 1.0, 300.0, rng) for _ in range(50)]
+        assert all(full / 2 <= d <= full for d in delays), (attempt, min(delays), max(delays))
+        assert len({round(d, 6) for d in delays}) > 1  # jittered
