@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from infra.config import ConfigError
-from infra.recording import run_program
+from infra.recording import run_main, run_program
 from stacks.config import (
     OPERATOR_SECRET_KEYS,
     SECRET_KEYS,
@@ -19,7 +19,7 @@ from stacks.config import (
     parse_stack_config,
     stack_config_from_bag,
 )
-from tests.components.helpers import ROOT, stack_file
+from tests.components.helpers import ROOT, base_config, engine_config, stack_file
 
 SECRETS = {key: f"value-of-{key}" for key in SECRET_KEYS}
 MINIMAL = {
@@ -307,3 +307,13 @@ def test_any_key_of_a_stack_file_set_with_secret_is_one_refusal_and_nothing_else
         assert str(caught.value).startswith(f"config error: cmp-platform:{key} = [secret]: is set with --secret"), (
             key, str(caught.value))
         assert len(str(caught.value).splitlines()) == 1, (key, str(caught.value))
+
+
+def test_the_program_refuses_a_secret_vault_address_naming_the_key_never_the_address():
+    """The real program (__main__.py) under the recording engine, handed `cmp-platform:vault` decrypted and marked
+    secret as the language host hands it over: it stops with the refusal as its one line."""
+    values, secret_keys = engine_config(base_config(vault={"address": "http://vault.hidden.example:8200"}))
+    with pytest.raises(pulumi.RunError) as caught:
+        run_main(ROOT, stack="dev", config=values, secret_keys={*secret_keys, "vault"})
+    assert str(caught.value).startswith("config error: cmp-platform:vault = [secret]: is set with --secret")
+    assert "hidden.example" not in str(caught.value) and len(str(caught.value).splitlines()) == 1
