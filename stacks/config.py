@@ -223,9 +223,9 @@ def parse_stack_config(raw: Mapping[str, Any], secrets: Mapping[str, Any], *,
                        secret_placeholders: bool = False) -> StackConfig:
     """Validate a stack's config without Pulumi: ``raw`` holds bare keys (``namespace``, ``ragflow``, ...)
     with structured values already decoded; ``secrets`` maps every key of ``SECRET_KEYS`` to its value.
-    ``secret_placeholders``: a value "[secret]" stands for one set with ``--secret`` that cannot be read here
-    (the offline preview), and counts as set. Raises every problem at once (``ConfigErrors``, or the one
-    ``ConfigError``)."""
+    ``secret_placeholders``: "[secret]" stands for a value set with ``--secret`` that nobody may judge (a key
+    ``stack_config_from_bag`` refuses, redacted): it counts as set and meets no stack or service rule. Raises every
+    problem at once (``ConfigErrors``, or the one ``ConfigError``)."""
     raw = {k.removeprefix(f"{PROJECT}:"): v for k, v in raw.items()}
     found = _secret_errors(raw, secrets) + _path_key_errors(raw)
     # A plain secret and a key with a path are reported above.
