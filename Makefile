@@ -90,7 +90,7 @@ bench-gateway: $(STAMP)
 	bash .ci/system-deps.sh
 	$(BIN)/python tests/bench/bench_gateway.py
 
-## Provisioner: signed (JWS) deliveries accepted/s into PostgreSQL, delivery -> CP p50/p99 (build/bench/provisioner.json).
+## Provisioner: JWS deliveries accepted/s into PostgreSQL beside its single-row commits/s (ratio), delivery -> CP p50/p99 (build/bench/provisioner.json).
 bench-provisioner: $(STAMP)
 	bash .ci/system-deps.sh
 	$(BIN)/python tests/bench/bench_provisioner.py
