@@ -83,3 +83,30 @@ def test_the_secret_placeholder_counts_as_set_only_where_the_caller_says_values_
             Section.model_validate({"email": REDACTED}, context=context)
     with pytest.raises(ValidationError, match="must be an e-mail address"):
         Section.model_validate({"email": "not-a-placeholder"}, context={"secret_placeholders": True})
+
+
+def test_a_list_or_mapping_of_placeholders_is_not_judged_but_a_missing_or_unknown_key_is():
+    """A key set with --secret is redacted leaf by leaf (``redacted``): a list of ports or a map of labels then holds
+    placeholders where numbers or label values go. Only the placeholders' own errors are let through."""
+    from pydantic import ValidationError
+
+    from infra.config import REDACTED, Model, Peer, Resources, redacted
+
+    class Section(Model):
+        peer: Peer
+        ports: list[int] = []
+        resources: Resources | None = None
+
+    placeholders = {"secret_placeholders": True}
+    value = redacted({"peer": {"podLabels": {"app": "x"}, "ports": [80]}, "ports": [1, 2]})
+    assert value == {"peer": {"podLabels": {"app": REDACTED}, "ports": [REDACTED]}, "ports": [REDACTED, REDACTED]}
+    section = Section.model_validate(value, context=placeholders)
+    assert section.ports == [REDACTED, REDACTED] and section.peer.ports == [REDACTED]
+    assert section.secret_placeholders and section.peer.secret_placeholders
+    with pytest.raises(ValidationError, match=r"ports\.1"):  # a real value beside a placeholder is judged
+        Section.model_validate({"peer": {}, "ports": [REDACTED, "x"]}, context=placeholders)
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        Section.model_validate({"peer": {"portz": [REDACTED]}}, context=placeholders)
+    with pytest.raises(ValidationError, match=r"resources\.limits\s+Field required"):
+        Section.model_validate({"peer": {}, "resources": {"requests": {"cpu": REDACTED, "memory": REDACTED}}},
+                               context=placeholders)
