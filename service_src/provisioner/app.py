@@ -24,6 +24,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_e
 from service_src.common.body import BodyRefused, read_body
 from service_src.common.http import HttpSession
 from service_src.common.jwks import KeysUnavailable
+from service_src.common.tracing import Tracing, configure
 
 from .catchup import CURSOR as CATCHUP_CURSOR
 from .catchup import CatchUp
@@ -36,6 +37,7 @@ from .payloads import OrderEvent, PayloadError, parse_payload
 from .schema import SchemaError
 from .settings import ProvisionerSettings, origin_of
 from .signatures import SignatureError, parse_detached_jws, verify_jws
+from .tracing import delivery_span, saved_context
 from .worker import Worker
 
 log = structlog.get_logger("cmp_provisioner.app")
@@ -104,13 +106,15 @@ class Provisioner:
     """What the routes share, typed: built with the app; the parts that need the event loop (JWKS cache,
     control-plane client, worker) made by ``start`` in the app's lifespan and released by ``stop``."""
 
-    def __init__(self, settings: ProvisionerSettings, store: InboxStore) -> None:
+    def __init__(self, settings: ProvisionerSettings, store: InboxStore, tracing: Tracing | None = None) -> None:
         self.settings = settings
+        self.tracing = tracing or configure("cmp-provisioner")  # off unless the OTEL_* variables turn it on
         self.store = store
         self.metrics = Metrics(store.counts, store.oldest_pending_seconds)
         self.committer = GroupCommitter(store.record_many)
         # One HTTP session for the control plane and Saleor's JWKS; at most 16 connections to each host.
-        self.http = HttpSession(timeout_seconds=settings.cp_timeout_seconds, limit_per_host=16)
+        self.http = HttpSession(timeout_seconds=settings.cp_timeout_seconds, limit_per_host=16,
+                                trace_configs=self.tracing.aiohttp_trace_configs())
         self.keys = SaleorKeys(
             self.http.get_json,
             ttl_seconds=settings.jwks_cache_ttl_seconds,
@@ -120,7 +124,7 @@ class Provisioner:
         self.control_plane = ControlPlaneClient(
             settings.control_plane_url, settings.service_jwt_secret.get_secret_value(), http=self.http
         )
-        self.worker = Worker(settings, store, self.control_plane, self.metrics)
+        self.worker = Worker(settings, store, self.control_plane, self.metrics, self.tracing)
         self.catchup = CatchUp(settings, store, self.http, self.metrics, self.worker.wake)
         self.metrics.watch_catchup_cursor(lambda: store.catchup_cursor(CATCHUP_CURSOR))
         self._task: asyncio.Task | None = None
@@ -152,9 +156,18 @@ class Provisioner:
                 await asyncio.wait_for(self._task, timeout=self.settings.cp_timeout_seconds + 5)
         await self.http.aclose()
         self.store.dispose()
+        self.tracing.shutdown()
 
     async def receive(self, request: Request, event: OrderEvent) -> Response:
         """One delivery: checked in the module docstring's order, committed, answered."""
+        if not self.tracing.enabled:
+            return await self._receive(request, event)
+        with delivery_span(self.tracing, event.value, request.headers) as span:
+            response = await self._receive(request, event)
+            span.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+    async def _receive(self, request: Request, event: OrderEvent) -> Response:
         try:
             body = await self._body(request)
             check_event_header(request.headers.get("saleor-event"), event)
@@ -167,7 +180,7 @@ class Provisioner:
                 raise Rejected(exc.status, "rejected_payload", str(exc)) from exc
             # ORDER_CREATED is kept for the record only: it lands finished and the worker never claims it.
             status = RECORDED if event is OrderEvent.ORDER_CREATED else PENDING
-            created = await self._commit(NewDelivery(event.value, payload.order.id, body, status))
+            created = await self._commit(NewDelivery(event.value, payload.order.id, body, status, saved_context()))
         except Rejected as exc:
             self.metrics.deliveries.labels(event.value, exc.outcome).inc()
             log.info("delivery_rejected", saleor_event=event.value, status=exc.status, reason=exc.detail)
@@ -249,8 +262,9 @@ async def lifespan(app: FastAPI):
         await provisioner.stop()
 
 
-def create_app(settings: ProvisionerSettings, *, store: InboxStore | None = None) -> FastAPI:
-    provisioner = Provisioner(settings, store or InboxStore(settings.database_url.get_secret_value()))
+def create_app(settings: ProvisionerSettings, *, store: InboxStore | None = None,
+               tracing: Tracing | None = None) -> FastAPI:
+    provisioner = Provisioner(settings, store or InboxStore(settings.database_url.get_secret_value()), tracing)
     app = FastAPI(title="cmp-provisioner", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.provisioner = provisioner
     # Plain Starlette routes: the webhooks take the raw request and need none of FastAPI's parameter machinery,

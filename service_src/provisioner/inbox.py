@@ -78,6 +78,7 @@ class Delivery(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    traceparent: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the delivery's trace (tracing.py)
 
 
 class CatchUpCursor(Base):
@@ -99,6 +100,7 @@ class NewDelivery:
     order_id: str
     payload: bytes
     status: str = PENDING
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class Claimed:
     lease_token: str
     result: dict[str, Any] | None
     cancelled: bool = False  # an ORDER_CANCELLED delivery for this order is in the inbox
+    traceparent: str | None = None  # the delivery's trace context, for the worker's span
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,8 @@ def _claim_statement():
         .exists()
         .label("cancelled")
     )
-    returned = [t.c.id, t.c.event, t.c.order_id, t.c.payload, t.c.attempts, t.c.received_at, t.c.result, cancelled]
+    returned = [t.c.id, t.c.event, t.c.order_id, t.c.payload, t.c.attempts, t.c.received_at, t.c.result,
+                t.c.traceparent, cancelled]
     return (
         update(t)
         .where(t.c.id == due.c.id)
@@ -292,6 +296,7 @@ class InboxStore:
                 "next_attempt_at": now,
                 "received_at": now,
                 "updated_at": now,
+                "traceparent": d.traceparent,
             }
             for d in unique.values()
         ]
@@ -332,6 +337,7 @@ class InboxStore:
                 token,
                 r.result,
                 cancelled=r.cancelled,
+                traceparent=r.traceparent,
             )
             for r in sorted(rows, key=lambda r: r.id)
         ]

@@ -21,12 +21,15 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from service_src.common.tracing import Tracing
+
 from .control_plane import ControlPlaneClient, ControlPlaneError
 from .inbox import DEAD, DONE, PENDING, RECORDED, Claimed, Finish, InboxStore, utcnow
 from .metrics import Metrics
 from .offerings import Offering, offering_for_line
 from .payloads import EventPayload, OrderEvent, PayloadError, parse_payload
 from .settings import ProvisionerSettings
+from .tracing import outcome, work_span
 
 log = structlog.get_logger("cmp_provisioner.worker")
 
@@ -87,9 +90,11 @@ class _Defer(Exception):
 
 class Worker:
     def __init__(
-        self, settings: ProvisionerSettings, store: InboxStore, control_plane: ControlPlaneClient, metrics: Metrics
+        self, settings: ProvisionerSettings, store: InboxStore, control_plane: ControlPlaneClient, metrics: Metrics,
+        tracing: Tracing | None = None,
     ) -> None:
         self._settings = settings
+        self._tracing = tracing or Tracing()
         self._store = store
         self._cp = control_plane
         self._metrics = metrics
@@ -181,6 +186,14 @@ class Worker:
             self._report(finish)
 
     async def _work(self, row: Claimed) -> Finish | None:
+        if not self._tracing.enabled:
+            return await self._attempt(row)
+        with work_span(self._tracing, row.event, row.order_id, row.attempts + 1, row.traceparent) as span:
+            finish = await self._attempt(row)
+            outcome(span, finish.status if finish else "crashed", finish.error if finish else "crashed")
+            return finish
+
+    async def _attempt(self, row: Claimed) -> Finish | None:
         s = self._settings
         try:
             status, result = await self._handle(row)

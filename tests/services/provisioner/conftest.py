@@ -64,11 +64,11 @@ def provisioner_factory(pg_url: str, control_plane, saleor: JwksServer) -> Itera
     control_plane.add_issuer("cmp-provisioner", SERVICE_JWT_SECRET)
     stack = []
 
-    def start(*, saleor: JwksServer = saleor, **overrides: Any) -> RunningProvisioner:
+    def start(*, saleor: JwksServer = saleor, tracing=None, **overrides: Any) -> RunningProvisioner:
         overrides.setdefault("database_url", pg_url)
         overrides.setdefault("saleor_allowed_origins", saleor.origin)
         settings = make_settings(control_plane_url=control_plane.url, **overrides)
-        manager = running_provisioner(settings, saleor)
+        manager = running_provisioner(settings, saleor, tracing)
         stack.append(manager)
         return manager.__enter__()
 

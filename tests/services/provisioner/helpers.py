@@ -24,6 +24,7 @@ from jwt.algorithms import RSAAlgorithm
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service_src.common.tracing import Tracing
 from service_src.provisioner.app import create_app
 from service_src.provisioner.cli import main as cli_main
 from service_src.provisioner.inbox import Delivery, InboxStore
@@ -177,9 +178,10 @@ class RunningProvisioner:
 
 
 @contextmanager
-def running_provisioner(settings: ProvisionerSettings, saleor: JwksServer) -> Iterator[RunningProvisioner]:
+def running_provisioner(settings: ProvisionerSettings, saleor: JwksServer,
+                        tracing: Tracing | None = None) -> Iterator[RunningProvisioner]:
     """The app on loopback; its deliveries are signed with ``saleor``'s first key and name its API URL."""
-    app = create_app(settings)
+    app = create_app(settings, tracing=tracing)
     with run_uvicorn_in_thread(app) as url, httpx.Client(base_url=url, timeout=10, verify=client_tls()) as client:
         yield RunningProvisioner(url, app, app.state.provisioner.store, client, saleor.keys[0], saleor.api_url)
 
