@@ -45,7 +45,8 @@ class Provisioner(pulumi.ComponentResource):
         env = provisioner_environment(args)
         self.workload = ServiceWorkload(NAME, service_workload_args(
             NAME, args, env=env.config_map, secret_path=PROVISIONER, secret_keys=env.secret_keys,
-            egress_peers=(s.control_plane_egress, s.database_egress, s.saleor_egress),
+            egress_peers=(s.control_plane_egress, s.database_egress, s.saleor_egress,
+                          *([s.otlp_egress] if s.otlp_egress else [])),
         ), opts=pulumi.ResourceOptions(parent=self))
         self.url = self.workload.url
         self.webhook_urls = webhook_urls(args.namespace)

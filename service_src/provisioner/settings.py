@@ -117,6 +117,9 @@ class ProvisionerSettings(BaseSettings):
     catchup_first_lookback_seconds: float = Field(86400.0, gt=0, json_schema_extra=STACK)
     catchup_page_size: int = Field(100, ge=1, le=100)  # Saleor serves at most 100 per page
     saleor_timeout_seconds: float = Field(20.0, gt=0)
+    # Traces (service_src/common/tracing.py): set, the OTel SDK exports spans there over OTLP/HTTP; the SDK reads
+    # this variable (and the other OTEL_* ones) itself.
+    otel_exporter_otlp_endpoint: str | None = Field(None, json_schema_extra=STACK)
 
     @field_validator("log_level")
     @classmethod
@@ -125,6 +128,14 @@ class ProvisionerSettings(BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"LOG_LEVEL={value!r} must be one of {', '.join(LOG_LEVELS)}")
         return level
+
+    @field_validator("otel_exporter_otlp_endpoint")
+    @classmethod
+    def _otlp(cls, value: str | None) -> str | None:
+        if value is not None and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
+            raise ValueError(f"OTEL_EXPORTER_OTLP_ENDPOINT must start with http:// or https:// and name a host, "
+                             f"got {value!r}")
+        return value
 
     @field_validator("control_plane_url")
     @classmethod

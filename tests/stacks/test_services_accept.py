@@ -126,6 +126,7 @@ REFUSED = [
     (GATEWAY, "zendesk_base_url", "https://zendesk.example.com"),
     (GATEWAY, "slack_base_url", "http://"),
     (GATEWAY, "vault_auth_method", "token"),
+    (PROVISIONER_SERVICE, "otel_exporter_otlp_endpoint", "otel-collector:4318"),
     (PROVISIONER_SERVICE, "retry_max_attempts", 51),
     (PROVISIONER_SERVICE, "worker_batch_size", 0),
     (PROVISIONER_SERVICE, "jwks_min_refetch_seconds", -1),
@@ -180,6 +181,7 @@ SET = {
         "retry_backoff_seconds": 2, "retry_backoff_max_seconds": 2, "worker_poll_seconds": 0.1,
         "worker_batch_size": 1000, "catchup_interval_seconds": 30, "catchup_overlap_seconds": 0,
         "catchup_first_lookback_seconds": 3600,
+        "otel_exporter_otlp_endpoint": "http://otel-collector.observability.svc:4318",
     },
 }
 # Stack fields never rendered, each with its reason.
@@ -193,7 +195,8 @@ def test_every_settable_field_reaches_the_pod_as_set(service):
     settable = {name for name in marked(service.settings, STACK) if name not in NEVER_RENDERED}
     assert set(SET[service]) == settable  # a new stack field gets a value here
     overlay = {_camel(name): value for name, value in SET[service].items()}
-    env = service.environment(dev_config(**{service.key: {**overlay, **(EGRESS if service is GATEWAY else {})}}))
+    egress = EGRESS if service is GATEWAY else {"otlpEgress": EGRESS["otlpEgress"]}
+    env = service.environment(dev_config(**{service.key: {**overlay, **egress}}))
     expected = {name.upper() for name in (*settable, *marked(service.settings, PLATFORM))}
     assert set(env.config_map) == expected
     assert check_config(service, pod_env(service, env)) == []

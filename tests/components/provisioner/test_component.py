@@ -84,3 +84,15 @@ def test_all_service_manifests_validate():
     assert checked >= 15
 
 
+
+
+def test_provisioner_traces_render_the_otlp_endpoint_and_open_the_network_policy_to_the_collector():
+    config = staging_like()
+    config["provisioner"].update({
+        "otelExporterOtlpEndpoint": "http://otel-collector.observability.svc.cluster.local:4318",
+        "otlpEgress": {"namespace": "observability", "ports": [4318]}})
+    rec = run_platform(config)
+    env = rec.one(CONFIG_MAP, "cmp-provisioner-config").inputs["data"]
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability.svc.cluster.local:4318"
+    egress = rec.one(NETWORK_POLICY, "cmp-provisioner").inputs["spec"]["egress"]
+    assert [rule for rule in egress if rule.get("ports") == [{"port": 4318, "protocol": "TCP"}]]
