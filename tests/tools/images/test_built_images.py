@@ -144,7 +144,8 @@ def test_an_edited_source_gets_a_new_image_with_the_edit(image_storage, built_im
     for rel in ("pyproject.toml", ".dockerignore", "service_src/__init__.py"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / rel, root / rel)
-    shutil.copytree(REPO_ROOT / svc.directory, root / svc.directory, ignore=shutil.ignore_patterns("__pycache__"))
+    for directory in (svc.directory, "service_src/common"):  # the service and what both services share
+        shutil.copytree(REPO_ROOT / directory, root / directory, ignore=shutil.ignore_patterns("__pycache__"))
     edit = "\nIMAGE_TEST_EDIT = 'made by tests/tools/images'\n"
     (root / svc.directory / "app.py").write_text((REPO_ROOT / svc.directory / "app.py").read_text() + edit)
     base_id = commit_base_image(image_storage, ensure_rootfs(IMAGES_OUT / "base"))
