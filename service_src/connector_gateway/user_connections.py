@@ -78,14 +78,18 @@ class UserConnections:
         app_data = await self._store.get(caller.org, caller.project, binding)
         app = replace(spec, credentials=auth.app).parse_credentials(binding, app_data)
         user_spec = replace(spec, credentials=auth.credentials)
+
+        def credentials(stored: Stored) -> Any:
+            return user_spec.parse_credentials(binding, auth.user_credentials(app_data, stored.data))
+
         stored = await self._current(path, entry, caller)
         try:
-            return await spec.run(ctx, user_spec.parse_credentials(binding, {**app_data, **stored.data}), arguments)
+            return await spec.run(ctx, credentials(stored), arguments)
         except TokenExpired:
             pass
         fresh = await self._refreshed(path, stored, entry, caller, lambda token: auth.refresh(ctx, app, token))
         try:
-            return await spec.run(ctx, user_spec.parse_credentials(binding, {**app_data, **fresh.data}), arguments)
+            return await spec.run(ctx, credentials(fresh), arguments)
         except TokenExpired:
             raise self._required(entry, caller, "the SaaS refused the refreshed token") from None
 

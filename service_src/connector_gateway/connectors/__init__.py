@@ -12,7 +12,7 @@ CONNECTORS: tuple[str, ...] = ("zendesk", "slack", "hubspot")
 PAGERS = hubspot.PAGERS
 # Per-user connections (user_connections.py), by connector.
 USER_AUTH: dict[str, UserAuth] = {
-    "zendesk": UserAuth(zendesk.ZendeskUserCredentials, zendesk.ZendeskOAuthApp, zendesk.refresh),
+    "zendesk": UserAuth(zendesk.ZendeskUserCredentials, zendesk.ZendeskOAuthApp, zendesk.refresh, ("subdomain",)),
     "slack": UserAuth(slack.SlackUserCredentials, OAuthApp, slack.refresh),
     "hubspot": UserAuth(hubspot.HubSpotCredentials, OAuthApp, hubspot.refresh),
 }

@@ -75,6 +75,14 @@ class UserAuth:
     credentials: type[Credentials]
     app: type[OAuthApp]
     refresh: Callable[[CallContext, Any, str], Awaitable[RefreshedTokens]]
+    # Keys of the user's credential that come from the binding (the account), never from the user's own entry.
+    from_binding: tuple[str, ...] = ()
+
+    def user_credentials(self, app_data: dict[str, str], user_data: dict[str, str]) -> dict[str, str]:
+        """The user's entry with the binding's account keys: tokens only from the user, the account only from the
+        binding, so neither entry can point the call at another user's token or another account."""
+        return {**{k: v for k, v in user_data.items() if k not in self.from_binding},
+                **{k: app_data[k] for k in self.from_binding if k in app_data}}
 
 
 def tokens_from(answer: dict[str, Any]) -> RefreshedTokens:

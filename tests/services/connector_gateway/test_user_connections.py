@@ -216,3 +216,14 @@ def test_no_user_ever_gets_another_users_credential(start_gateway, users, saas):
         assert tag.startswith(user), (call.service, tag, user)
         checked += 1
     assert checked >= len(plan)  # every call checked (a refreshed call shows twice: expired, then fresh)
+
+
+def test_the_token_comes_only_from_the_user_and_the_account_only_from_the_binding():
+    from service_src.connector_gateway.connectors import USER_AUTH
+
+    app = {"subdomain": "acme", "client_id": "c", "client_secret": "s", "access_token": "binding-token"}
+    user = {"access_token": "user-token", "refresh_token": "r", "subdomain": "elsewhere"}
+    merged = USER_AUTH["zendesk"].user_credentials(app, user)
+    assert (merged["access_token"], merged["subdomain"]) == ("user-token", "acme")
+    assert "client_secret" not in merged
+    assert USER_AUTH["slack"].user_credentials(app, {"access_token": "u"}) == {"access_token": "u"}
