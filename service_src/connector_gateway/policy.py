@@ -164,7 +164,3 @@ class PolicyCache:
         except ValidationError as exc:
             fields = ", ".join(".".join(map(str, e["loc"])) or "body" for e in exc.errors()[:3])
             raise ControlPlaneUnavailable(f"malformed policy document at {fields}") from None
-
-    def cached(self, caller: Caller) -> Policy | None:
-        entry = self._entries.get((caller.org, caller.project))
-        return entry.policy if entry and self._clock() < entry.usable_until else None

@@ -32,7 +32,6 @@ from sqlalchemy import (
     create_engine,
     func,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects import postgresql
@@ -267,10 +266,6 @@ class InboxStore:
     def dispose(self) -> None:
         self.engine.dispose()
         self.work_engine.dispose()
-
-    def ping(self) -> None:
-        with self.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
 
     # ---- receiving -------------------------------------------------------------------------------------------
     def record(self, event_name: str, order_id: str, payload: bytes, *, status: str = PENDING) -> bool:
