@@ -44,13 +44,13 @@ def foreign_key() -> SigningKey:
     return SigningKey("saleor-key-1")
 
 
-@pytest.fixture
+@server_fixture
 def jwks_server(saleor_key: SigningKey) -> Iterator[JwksServer]:
     with serving_jwks([saleor_key]) as server:
         yield server
 
 
-@pytest.fixture(scope="session")
+@server_fixture(scope="session")
 def saleor(saleor_key: SigningKey) -> Iterator[JwksServer]:
     """Saleor's JWKS for the tests that do not change it; a test that does takes ``jwks_server``."""
     with serving_jwks([saleor_key]) as server:
