@@ -40,15 +40,6 @@ SECRET_REVISION_ANNOTATION = "cmp.platform/secret-revision"
 PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16")
 
 
-def env_number(value: float) -> str:
-    """ConfigMap values are strings; 2.0 is written "2", as the reference writes it."""
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
-def env_flag(value: bool) -> str:
-    return "true" if value else "false"
-
-
 # ---------------------------------------------------------------------------------------------------------
 # NetworkPolicy building blocks (shared with Ragflow)
 
@@ -308,18 +299,6 @@ class ServiceArgs(BaseModel):
     image: Any = None  # a built, digest-pinned ref (str or Output) overriding settings.image
     # VaultSecretSeeds.revisions: per Vault path, the revision whose change rolls the pods reading it.
     secret_revisions: dict[str, SecretRevision] = Field(default_factory=dict)
-
-
-def service_env(args: ServiceArgs) -> dict[str, str]:
-    """The ConfigMap keys both services read (DESIGN: environment variables); each adds its own after these."""
-    s = args.settings
-    return {
-        "LOG_LEVEL": "DEBUG" if (args.debug or s.debug) else "INFO",
-        "PORT": str(SERVICE_PORT),
-        "CONTROL_PLANE_URL": args.control_plane_url,
-        "CP_TIMEOUT_SECONDS": env_number(s.cp_timeout_seconds),
-        "MAX_BODY_BYTES": str(s.max_body_bytes),
-    }
 
 
 def service_workload_args(name: str, args: ServiceArgs, *, env: dict[str, str], secret_path: SeedPath,
