@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.config import ConfigErrors
 from infra.environ import environ_set
 from infra.recording import UNKNOWN, Recording, encode_config, run_main, run_program
 from infra.schemas import not_configured
@@ -176,7 +177,8 @@ def preview_stack(stack: str, *, root: Path = PROJECT_ROOT, out_root: Path | Non
         invalid = validate(((m.obj, m.is_patch) for m in manifests), kubernetes_version)
     except Exception as exc:  # one line per config error, one for a program error; nothing is written
         result.code = 2
-        result.lines += [f"error: {stack}: {_one_line(e)}" for e in getattr(exc, "errors", None) or [exc]]
+        errors = exc.errors if isinstance(exc, ConfigErrors) else [exc]
+        result.lines += [f"error: {stack}: {_one_line(e)}" for e in errors]
         return result
     result.recording = recording
     if invalid:
