@@ -253,6 +253,16 @@ def serve_control_plane(port: int, control_port: int, delay_seconds: float) -> N
         fake.come_up()
         return {"up_at": time.monotonic()}
 
+    @control.post("/hold")
+    def hold() -> dict:
+        fake.hold()
+        return {}
+
+    @control.post("/release")
+    def release() -> dict:
+        fake.release()
+        return {}
+
     @control.get("/state")
     def state() -> dict:
         calls = [c for c in list(fake.calls) if c.path == "/instances"]
@@ -287,6 +297,12 @@ class ControlPlaneProcess:
 
     def up(self) -> float:
         return self._client.post("/up").json()["up_at"]
+
+    def hold(self) -> None:
+        self._client.post("/hold").raise_for_status()
+
+    def release(self) -> None:
+        self._client.post("/release").raise_for_status()
 
     def state(self) -> dict:
         return self._client.get("/state").json()
@@ -357,8 +373,11 @@ class Chaos:
         if (wait := second - self.now()) > 0:
             await asyncio.sleep(wait)
 
-    async def kill_replica_mid_batch(self, victim: Replica, dsn: str) -> None:
+    async def kill_replica_mid_batch(self, victim: Replica, dsn: str, cp: ControlPlaneProcess) -> None:
         await self.at(self.plan.kill_replica_at)
+        # The control plane holds its answers meanwhile, so a row the victim leases stays leased until the kill
+        # (otherwise a batch can finish between seeing the lease and the SIGKILL).
+        await asyncio.to_thread(cp.hold)
         who = victim.replica
         leased = (
             "SELECT id FROM provisioner_inbox WHERE claimed_by = %s AND status = 'pending' AND lease_token IS NOT NULL"
@@ -372,6 +391,7 @@ class Chaos:
         killed_at = self.now()
         await asyncio.to_thread(victim.kill9)
         held = [r[0] for r in await asyncio.to_thread(_rows, dsn, leased, (who,))]  # still unwritten after the kill
+        await asyncio.to_thread(cp.release)
         self.say(f"[{killed_at:5.1f}s] kill -9 replica {victim.name} ({who}) holding {len(held)} leased rows")
         back_at = None
         while self.now() < killed_at + self.plan.lease_seconds + 60:
@@ -521,7 +541,7 @@ class Chaos:
 
     async def _drive(self, urls, victim, cp, pg, dsn) -> None:
         async def faults() -> None:  # one after the other, each at its time or when the one before it is over
-            await self.kill_replica_mid_batch(victim, dsn)
+            await self.kill_replica_mid_batch(victim, dsn, cp)
             await self.control_plane_outage(cp)
             await self.kill_postgres(pg)
             await self.restarting

@@ -2,8 +2,9 @@
 
 It verifies each caller's service JWT (HS256, ``iss=cmp-<service>``, ``aud=cmp-control-plane``, lifetime at most
 5 minutes) against the secret registered for that issuer, keeps instances, policies and billing in memory, logs
-every call, and can fail on purpose: ``fail_next``, ``fail_rate``, ``delay_seconds``, and ``go_down`` /
-``come_up``, which really close and reopen the listening socket.
+every call, and can fail on purpose: ``fail_next``, ``fail_rate``, ``delay_seconds``, ``hold`` / ``release``
+(calls arriving meanwhile stay unanswered until the release), and ``go_down`` / ``come_up``, which really close
+and reopen the listening socket.
 
 Instance idempotency: ``POST /instances`` with the same ``Idempotency-Key`` and the same order line
 (offering_version_id, plan_id) returns the instance made the first time (200); a new line under the same
@@ -74,6 +75,8 @@ class ControlPlaneFake:
         self.policies: dict[tuple[str, str], dict[str, Any]] = {}
         self.authorizations: dict[str, dict[str, Any]] = {}
         self.delay_seconds = 0.0
+        self._released = threading.Event()  # cleared by hold(): calls wait at the door until release()
+        self._released.set()
         self._ids = itertools.count(1)
         self._replays: dict[tuple[str, str, str], str] = {}
         self._cancels: dict[str, list[str]] = {}
@@ -145,6 +148,13 @@ class ControlPlaneFake:
     def come_up(self) -> None:
         self.start()
 
+    def hold(self) -> None:
+        """Answer nothing until ``release``: a caller's request stays in flight (a slow or stuck control plane)."""
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
     def __enter__(self) -> ControlPlaneFake:
         return self.start()
 
@@ -199,6 +209,8 @@ class ControlPlaneFake:
         raw = await request.body()
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
+        while not self._released.is_set():  # held: the caller's request stays in flight, unanswered
+            await asyncio.sleep(0.01)
         issuer, response = None, None
         if request.url.path not in PUBLIC_PATHS:  # keys and token endpoint: no service JWT, no injected failure
             issuer, response = self._verify(request)
