@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from starlette.routing import Route
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from service_src.common.body import BodyRefused, read_body
@@ -266,8 +267,10 @@ def create_app(settings: ProvisionerSettings, *, store: InboxStore | None = None
     provisioner = Provisioner(settings, store or InboxStore(settings.database_url.get_secret_value()), tracing)
     app = FastAPI(title="cmp-provisioner", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.provisioner = provisioner
+    # Plain Starlette routes: the webhooks take the raw request and need none of FastAPI's parameter machinery,
+    # which is a measurable share of a delivery's cost at a thousand deliveries a second.
     for event in OrderEvent:
-        app.add_api_route(f"/webhooks/{event.path}", _webhook(event), methods=["POST"], name=event.path)
+        app.router.routes.append(Route(f"/webhooks/{event.path}", _webhook(event), methods=["POST"], name=event.path))
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_api_route("/readyz", readyz, methods=["GET"])
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"])
