@@ -30,7 +30,6 @@ class ConnectorGatewayWorkload(ServiceSettings):
         peer(None, "cmp-runtime"), peer(None, "cmp-runner")])
     vault_egress: Peer = Field(default_factory=lambda: peer("vault", "vault", 8200))
     rate_limit_storage_egress: Peer | None = None  # required with rateLimitStorageUrl
-    otlp_egress: Peer | None = None  # required with otelExporterOtlpEndpoint: the trace collector
 
     @field_validator("rate_limit_storage_url", check_fields=False)
     @classmethod
@@ -56,10 +55,6 @@ class ConnectorGatewayWorkload(ServiceSettings):
             raise ConfigError(f"{self.STACK_KEY}.rateLimitStorageEgress", MISSING, (
                 "is required with rateLimitStorageUrl: the NetworkPolicy lets the pods reach only the peers it "
                 "names (e.g. {namespace: redis, podLabels: {...}, ports: [6379]})"))
-        if self.otel_exporter_otlp_endpoint and self.otlp_egress is None:  # type: ignore[attr-defined]
-            raise ConfigError(f"{self.STACK_KEY}.otlpEgress", MISSING, (
-                "is required with otelExporterOtlpEndpoint: the NetworkPolicy lets the pods reach only the peers it "
-                "names (e.g. {namespace: observability, podLabels: {...}, ports: [4318]})"))
         return env
 
 

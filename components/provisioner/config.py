@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr
 from components.saleor.documents import document
 from components.vault.paths import PROVISIONER, PROVISIONER_CONSUMER
 from components.workload.config import ServiceEnvironment, ServicePlatform, ServiceSettings, service_slice
-from infra.config import MISSING, ConfigError, ImageRef, Peer, peer
+from infra.config import ImageRef, Peer, peer
 from infra.naming import SERVICE_PORT
 from service_src.provisioner.settings import ProvisionerSettings, check_database_url
 
@@ -28,7 +28,6 @@ class ProvisionerWorkload(ServiceSettings):
     ingress_from: list[Peer] = Field(default_factory=lambda: [peer("saleor", None)])
     database_egress: Peer = Field(default_factory=lambda: peer(None, "postgresql", 5432))
     saleor_egress: Peer = Field(default_factory=lambda: peer("saleor", None, 8000))
-    otlp_egress: Peer | None = None  # required with otelExporterOtlpEndpoint: the trace collector
 
     def environment(self, platform: ServicePlatform, saleor_origin: str,
                     saleor_api_url: str | None = None) -> ServiceEnvironment:
@@ -45,10 +44,6 @@ class ProvisionerWorkload(ServiceSettings):
             "saleor_orders_query": document("orders_since") if saleor_api_url else None,
             "migrate_on_start": True,
         })
-        if self.otel_exporter_otlp_endpoint and self.otlp_egress is None:  # type: ignore[attr-defined]
-            raise ConfigError(f"{self.STACK_KEY}.otlpEgress", MISSING, (
-                "is required with otelExporterOtlpEndpoint: the NetworkPolicy lets the pods reach only the peers it "
-                "names (e.g. {namespace: observability, podLabels: {...}, ports: [4318]})"))
         return env
 
 

@@ -30,7 +30,18 @@ from pydantic.fields import FieldInfo
 from pydantic_core import to_jsonable_python
 
 from components.vault.paths import SeedPath
-from infra.config import REDACTED, ConfigError, ImageRef, Model, Peer, Resources, holds_placeholder, peer, resources
+from infra.config import (
+    MISSING,
+    REDACTED,
+    ConfigError,
+    ImageRef,
+    Model,
+    Peer,
+    Resources,
+    holds_placeholder,
+    peer,
+    resources,
+)
 
 DEPLOY = "deploy"  # the json_schema_extra key of the mark
 STACK, PLATFORM, SECRET = "stack", "platform", "secret"
@@ -57,10 +68,16 @@ class ServiceSettings(WorkloadSettings):
     ingress_from: list[Peer] = Field(default_factory=list)  # each service names its callers
     control_plane_egress: Peer = Field(default_factory=lambda: peer(None, "cmp-control-plane", 8000))
     external_https: bool = True  # SaaS APIs (gateway), the JWKS of a Saleor outside the cluster (provisioner)
+    otlp_egress: Peer | None = None  # required with otelExporterOtlpEndpoint: the trace collector
 
     def render(self, platform: Mapping[str, Any]) -> ServiceEnvironment:
         """The pod's environment from this slice and the values the component sets (render_environment)."""
-        return render_environment(self.SETTINGS, self, platform, self.SECRET_PATH)
+        env = render_environment(self.SETTINGS, self, platform, self.SECRET_PATH)
+        if getattr(self, "otel_exporter_otlp_endpoint", None) and self.otlp_egress is None:
+            raise ConfigError(f"{self.STACK_KEY}.otlpEgress", MISSING, (
+                "is required with otelExporterOtlpEndpoint: the NetworkPolicy lets the pods reach only the peers it "
+                "names (e.g. {namespace: observability, podLabels: {...}, ports: [4318]})"))
+        return env
 
 
 @dataclass(frozen=True)
