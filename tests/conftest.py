@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
+import structlog
 
 from tests.support import servers
 from tests.support.control_plane import ControlPlaneFake
@@ -81,6 +84,21 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
         return (yield)
     with exclusive("images"):
         return (yield)
+
+
+@pytest.fixture(autouse=True)
+def _process_logging_restored():
+    """A service command run in the test process (``main([...])``) sets up the process's logging as a pod's:
+    the root logger's level and its JSON handler, structlog's configuration. Each test starts from the logging
+    the one before it found, so a later test's log capture does not depend on which tests ran first."""
+    root = logging.getLogger()
+    level, handlers, config = root.level, list(root.handlers), structlog.get_config()
+    yield
+    root.setLevel(level)
+    for handler in [h for h in root.handlers if h not in handlers]:
+        if isinstance(handler.formatter, structlog.stdlib.ProcessorFormatter):  # the services' own handler
+            root.removeHandler(handler)
+    structlog.configure(**config)
 
 
 @pytest.fixture(scope="session", autouse=True)
