@@ -75,8 +75,9 @@ class ControlPlaneFake:
         self.policies: dict[tuple[str, str], dict[str, Any]] = {}
         self.authorizations: dict[str, dict[str, Any]] = {}
         self.delay_seconds = 0.0
-        self._released = threading.Event()  # cleared by hold(): calls wait at the door until release()
-        self._released.set()
+        self._open = asyncio.Event()  # cleared by hold(): calls wait at the door until release() sets it
+        self._open.set()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the serving thread's loop, once a call came in
         self._ids = itertools.count(1)
         self._replays: dict[tuple[str, str, str], str] = {}
         self._cancels: dict[str, list[str]] = {}
@@ -150,10 +151,17 @@ class ControlPlaneFake:
 
     def hold(self) -> None:
         """Answer nothing until ``release``: a caller's request stays in flight (a slow or stuck control plane)."""
-        self._released.clear()
+        self._in_server_loop(self._open.clear)
 
     def release(self) -> None:
-        self._released.set()
+        self._in_server_loop(self._open.set)
+
+    def _in_server_loop(self, change: Callable[[], None]) -> None:
+        """The gate belongs to the serving thread's loop: change it there (before any call, directly)."""
+        if self._loop is None or self._loop.is_closed():
+            change()
+        else:
+            self._loop.call_soon_threadsafe(change)
 
     def __enter__(self) -> ControlPlaneFake:
         return self.start()
@@ -209,8 +217,8 @@ class ControlPlaneFake:
         raw = await request.body()
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
-        while not self._released.is_set():  # held: the caller's request stays in flight, unanswered
-            await asyncio.sleep(0.01)
+        self._loop = asyncio.get_running_loop()
+        await self._open.wait()  # held: the caller's request stays in flight, unanswered
         issuer, response = None, None
         if request.url.path not in PUBLIC_PATHS:  # keys and token endpoint: no service JWT, no injected failure
             issuer, response = self._verify(request)
